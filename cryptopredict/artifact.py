@@ -1,0 +1,348 @@
+"""The forecast artifact: the one contract between training and serving (standard library only).
+
+An artifact is a directory:
+
+    artifacts/
+      manifest.json                 the commit point: schema, model version, checksums, metadata
+      gen-20261122T085400Z-1a2b3c4d/
+        BTC-USD.json                the forecast grid: yhat / lower / upper / actual close
+        BTC-USD.prophet.json        the fitted model (prophet.serialize.model_to_json), for the record
+        ...
+
+A run writes a new generation directory, then replaces `manifest.json` atomically (temporary file,
+fsync, rename). Until that rename the previous manifest, and the generation it names, stay intact,
+so a failed run never leaves a half artifact and a server that starts meanwhile reads the old one.
+Every file of the generation is listed in the manifest with its SHA-256, checked on load.
+Plain JSON, never pickle: reading an artifact runs no code and needs no heavy library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptopredict.errors import ArtifactError
+
+__all__ = [
+    "MANIFEST_NAME",
+    "SCHEMA_VERSION",
+    "Artifact",
+    "SymbolForecast",
+    "format_utc",
+    "parse_utc",
+    "read_artifact",
+    "write_artifact",
+]
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+_GEN_PREFIX = "gen-"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+_SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
+
+
+def format_utc(t: datetime) -> str:
+    """An aware datetime as 'YYYY-MM-DDTHH:MM:SSZ' (the artifact's one time format)."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(s: str) -> datetime:
+    """Inverse of `format_utc`."""
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolForecast:
+    """One symbol's precomputed grid: history points first, then forecast points, `step` apart."""
+
+    symbol: str  # 'BTC/USD'
+    slug: str  # 'BTC-USD'
+    timeframe: str
+    step: timedelta
+    start: datetime  # the first grid point (the first bar), aware UTC
+    history_points: int
+    yhat: tuple[float, ...]
+    yhat_lower: tuple[float, ...]
+    yhat_upper: tuple[float, ...]
+    actual: tuple[float | None, ...]  # close of each history bar; None where a bar was missing
+    meta: Mapping[str, Any]  # the manifest's entry for this symbol (rows, data window, metrics...)
+
+    @property
+    def points(self) -> int:
+        return len(self.yhat)
+
+    @property
+    def history_end(self) -> datetime:
+        return self.start + (self.history_points - 1) * self.step
+
+    @property
+    def end(self) -> datetime:
+        return self.start + (self.points - 1) * self.step
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A verified artifact: its manifest and each symbol's forecast grid, keyed by slug."""
+
+    path: Path
+    manifest: Mapping[str, Any]
+    forecasts: Mapping[str, SymbolForecast]
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest["model_version"])
+
+    @property
+    def generation_dir(self) -> Path:
+        return self.path / self.manifest["generation"]
+
+    def file_path(self, name: str) -> Path:
+        """Path of a file the manifest lists (its checksum was verified on load)."""
+        if name not in self.manifest["files"]:
+            msg = f"{name!r} is not part of this artifact"
+            raise KeyError(msg)
+        return self.generation_dir / name
+
+
+# --------------------------------------------------------------------------- writing (train side)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _dump(obj: object) -> bytes:
+    # allow_nan=False: a NaN in an artifact is a bug upstream, never something to ship.
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"), sort_keys=False).encode()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_artifact(
+    out_dir: str | os.PathLike[str],
+    manifest: Mapping[str, Any],
+    symbol_payloads: Mapping[str, Mapping[str, Any]],
+    extra_files: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write a new generation into `out_dir` and commit it by replacing the manifest atomically.
+
+    `manifest` holds the run's metadata (model_version, trained_at, ...; its "symbols" entry maps
+    each slug to that symbol's metadata). `symbol_payloads` maps slug to the grid payload written
+    as `<slug>.json`. `extra_files` are other files of the generation (fitted models, charts,
+    reports), by file name. Returns the path of the manifest.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    generation = f"{_GEN_PREFIX}{stamp}-{secrets.token_hex(4)}"
+    gen_dir = out / generation
+    gen_dir.mkdir()
+    try:
+        files: dict[str, str] = {}
+        for name, data in _generation_files(symbol_payloads, extra_files or {}).items():
+            _write_file(gen_dir / name, data)
+            files[name] = _sha256(data)
+        _fsync_dir(gen_dir)
+        symbols_meta = {
+            slug: {**dict(manifest.get("symbols", {}).get(slug, {})), "file": f"{slug}.json"}
+            for slug in symbol_payloads
+        }
+        full = {
+            **{k: v for k, v in manifest.items() if k != "symbols"},
+            "schema_version": SCHEMA_VERSION,
+            "generation": generation,
+            "symbols": symbols_meta,
+            "files": files,
+        }
+        data = json.dumps(full, allow_nan=False, indent=2).encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=out)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; a non-root server must read it
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, out / MANIFEST_NAME)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(out)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _prune_generations(out, keep=generation)
+    return out / MANIFEST_NAME
+
+
+def _generation_files(
+    symbol_payloads: Mapping[str, Mapping[str, Any]], extra_files: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for slug, payload in symbol_payloads.items():
+        _check_payload(slug, payload)
+        files[f"{slug}.json"] = _dump(payload)
+    for name, data in extra_files.items():
+        if not _SAFE_NAME.match(name) or name in files or name == MANIFEST_NAME:
+            msg = f"invalid or clashing artifact file name {name!r}"
+            raise ValueError(msg)
+        files[name] = bytes(data)
+    return files
+
+
+def _check_payload(slug: str, payload: Mapping[str, Any]) -> None:
+    """Refuse to write a grid the reader would refuse: same rules, caught before shipping."""
+    _parse_symbol(slug, payload, {"symbol": payload.get("symbol")})
+
+
+def _prune_generations(out: Path, keep: str) -> None:
+    """Remove older generations, but keep the one just replaced: a server may be reading it."""
+    gens = sorted(p for p in out.iterdir() if p.is_dir() and p.name.startswith(_GEN_PREFIX))
+    older = [p for p in gens if p.name != keep]
+    for p in older[:-1]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- reading (serve side)
+
+
+def read_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Load and verify an artifact directory; raise ArtifactError with a one-line reason."""
+    root = Path(path)
+    manifest_path = root / MANIFEST_NAME
+    try:
+        raw = manifest_path.read_bytes()
+    except FileNotFoundError:
+        msg = f"no artifact at {root}: {MANIFEST_NAME} not found (run train.py first)"
+        raise ArtifactError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read {manifest_path}: {exc.strerror}"
+        raise ArtifactError(msg) from None
+    manifest = _upgrade(_loads(raw, manifest_path))
+    generation = manifest.get("generation")
+    files = manifest.get("files")
+    if not isinstance(generation, str) or not generation.startswith(_GEN_PREFIX) or "/" in generation:
+        msg = f"corrupt artifact {manifest_path}: bad 'generation' entry"
+        raise ArtifactError(msg)
+    if not isinstance(files, dict) or not isinstance(manifest.get("symbols"), dict):
+        msg = f"corrupt artifact {manifest_path}: 'files' and 'symbols' must be objects"
+        raise ArtifactError(msg)
+    for key in ("model_version", "trained_at", "timeframe"):
+        if not isinstance(manifest.get(key), str):
+            msg = f"corrupt artifact {manifest_path}: missing {key!r}"
+            raise ArtifactError(msg)
+    blobs = {name: _read_verified(root / generation, name, digest) for name, digest in files.items()}
+    forecasts: dict[str, SymbolForecast] = {}
+    for slug, meta in manifest["symbols"].items():
+        name = meta.get("file") if isinstance(meta, dict) else None
+        if name not in blobs:
+            msg = f"corrupt artifact {manifest_path}: no checksummed file for symbol {slug!r}"
+            raise ArtifactError(msg)
+        payload = _loads(blobs[name], root / generation / name)
+        try:
+            forecasts[slug] = _parse_symbol(slug, payload, meta)
+        except ValueError as exc:
+            msg = f"corrupt artifact {root / generation / name}: {exc}"
+            raise ArtifactError(msg) from None
+    if not forecasts:
+        msg = f"artifact {root} serves no symbol"
+        raise ArtifactError(msg)
+    return Artifact(path=root, manifest=manifest, forecasts=forecasts)
+
+
+def _loads(raw: bytes, where: Path) -> Any:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"corrupt artifact {where}: not valid JSON ({exc})"
+        raise ArtifactError(msg) from None
+
+
+def _upgrade(manifest: Any) -> dict[str, Any]:
+    """Bring an older manifest to the current schema; the one place format history lives."""
+    if not isinstance(manifest, dict):
+        msg = "corrupt artifact: the manifest is not a JSON object"
+        raise ArtifactError(msg)
+    version = manifest.get("schema_version")
+    if version == SCHEMA_VERSION:
+        return manifest
+    msg = f"unknown artifact schema version {version!r} (this server reads version {SCHEMA_VERSION})"
+    raise ArtifactError(msg)
+
+
+def _read_verified(gen_dir: Path, name: str, digest: object) -> bytes:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        msg = f"corrupt artifact: unsafe file name {name!r} in the manifest"
+        raise ArtifactError(msg)
+    try:
+        data = (gen_dir / name).read_bytes()
+    except OSError as exc:
+        msg = f"incomplete artifact: cannot read {gen_dir / name} ({exc.strerror})"
+        raise ArtifactError(msg) from None
+    actual = _sha256(data)
+    if actual != digest:
+        msg = f"checksum mismatch for {gen_dir / name}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
+        raise ArtifactError(msg)
+    return data
+
+
+def _parse_symbol(slug: str, payload: Any, meta: Mapping[str, Any]) -> SymbolForecast:
+    if not isinstance(payload, dict):
+        msg = f"{slug}: payload is not a JSON object"
+        raise ValueError(msg)
+    try:
+        step = timedelta(seconds=int(payload["step_seconds"]))
+        start = parse_utc(payload["start"])
+        history_points = int(payload["history_points"])
+        series = {k: tuple(float(x) for x in payload[k]) for k in _SERIES_KEYS}
+        actual = tuple(None if x is None else float(x) for x in payload["actual"])
+        symbol, timeframe = str(payload["symbol"]), str(payload["timeframe"])
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"{slug}: missing or malformed field ({exc!r})"
+        raise ValueError(msg) from None
+    n = len(series["yhat"])
+    if step <= timedelta(0) or not 0 < history_points <= n:
+        msg = f"{slug}: inconsistent step or history_points"
+        raise ValueError(msg)
+    if any(len(v) != n for v in series.values()) or len(actual) != history_points:
+        msg = f"{slug}: series lengths differ"
+        raise ValueError(msg)
+    if not all(math.isfinite(x) for v in series.values() for x in v):
+        msg = f"{slug}: non-finite values in the forecast"
+        raise ValueError(msg)
+    return SymbolForecast(
+        symbol=symbol,
+        slug=slug,
+        timeframe=timeframe,
+        step=step,
+        start=start,
+        history_points=history_points,
+        actual=actual,
+        meta=meta,
+        **series,
+    )

@@ -1,0 +1,32 @@
+"""The light side: a Flask app serving the precomputed forecast artifact (no pandas, no Prophet)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+from cryptopredict.artifact import read_artifact
+from cryptopredict.serving.config import ServeSettings
+from cryptopredict.serving.errors import register_error_handlers
+from cryptopredict.serving.routes import bp
+from cryptopredict.serving.state import ServingState
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then `test_config`; the artifact is verified
+    here, so a bad one stops the process before it serves anything (raises ArtifactError)."""
+    settings = ServeSettings.from_env(**dict(test_config or {}))
+    state = ServingState(artifact=read_artifact(settings.artifact_dir), settings=settings)
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["cryptopredict"] = state
+    # The API is public and read-only and takes no credentials, so '*' is the safe default.
+    CORS(app, origins=list(settings.cors_origins), supports_credentials=False, methods=["GET", "HEAD", "OPTIONS"])
+    register_error_handlers(app)
+    app.register_blueprint(bp)
+    return app

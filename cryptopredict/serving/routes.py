@@ -1,0 +1,186 @@
+"""The HTTP endpoints: the original `/bitcoin` contract and the `/v1` API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from cryptopredict.artifact import SymbolForecast, format_utc
+from cryptopredict.serving.errors import ApiError
+from cryptopredict.serving.lookup import OutOfRange, Point, at, between
+from cryptopredict.serving.params import check_known, parse_when, single
+from cryptopredict.serving.state import ServingState
+from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
+
+__all__ = ["bp"]
+
+bp = Blueprint("forecast", __name__)
+BITCOIN = "BTC-USD"
+
+
+def _state() -> ServingState:
+    return current_app.extensions["cryptopredict"]
+
+
+def _forecast_for(raw_slug: str) -> SymbolForecast:
+    state = _state()
+    try:
+        slug = symbol_to_slug(slug_to_symbol(raw_slug))
+    except ValueError:
+        shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
+        raise ApiError.bad_param(
+            "symbol", f"{shown} is not a pair like BTC-USD", location="path"
+        ) from None
+    fc = state.artifact.forecasts.get(slug)
+    if fc is None:
+        served = ", ".join(state.artifact.forecasts)
+        raise ApiError(
+            404,
+            "Unknown symbol",
+            f"{slug} is not served; served symbols: {served}",
+            "unknown-symbol",
+            extra={"served": list(state.artifact.forecasts)},
+        )
+    return fc
+
+
+def _at(fc: SymbolForecast, name: str, when: datetime) -> Point:
+    try:
+        return at(fc, when)
+    except OutOfRange as exc:
+        raise _out_of_range(name, fc, exc) from None
+
+
+def _out_of_range(name: str, fc: SymbolForecast, exc: OutOfRange) -> ApiError:
+    return ApiError.bad_param(
+        name,
+        f"{fc.slug} is served from {format_utc(exc.first)} to {format_utc(exc.last)} "
+        f"(data from {format_utc(fc.start)} to {format_utc(fc.history_end)}, then the forecast)",
+        422,
+        valid_range={"start": format_utc(exc.first), "end": format_utc(exc.last)},
+    )
+
+
+def _point_json(p: Point) -> dict[str, Any]:
+    return {
+        "date": format_utc(p.date),
+        "kind": p.kind,
+        "prediction": p.prediction,
+        "prediction_low": p.prediction_low,
+        "prediction_high": p.prediction_high,
+        "actual_close": p.actual_close,
+    }
+
+
+@bp.get("/bitcoin")
+def bitcoin() -> ResponseReturnValue:
+    """The original public contract: BTC/USD at one date, four fields, unchanged."""
+    check_known(request.args, ("date",))
+    when = parse_when("date", single(request.args, "date", required=True))
+    if BITCOIN not in _state().artifact.forecasts:
+        raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
+    p = _at(_forecast_for(BITCOIN), "date", when)
+    return jsonify(
+        date=p.date.replace(tzinfo=None).isoformat(timespec="seconds"),
+        prediction=p.prediction,
+        prediction_low=p.prediction_low,
+        prediction_high=p.prediction_high,
+    )
+
+
+@bp.get("/v1/forecast/<path:symbol>")
+def forecast(symbol: str) -> ResponseReturnValue:
+    """One point (`date`) or a series of grid points (`start` and `end`)."""
+    fc = _forecast_for(symbol)
+    args = request.args
+    check_known(args, ("date", "start", "end"))
+    date_raw = single(args, "date", required=False)
+    head = {"symbol": fc.slug, "pair": fc.symbol, "timeframe": fc.timeframe, "model_version": _state().artifact.model_version}
+    if date_raw is not None:
+        if "start" in args or "end" in args:
+            raise ApiError.bad_param("date", "give either date, or start and end, not both")
+        return jsonify({**head, **_point_json(_at(fc, "date", parse_when("date", date_raw)))})
+    if "start" not in args and "end" not in args:
+        raise ApiError.bad_param("date", "required: give date, or start and end")
+    start = parse_when("start", single(args, "start", required=True))
+    end = parse_when("end", single(args, "end", required=True))
+    if start > end:
+        raise ApiError.bad_param("start", f"must not be after end ({format_utc(start)} > {format_utc(end)})")
+    cap = _state().settings.max_series_points
+    try:
+        points = between(fc, start, end, cap)
+    except OutOfRange as exc:
+        outside = "start" if not exc.first <= start <= exc.last else "end"
+        raise _out_of_range(outside, fc, exc) from None
+    except ValueError as exc:
+        raise ApiError.bad_param("end", f"{exc}; narrow the range", 422, max_points=cap) from None
+    return jsonify({**head, "start": format_utc(start), "end": format_utc(end), "count": len(points),
+                    "points": [_point_json(p) for p in points]})
+
+
+@bp.get("/v1/symbols")
+def symbols() -> ResponseReturnValue:
+    """What is served: each symbol's data window, horizon and timeframe."""
+    check_known(request.args, ())
+    state = _state()
+    return jsonify(
+        model_version=state.artifact.model_version,
+        symbols=[
+            {
+                "symbol": fc.slug,
+                "pair": fc.symbol,
+                "timeframe": fc.timeframe,
+                "step_seconds": int(fc.step.total_seconds()),
+                "rows": fc.meta.get("rows"),
+                "data_start": format_utc(fc.start),
+                "data_end": format_utc(fc.history_end),
+                "forecast_end": format_utc(fc.end),
+                "horizon_steps": fc.points - fc.history_points,
+                "forecast_url": f"/v1/forecast/{fc.slug}",
+            }
+            for fc in state.artifact.forecasts.values()
+        ],
+    )
+
+
+@bp.get("/v1/model")
+def model() -> ResponseReturnValue:
+    """The model behind the answers: version, training time and data, settings, metrics."""
+    check_known(request.args, ())
+    m = _state().artifact.manifest
+    return jsonify(
+        model_version=m["model_version"],
+        trained_at=m["trained_at"],
+        source=m.get("source"),
+        timeframe=m["timeframe"],
+        model_config=m.get("model_config", {}),
+        libraries=m.get("libraries", {}),
+        symbols={
+            slug: {
+                "pair": meta.get("symbol"),
+                "rows": meta.get("rows"),
+                "data_start": meta.get("data_start"),
+                "data_end": meta.get("data_end"),
+                "forecast_end": meta.get("forecast_end"),
+                "gaps": len(meta.get("validation", {}).get("gaps", [])),
+                "warnings": meta.get("validation", {}).get("warnings", []),
+                "backtest": meta.get("backtest"),
+            }
+            for slug, meta in m["symbols"].items()
+        },
+    )
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Liveness, and which model this process serves."""
+    state = _state()
+    return jsonify(
+        status="ok",
+        model_version=state.artifact.model_version,
+        trained_at=state.artifact.manifest["trained_at"],
+        symbols=list(state.artifact.forecasts),
+    )

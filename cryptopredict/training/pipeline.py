@@ -1,0 +1,206 @@
+"""One training run: load bars, validate, fit every symbol in parallel, write the artifact."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cryptopredict import __version__
+from cryptopredict.artifact import format_utc, write_artifact
+from cryptopredict.errors import DataSourceError, TrainingError
+from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
+from cryptopredict.training.config import TrainConfig
+from cryptopredict.training.model import FitResult, fit_and_forecast, quiet_prophet
+from cryptopredict.training.validation import ValidatedBars, validate_bars
+
+__all__ = ["DEFAULT_ALPACA_START", "load_bars", "run"]
+
+DEFAULT_ALPACA_START = "2021-01-01"
+_LIBRARIES = ("prophet", "cmdstanpy", "pandas", "numpy", "alpaca-py")
+
+Log = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _utc(value: str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        msg = f"cannot parse {value!r} as a date or datetime"
+        raise DataSourceError(msg) from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+    """Raw bars per symbol from the configured source (not yet validated)."""
+    if config.source == "csv":
+        from cryptopredict.training.csv_source import read_bars
+
+        return read_bars(config.csv_dir, config.symbols, timeframe)
+    if config.source == "alpaca":
+        from cryptopredict.training.alpaca_source import fetch_bars
+
+        start = _utc(config.start or DEFAULT_ALPACA_START)
+        return fetch_bars(
+            config.symbols,
+            timeframe,
+            start=start.to_pydatetime(),
+            end=None if config.end is None else _utc(config.end).to_pydatetime(),
+            url=config.alpaca_url,
+            api_key=os.environ.get("ALPACA_API_KEY") or None,
+            secret_key=os.environ.get("ALPACA_SECRET_KEY") or None,
+        )
+    msg = f"unknown source {config.source!r}; expected 'csv' or 'alpaca'"
+    raise DataSourceError(msg)
+
+
+def _validate(config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame]) -> dict[str, ValidatedBars]:
+    """Validate every symbol, then apply --start/--end (validation sees the data as it arrived)."""
+    start, end = _utc(config.start), _utc(config.end)
+    out: dict[str, ValidatedBars] = {}
+    for symbol in config.symbols:
+        checked = validate_bars(raw[symbol], symbol, timeframe, config.validation)
+        if start is not None or end is not None:
+            frame = checked.frame
+            keep = pd.Series(True, index=frame.index)
+            if start is not None:
+                keep &= frame["timestamp"] >= start
+            if end is not None:
+                keep &= frame["timestamp"] < end
+            # Re-validate the slice: the row minimum and the gap report apply to what is fitted.
+            checked = validate_bars(frame[keep].reset_index(drop=True), symbol, timeframe, config.validation)
+        out[symbol] = checked
+    return out
+
+
+def _fit_all(
+    config: TrainConfig, timeframe: Timeframe, bars: Mapping[str, ValidatedBars], horizon: int, log: Log
+) -> dict[str, FitResult]:
+    jobs = {
+        symbol: (v.frame, symbol, symbol_to_slug(symbol), timeframe, horizon, config.model)
+        for symbol, v in bars.items()
+    }
+    workers = min(len(jobs), config.workers or os.cpu_count() or 1)
+    results: dict[str, FitResult] = {}
+
+    def done(symbol: str, res: FitResult) -> None:
+        results[symbol] = res
+        log(
+            f"[{len(results)}/{len(jobs)}] {symbol}: fitted {len(bars[symbol].frame):,} rows in "
+            f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
+            f"predicted in {res.predict_seconds:.1f} s"
+        )
+
+    if workers <= 1:
+        for symbol, args in jobs.items():
+            done(symbol, fit_and_forecast(*args))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=quiet_prophet) as pool:
+            futures = {pool.submit(fit_and_forecast, *args): symbol for symbol, args in jobs.items()}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    return {s: results[s] for s in config.symbols}
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "cryptopredict": __version__}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def run(config: TrainConfig, log: Log = _stderr) -> Path:
+    """Train every configured symbol and write the artifact; returns the manifest path."""
+    t_start = time.perf_counter()
+    try:
+        timeframe = get_timeframe(config.timeframe)
+        slugs = [symbol_to_slug(s) for s in config.symbols]
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    if not config.symbols:
+        msg = "no symbols to train"
+        raise TrainingError(msg)
+    if len(set(slugs)) != len(slugs):
+        msg = f"symbols given twice: {', '.join(config.symbols)}"
+        raise TrainingError(msg)
+    horizon_days = config.horizon_days if config.horizon_days is not None else timeframe.default_horizon_days
+    if horizon_days < 1:
+        msg = f"horizon must be at least 1 day, got {horizon_days}"
+        raise TrainingError(msg)
+    horizon = horizon_days * 86400 // timeframe.seconds
+
+    where = config.csv_dir if config.source == "csv" else (config.alpaca_url or "Alpaca")
+    log(f"loading {timeframe.name} bars for {', '.join(config.symbols)} from {where} ({config.source})")
+    t0 = time.perf_counter()
+    raw = load_bars(config, timeframe)
+    t_fetch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bars = _validate(config, timeframe, raw)
+    t_validate = time.perf_counter() - t0
+    for symbol, v in bars.items():
+        r = v.report
+        log(
+            f"{symbol}: {r.rows:,} bars {format_utc(r.start.to_pydatetime())} .. "
+            f"{format_utc(r.end.to_pydatetime())}, {len(r.gaps)} gap(s)"
+        )
+        for warning in r.warnings:
+            log(f"{symbol}: warning: {warning}")
+
+    t0 = time.perf_counter()
+    fits = _fit_all(config, timeframe, bars, horizon, log)
+    t_fit = time.perf_counter() - t0
+
+    symbols_meta: dict[str, dict[str, Any]] = {}
+    extra: dict[str, bytes] = {}
+    for symbol, res in fits.items():
+        report = bars[symbol].report
+        grid_end = report.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
+        symbols_meta[res.slug] = {
+            "symbol": symbol,
+            "rows": report.rows,
+            "data_start": format_utc(report.start.to_pydatetime()),
+            "data_end": format_utc(report.end.to_pydatetime()),
+            "forecast_end": format_utc(grid_end.to_pydatetime()),
+            "horizon_steps": horizon,
+            "validation": report.to_dict(),
+            "fit_seconds": round(res.fit_seconds, 3),
+            "model_file": f"{res.slug}.prophet.json",
+        }
+        extra[f"{res.slug}.prophet.json"] = res.model_json.encode()
+    manifest = {
+        "model_version": config.model_version,
+        "trained_at": format_utc(datetime.now(UTC)),
+        "source": config.source,
+        "timeframe": timeframe.name,
+        "step_seconds": timeframe.seconds,
+        "model_config": asdict(config.model),
+        "libraries": _library_versions(),
+        "timings": {"fetch": round(t_fetch, 3), "validate": round(t_validate, 3), "fit": round(t_fit, 3)},
+        "symbols": symbols_meta,
+    }
+    t0 = time.perf_counter()
+    path = write_artifact(config.out, manifest, {r.slug: r.payload for r in fits.values()}, extra)
+    log(
+        f"wrote {path} (model {config.model_version}, {len(fits)} symbol(s)) in "
+        f"{time.perf_counter() - t_start:.1f} s (export {time.perf_counter() - t0:.1f} s)"
+    )
+    return path
