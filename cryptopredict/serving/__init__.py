@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.routing import PathConverter
 
 from cryptopredict.artifact import read_artifact
 from cryptopredict.serving.config import ServeSettings
@@ -17,16 +18,31 @@ from cryptopredict.serving.state import ServingState
 __all__ = ["create_app"]
 
 
+class _AnythingConverter(PathConverter):
+    """Like `path`, but also matches control characters, so a hostile symbol gets a 400 that
+    names the parameter rather than a bare 404."""
+
+    regex = "(?s:[^/].*?)"
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `test_config`; the artifact is verified
     here, so a bad one stops the process before it serves anything (raises ArtifactError)."""
     settings = ServeSettings.from_env(**dict(test_config or {}))
     state = ServingState(artifact=read_artifact(settings.artifact_dir), settings=settings)
     app = Flask(__name__)
+    app.url_map.converters["anything"] = _AnythingConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cryptopredict"] = state
     # The API is public and read-only and takes no credentials, so '*' is the safe default.
-    CORS(app, origins=list(settings.cors_origins), supports_credentials=False, methods=["GET", "HEAD", "OPTIONS"])
+    any_origin = "*" in settings.cors_origins
+    CORS(
+        app,
+        origins="*" if any_origin else list(settings.cors_origins),
+        send_wildcard=any_origin,  # a literal '*' (not the echoed origin) keeps shared caches simple
+        supports_credentials=False,
+        methods=["GET", "HEAD", "OPTIONS"],
+    )
     register_error_handlers(app)
     app.register_blueprint(bp)
     return app

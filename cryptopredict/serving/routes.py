@@ -91,7 +91,7 @@ def bitcoin() -> ResponseReturnValue:
     )
 
 
-@bp.get("/v1/forecast/<path:symbol>")
+@bp.get("/v1/forecast/<anything:symbol>")
 def forecast(symbol: str) -> ResponseReturnValue:
     """One point (`date`) or a series of grid points (`start` and `end`)."""
     fc = _forecast_for(symbol)

@@ -1,0 +1,282 @@
+"""Fetch crypto market bars from Alpaca's historical data API through the official alpaca-py SDK."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from cryptopredict.errors import DataSourceError
+from cryptopredict.timeframes import Timeframe
+
+with warnings.catch_warnings():
+    # alpaca.data imports alpaca.trading.stream, which imports `websockets.legacy`; websockets >= 14
+    # warns about that at import time. We never use the SDK's streaming, and the warning (an error
+    # under `-W error`) is not ours to fix, so it is silenced for this import only.
+    warnings.filterwarnings(
+        "ignore", message=r"websockets\.legacy is deprecated", category=DeprecationWarning
+    )
+    from alpaca.common.exceptions import APIError
+    from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+    from alpaca.data.requests import CryptoBarsRequest
+    from alpaca.data.timeframe import TimeFrame
+
+__all__ = ["fetch_bars"]
+
+_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+_RAW_KEYS = {"timestamp": "t", "open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
+_DEFAULT_URL = "https://data.alpaca.markets"
+
+# How the SDK's own retry loop (alpaca.common.rest.RESTClient._request) is tuned. The SDK retries
+# a status in its code list with a fixed sleep and ignores Retry-After; it has no environment
+# variables for this, and CryptoHistoricalDataClient does not pass the RESTClient retry arguments
+# through, so these are set on the client after construction (see _make_client). Tests lower the
+# wait. 500/502/503 are added to the SDK's default (429, 504): for a read-only GET they are
+# transient far more often than not.
+_RETRY_ATTEMPTS = 3
+_RETRY_WAIT_SECONDS: float = 3
+_RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
+
+# The SDK sends requests without a timeout (a stalled server would hang training forever) and does
+# not retry connection errors at all; both are fixed at the transport (requests/urllib3) level.
+_TIMEOUT_SECONDS: tuple[float, float] = (10.0, 60.0)  # (connect, read)
+_TRANSPORT_RETRIES = 2
+_TRANSPORT_BACKOFF: float = 0.5
+
+_TIMEFRAMES = {"1Day": TimeFrame.Day, "1Hour": TimeFrame.Hour}
+
+
+def fetch_bars(
+    symbols: Sequence[str],
+    timeframe: Timeframe,
+    *,
+    start: datetime,
+    end: datetime | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    secret_key: str | None = None,
+    drop_last: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Return one raw frame of bars per symbol (columns timestamp, open, high, low, close, volume).
+
+    All symbols go in one request and the SDK follows every page, because Alpaca's rate limit counts
+    requests, not bars. Rows keep the API's order, duplicates included: the validation step must
+    see what Alpaca really sent. The newest bar of a live fetch is still forming, so `drop_last`
+    drops each symbol's newest bar (pass False when `end` is in the past and every bar is final).
+    Naive datetimes are taken as UTC; `end=None` means now. Keys are optional for crypto data.
+    Every failure is a DataSourceError whose one-line message names the symbols and the host.
+    """
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        raise DataSourceError("alpaca: no symbols requested")
+    base = (url or _DEFAULT_URL).rstrip("/")
+    split = urlsplit(base)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise DataSourceError(f"alpaca: invalid data URL {base!r}; expected http(s)://host[:port]")
+    host = f"{split.hostname}:{split.port or (443 if split.scheme == 'https' else 80)}"
+    if bool(api_key) != bool(secret_key):
+        raise DataSourceError("alpaca: give both api_key and secret_key, or neither")
+    try:
+        tf = _TIMEFRAMES[timeframe.name]
+    except KeyError:
+        raise DataSourceError(f"alpaca: unsupported timeframe {timeframe.name!r}") from None
+    start_utc = _as_utc(start)
+    end_utc = _as_utc(end) if end is not None else None
+    if end_utc is not None and end_utc <= start_utc:
+        raise DataSourceError(f"alpaca: start {_fmt(start_utc)} is not before end {_fmt(end_utc)}")
+
+    names = ", ".join(wanted)
+    where = f"{host} for {names} ({timeframe.name} bars)"
+    request = CryptoBarsRequest(
+        symbol_or_symbols=wanted, timeframe=tf, start=start_utc, end=end_utc
+    )
+    client = _make_client(url=base, api_key=api_key, secret_key=secret_key)
+    try:
+        raw = client.get_crypto_bars(request)
+    except APIError as exc:
+        raise DataSourceError(f"alpaca: {_describe_api_error(exc)} from {where}") from exc
+    except requests.exceptions.JSONDecodeError as exc:
+        raise DataSourceError(f"alpaca: malformed response from {where}: body is not JSON") from exc
+    except requests.exceptions.RequestException as exc:
+        raise DataSourceError(f"alpaca: cannot fetch from {where}: {_reason(exc)}") from exc
+    except (ValueError, KeyError) as exc:
+        # The SDK's page parsing (_get_marketdata_entries) raises ValueError on JSON without
+        # exactly one known data key ("bars", "quotes", ...).
+        raise DataSourceError(
+            f"alpaca: malformed response from {where}: {_one_line(exc) or type(exc).__name__}"
+        ) from exc
+    except (TypeError, AttributeError) as exc:
+        # ... and these on an empty 200 body (the SDK returns None for it) or "bars": null.
+        raise DataSourceError(
+            f"alpaca: malformed response from {where}: empty body or unexpected JSON shape"
+        ) from exc
+    finally:
+        client._session.close()
+
+    if not isinstance(raw, dict):
+        raise DataSourceError(f"alpaca: malformed response from {where}: bars is not an object")
+    window = f"between {_fmt(start_utc)} and {_fmt(end_utc) if end_utc else 'now'}"
+    missing = [s for s in wanted if not raw.get(s)]
+    if missing:
+        raise DataSourceError(
+            f"alpaca: no bars for {', '.join(missing)} {window} ({timeframe.name}) from {host}"
+        )
+    frames = {}
+    for symbol in wanted:
+        frame = _to_frame(raw[symbol], f"{symbol} from {host}")
+        if drop_last:
+            frame = _drop_newest(frame)
+            if frame.empty:
+                raise DataSourceError(
+                    f"alpaca: no complete bars for {symbol} {window} ({timeframe.name}) from "
+                    f"{host}: only the still-forming one"
+                )
+        frames[symbol] = frame
+    return frames
+
+
+class _Session(requests.Session):
+    """A requests session with a default timeout and connection-level retries for the SDK."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        retry = Retry(
+            total=_TRANSPORT_RETRIES,
+            connect=_TRANSPORT_RETRIES,
+            read=_TRANSPORT_RETRIES,
+            status=0,
+            other=0,
+            redirect=0,
+            backoff_factor=_TRANSPORT_BACKOFF,
+            allowed_methods=frozenset({"GET"}),
+            # HTTP statuses (429 included) are left to the SDK's retry loop, so it sees them all.
+            respect_retry_after_header=False,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", _TIMEOUT_SECONDS)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _make_client(*, url: str, api_key: str | None, secret_key: str | None):
+    client = CryptoHistoricalDataClient(
+        api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url
+    )
+    # Private SDK attributes, read in RESTClient._request/_one_request (alpaca-py 0.44); the test
+    # suite checks they still exist.
+    client._retry = _RETRY_ATTEMPTS
+    client._retry_wait = _RETRY_WAIT_SECONDS
+    client._retry_codes = list(_RETRY_STATUS_CODES)
+    client._session.close()
+    client._session = _Session()
+    return client
+
+
+def _to_frame(bars: object, what: str) -> pd.DataFrame:
+    if not isinstance(bars, list) or not all(isinstance(b, dict) for b in bars):
+        raise DataSourceError(f"alpaca: malformed bars for {what}: expected a list of objects")
+    for column, key in _RAW_KEYS.items():
+        lacking = [i for i, bar in enumerate(bars) if key not in bar]
+        if lacking:
+            raise DataSourceError(
+                f"alpaca: malformed bars for {what}: {len(lacking)} bar(s) lack {key!r} ({column}),"
+                f" first at position {lacking[0]}"
+            )
+    data: dict[str, object] = {}
+    try:
+        data["timestamp"] = pd.to_datetime(
+            pd.Series([b["t"] for b in bars], dtype=object), utc=True, format="ISO8601"
+        )
+    except (ValueError, TypeError) as exc:
+        raise DataSourceError(f"alpaca: bad timestamp in bars for {what}: {_one_line(exc)}") from exc
+    if data["timestamp"].isna().any():  # type: ignore[union-attr]
+        raise DataSourceError(f"alpaca: null timestamp in bars for {what}")
+    for column, key in _RAW_KEYS.items():
+        if column == "timestamp":
+            continue
+        values = pd.Series([b[key] for b in bars], dtype=object)
+        try:
+            # None/NaN stay NaN: rejecting bad prices is the validation step's job, with row numbers.
+            data[column] = pd.to_numeric(values, errors="raise").astype("float64")
+        except (ValueError, TypeError) as exc:
+            raise DataSourceError(
+                f"alpaca: non-numeric {column} in bars for {what}: {_one_line(exc)}"
+            ) from exc
+    return pd.DataFrame(data, columns=_COLUMNS)
+
+
+def _drop_newest(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    ts = frame["timestamp"]
+    newest = int(np.flatnonzero((ts == ts.max()).to_numpy())[-1])
+    return frame.drop(index=frame.index[newest]).reset_index(drop=True)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.tzinfo.utcoffset(moment) is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _fmt(moment: datetime) -> str:
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _one_line(exc: BaseException | str, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe_api_error(exc: APIError) -> str:
+    status = exc.status_code
+    text = str(exc)
+    try:
+        detail = exc.message  # Alpaca's JSON error body: {"code": ..., "message": ...}
+    except (ValueError, KeyError, TypeError):
+        detail = text
+    head = f"HTTP {status}" if status else "API error"
+    if status in _RETRY_STATUS_CODES:
+        head += f" (still failing after {_RETRY_ATTEMPTS} retries)"
+    detail = _one_line(_TAG_RE.sub(" ", str(detail))).rstrip(".")  # proxies answer in HTML
+    return f"{head}: {detail}" if detail else head
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
+_OSERROR_RE = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
+_SHORT_READ_RE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
+
+
+def _reason(exc: BaseException) -> str:
+    # requests wraps urllib3's MaxRetryError, whose text is a long repr; keep only the cause.
+    text = str(exc)
+    connect, read = _TIMEOUT_SECONDS
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or "ConnectTimeoutError" in text:
+        return f"could not connect within {connect:g} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+        return f"no answer within {read:g} s"
+    short = _SHORT_READ_RE.search(text)
+    if short:
+        got, more = int(short.group(1)), int(short.group(2))
+        return f"answer cut short ({got} of {got + more} bytes)"
+    found = _ERRNO_RE.search(text) or _OSERROR_RE.search(text)
+    if found:
+        return found.group(1).strip().lower()
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-answer"
+    return f"{type(exc).__name__}: {_one_line(exc, 150)}"

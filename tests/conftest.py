@@ -1,0 +1,53 @@
+"""Fixtures: a real artifact trained once per session on a slice of the bundled sample."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cryptopredict.artifact import Artifact, read_artifact
+from cryptopredict.serving import create_app
+from cryptopredict.training.config import TrainConfig
+from cryptopredict.training.pipeline import run
+from tests.helpers import DATA, api_server
+
+# Two recent years of real daily bars keep a fit under a couple of seconds.
+SLICE_START = "2024-01-01"
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample."""
+    out = tmp_path_factory.mktemp("artifact")
+    config = TrainConfig(
+        source="csv", symbols=("BTC/USD", "ETH/USD"), csv_dir=str(DATA), start=SLICE_START,
+        out=str(out), model_version="test-1.0.0",
+    )
+    run(config, log=lambda _line: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def artifact(artifact_dir: Path) -> Artifact:
+    return read_artifact(artifact_dir)
+
+
+@pytest.fixture
+def app(artifact_dir: Path) -> Flask:
+    return create_app({"artifact_dir": str(artifact_dir), "max_series_points": 100})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(artifact_dir: Path) -> Iterator[str]:
+    """`api.py` running as a real Waitress server on 127.0.0.1."""
+    with api_server(artifact_dir) as base:
+        yield base

@@ -1,0 +1,98 @@
+"""Shared test helpers: free ports, a real API server process, HTTP calls to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "artifact"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def http_get(url: str, method: str = "GET", headers: Mapping[str, str] | None = None, timeout: float = 10) -> Reply:
+    req = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Reply(r.status, {k.lower(): v for k, v in r.headers.items()}, r.read())
+    except urllib.error.HTTPError as e:
+        return Reply(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+
+
+@contextmanager
+def api_server(
+    artifact: Path, python: str = sys.executable, env: Mapping[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[str]:
+    """Run `api.py` as a real Waitress server on a free 127.0.0.1 port; yield its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [python, str(ROOT / "api.py"), "--artifact", str(artifact), "--port", str(port), "--host", "127.0.0.1"],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"api.py exited with {proc.returncode}: {proc.stdout.read()}")
+            try:
+                if http_get(base + "/healthz", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("api.py did not answer /healthz within 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def run_cli(script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300,
+            python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    """Run `train.py` or `api.py` the way a user does; capture what they would see."""
+    return subprocess.run(
+        [python, str(ROOT / script), *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,75 @@
+"""A small artifact committed in the repo: the API must keep reading it, with only the API's requirements."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import GOLDEN, ROOT, api_server, http_get
+
+# Recorded when the golden artifact was written (schema 1): a format change that moves these is
+# a deliberate, versioned step, not an accident.
+GOLDEN_BITCOIN = {
+    "date": "2025-03-01T00:00:00",
+    "prediction": 87334.53399,
+    "prediction_low": 85235.09562,
+    "prediction_high": 89624.37407,
+}
+
+
+@pytest.fixture(scope="session")
+def api_only_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh venv holding requirements-api.txt alone, installed with --require-hashes."""
+    venv = tmp_path_factory.mktemp("api-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    proc = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r",
+         str(ROOT / "requirements-api.txt")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return python
+
+
+def test_golden_artifact_is_read_by_this_code() -> None:
+    """The committed golden artifact still loads and answers the recorded values."""
+    from cryptopredict.serving import create_app
+
+    app = create_app({"artifact_dir": str(GOLDEN)})
+    doc = app.test_client().get("/bitcoin?date=2025-03-01").get_json()
+    assert doc == GOLDEN_BITCOIN
+
+
+def test_api_serves_from_a_venv_with_only_the_api_requirements(api_only_python: str) -> None:
+    """api.py starts and answers in a venv with no pandas, numpy or Prophet: serving never needs them."""
+    for heavy in ("pandas", "numpy", "prophet", "alpaca", "matplotlib"):
+        probe = subprocess.run([api_only_python, "-c", f"import {heavy}"], capture_output=True, timeout=60, check=False)
+        assert probe.returncode != 0, f"{heavy} is importable in the API-only venv"
+    with api_server(GOLDEN, python=api_only_python) as base:
+        r = http_get(base + "/bitcoin?date=2025-03-01")
+        assert r.status == 200
+        assert r.json() == GOLDEN_BITCOIN
+        assert http_get(base + "/healthz").json()["model_version"] == "golden-1"
+        assert http_get(base + "/bitcoin?date=2026-01-01").status == 422
+
+
+def test_api_modules_import_nothing_heavy() -> None:
+    """Importing the serving side loads neither pandas nor Prophet, even when they are installed."""
+    code = (
+        "import sys, api, cryptopredict.serving.cli;"
+        "heavy = [m for m in ('pandas', 'numpy', 'prophet', 'alpaca', 'matplotlib') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert proc.stdout.strip() == ""
+
+
+def test_golden_artifact_is_small() -> None:
+    """The golden artifact stays a small fixture, not a copy of a real model."""
+    size = sum(p.stat().st_size for p in Path(GOLDEN).rglob("*") if p.is_file())
+    assert size < 200_000
