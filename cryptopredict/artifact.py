@@ -306,7 +306,10 @@ def _read_verified(gen_dir: Path, name: str, digest: object) -> bytes:
         raise ArtifactError(msg) from None
     actual = _sha256(data)
     if actual != digest:
-        msg = f"checksum mismatch for {gen_dir / name}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
+        msg = (
+            f"checksum mismatch for {gen_dir / name}: the manifest says {digest}, "
+            f"the file is {actual} (tampered or corrupt)"
+        )
         raise ArtifactError(msg)
     return data
 

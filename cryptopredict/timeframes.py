@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["TIMEFRAMES", "Timeframe", "get_timeframe", "symbol_to_slug", "slug_to_symbol"]
+__all__ = ["TIMEFRAMES", "Timeframe", "get_timeframe", "slug_to_symbol", "symbol_to_slug"]
 
 
 @dataclass(frozen=True, slots=True)

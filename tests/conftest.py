@@ -24,8 +24,12 @@ def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample."""
     out = tmp_path_factory.mktemp("artifact")
     config = TrainConfig(
-        source="csv", symbols=("BTC/USD", "ETH/USD"), csv_dir=str(DATA), start=SLICE_START,
-        out=str(out), model_version="test-1.0.0",
+        source="csv",
+        symbols=("BTC/USD", "ETH/USD"),
+        csv_dir=str(DATA),
+        start=SLICE_START,
+        out=str(out),
+        model_version="test-1.0.0",
     )
     run(config, log=lambda _line: None)
     return out

@@ -84,8 +84,9 @@ def api_server(
         proc.stdout.close()
 
 
-def run_cli(script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300,
-            python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
     """Run `train.py` or `api.py` the way a user does; capture what they would see."""
     return subprocess.run(
         [python, str(ROOT / script), *args],

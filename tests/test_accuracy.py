@@ -60,4 +60,5 @@ def test_intervals_contain_their_prediction_and_stay_positive(artifact: Artifact
     for fc in artifact.forecasts.values():
         low, mid, high = (np.array(s) for s in (fc.yhat_lower, fc.yhat, fc.yhat_upper))
         assert np.all(low > 0)
-        assert np.all(low <= mid) and np.all(mid <= high)
+        assert np.all(low <= mid)
+        assert np.all(mid <= high)

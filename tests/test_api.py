@@ -50,12 +50,14 @@ def test_bad_requests_get_problem_json(live_server: str, path: str, status: int,
     assert r.headers["content-type"] == "application/problem+json"
     doc = r.json()
     assert doc["status"] == status
-    assert doc["title"] and doc["type"]
+    assert doc["title"]
+    assert doc["type"]
     assert 10 < len(doc["detail"]) < 600  # says why, and never echoes a 10 kB value back
     if param is not None:
         assert doc["invalid_params"][0]["name"] == param
         assert doc["invalid_params"][0]["reason"]
-    assert b"Traceback" not in r.body and b"<html" not in r.body.lower()
+    assert b"Traceback" not in r.body
+    assert b"<html" not in r.body.lower()
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
@@ -102,7 +104,8 @@ def test_point_in_the_data_window_carries_the_actual_close(live_server: str) -> 
     with open(DATA / "BTC-USD.daily.csv") as fh:
         close = {row["timestamp"]: float(row["close"]) for row in csv.DictReader(fh)}
     doc = http_get(live_server + "/v1/forecast/btc-usd?date=2025-03-14").json()
-    assert doc["symbol"] == "BTC-USD" and doc["kind"] == "fitted"
+    assert doc["symbol"] == "BTC-USD"
+    assert doc["kind"] == "fitted"
     assert doc["actual_close"] == close["2025-03-14"]
     assert doc["model_version"] == "test-1.0.0"
 
@@ -110,7 +113,8 @@ def test_point_in_the_data_window_carries_the_actual_close(live_server: str) -> 
 def test_point_after_the_data_is_a_forecast(live_server: str) -> None:
     """Past the last bar a point is 'forecast' with no actual close."""
     doc = http_get(live_server + "/v1/forecast/ETH-USD?date=2025-12-01T06:00:00Z").json()
-    assert doc["kind"] == "forecast" and doc["actual_close"] is None
+    assert doc["kind"] == "forecast"
+    assert doc["actual_close"] is None
     assert doc["prediction_low"] < doc["prediction"] < doc["prediction_high"]
 
 
@@ -131,13 +135,15 @@ def test_symbols_lists_what_is_served(live_server: str) -> None:
     assert by["BTC-USD"]["data_start"] == "2024-01-01T00:00:00Z"
     assert by["BTC-USD"]["data_end"] == "2026-04-18T00:00:00Z"
     assert by["ETH-USD"]["data_end"] == "2025-07-04T00:00:00Z"
-    assert by["BTC-USD"]["horizon_steps"] == 365 and by["BTC-USD"]["timeframe"] == "1Day"
+    assert by["BTC-USD"]["horizon_steps"] == 365
+    assert by["BTC-USD"]["timeframe"] == "1Day"
 
 
 def test_model_and_health_report_the_version(live_server: str) -> None:
     """/healthz and /v1/model report the loaded model version and its training data."""
     health = http_get(live_server + "/healthz").json()
-    assert health["status"] == "ok" and health["model_version"] == "test-1.0.0"
+    assert health["status"] == "ok"
+    assert health["model_version"] == "test-1.0.0"
     model = http_get(live_server + "/v1/model").json()
     assert model["model_version"] == "test-1.0.0"
     assert model["symbols"]["BTC-USD"]["rows"] == 839
@@ -154,7 +160,8 @@ def test_cors_allows_any_origin_by_default(live_server: str) -> None:
         method="OPTIONS",
         headers={"Origin": "http://example.test", "Access-Control-Request-Method": "GET"},
     )
-    assert pre.status == 200 and "GET" in pre.headers["access-control-allow-methods"]
+    assert pre.status == 200
+    assert "GET" in pre.headers["access-control-allow-methods"]
 
 
 def test_cors_origins_restricts_origins(artifact_dir) -> None:
@@ -173,4 +180,3 @@ def test_range_cap_comes_from_settings(client) -> None:
     r = client.get("/v1/forecast/BTC-USD?start=2025-01-01&end=2025-06-01")
     assert r.status_code == 422
     assert r.get_json()["max_points"] == 100
-

@@ -69,7 +69,8 @@ def test_server_refuses_a_bad_artifact_in_one_line(artifact_dir: Path, tmp_path:
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert says in lines[0] and lines[0].startswith("api.py: cannot start:")
+    assert says in lines[0]
+    assert lines[0].startswith("api.py: cannot start:")
 
 
 def test_waitress_serve_entry_refuses_a_bad_artifact(tmp_path: Path) -> None:
@@ -81,7 +82,10 @@ def test_waitress_serve_entry_refuses_a_bad_artifact(tmp_path: Path) -> None:
         [sys.executable, "-m", "waitress", "--port=1", "--call", "api:create_app"],
         cwd=Path(__file__).resolve().parent.parent,
         env={**os.environ, "ARTIFACT_DIR": str(tmp_path / "nothing")},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
@@ -95,8 +99,14 @@ def test_same_data_gives_the_same_grid(artifact_dir: Path, tmp_path: Path) -> No
     from tests.conftest import SLICE_START
     from tests.helpers import DATA
 
-    config = TrainConfig(source="csv", symbols=("BTC/USD", "ETH/USD"), csv_dir=str(DATA), start=SLICE_START,
-                         out=str(tmp_path), model_version="test-1.0.0")
+    config = TrainConfig(
+        source="csv",
+        symbols=("BTC/USD", "ETH/USD"),
+        csv_dir=str(DATA),
+        start=SLICE_START,
+        out=str(tmp_path),
+        model_version="test-1.0.0",
+    )
     run(config, log=lambda _line: None)
     first, second = _manifest(artifact_dir)["files"], _manifest(tmp_path)["files"]
     assert first["BTC-USD.json"] == second["BTC-USD.json"]

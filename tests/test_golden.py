@@ -27,9 +27,21 @@ def api_only_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
     proc = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r",
-         str(ROOT / "requirements-api.txt")],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements-api.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return python
@@ -64,8 +76,9 @@ def test_api_modules_import_nothing_heavy() -> None:
         "heavy = [m for m in ('pandas', 'numpy', 'prophet', 'alpaca', 'matplotlib') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
     assert proc.stdout.strip() == ""
 
 

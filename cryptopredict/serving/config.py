@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["ServeSettings"]
 
@@ -21,7 +21,7 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ("*",)  # CORS_ORIGINS, comma-separated; '*' = any origin
     max_series_points: int = 1000  # MAX_SERIES_POINTS: cap on one range request
 
-    _ENV = {
+    _ENV: ClassVar[dict[str, str]] = {
         "artifact_dir": "ARTIFACT_DIR",
         "host": "HOST",
         "port": "PORT",

@@ -50,9 +50,7 @@ def _point(fc: SymbolForecast, i: int, rem: int, step_us: int, when: datetime) -
     else:
         w = rem / step_us
         # Rounded like the stored grid: the interpolation adds no digits of its own.
-        values = tuple(
-            float(f"{s[i] + (s[i + 1] - s[i]) * w:.10g}") for s in (fc.yhat, fc.yhat_lower, fc.yhat_upper)
-        )
+        values = tuple(float(f"{s[i] + (s[i + 1] - s[i]) * w:.10g}") for s in (fc.yhat, fc.yhat_lower, fc.yhat_upper))
         kind = "fitted" if i + 1 < fc.history_points else "forecast"
     return Point(when, kind, values[0], values[1], values[2], actual)
 

@@ -31,9 +31,7 @@ def _forecast_for(raw_slug: str) -> SymbolForecast:
         slug = symbol_to_slug(slug_to_symbol(raw_slug))
     except ValueError:
         shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
-        raise ApiError.bad_param(
-            "symbol", f"{shown} is not a pair like BTC-USD", location="path"
-        ) from None
+        raise ApiError.bad_param("symbol", f"{shown} is not a pair like BTC-USD", location="path") from None
     fc = state.artifact.forecasts.get(slug)
     if fc is None:
         served = ", ".join(state.artifact.forecasts)
@@ -98,7 +96,12 @@ def forecast(symbol: str) -> ResponseReturnValue:
     args = request.args
     check_known(args, ("date", "start", "end"))
     date_raw = single(args, "date", required=False)
-    head = {"symbol": fc.slug, "pair": fc.symbol, "timeframe": fc.timeframe, "model_version": _state().artifact.model_version}
+    head = {
+        "symbol": fc.slug,
+        "pair": fc.symbol,
+        "timeframe": fc.timeframe,
+        "model_version": _state().artifact.model_version,
+    }
     if date_raw is not None:
         if "start" in args or "end" in args:
             raise ApiError.bad_param("date", "give either date, or start and end, not both")
@@ -117,8 +120,15 @@ def forecast(symbol: str) -> ResponseReturnValue:
         raise _out_of_range(outside, fc, exc) from None
     except ValueError as exc:
         raise ApiError.bad_param("end", f"{exc}; narrow the range", 422, max_points=cap) from None
-    return jsonify({**head, "start": format_utc(start), "end": format_utc(end), "count": len(points),
-                    "points": [_point_json(p) for p in points]})
+    return jsonify(
+        {
+            **head,
+            "start": format_utc(start),
+            "end": format_utc(end),
+            "count": len(points),
+            "points": [_point_json(p) for p in points],
+        }
+    )
 
 
 @bp.get("/v1/symbols")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -21,9 +21,7 @@ with warnings.catch_warnings():
     # alpaca.data imports alpaca.trading.stream, which imports `websockets.legacy`; websockets >= 14
     # warns about that at import time. We never use the SDK's streaming, and the warning (an error
     # under `-W error`) is not ours to fix, so it is silenced for this import only.
-    warnings.filterwarnings(
-        "ignore", message=r"websockets\.legacy is deprecated", category=DeprecationWarning
-    )
+    warnings.filterwarnings("ignore", message=r"websockets\.legacy is deprecated", category=DeprecationWarning)
     from alpaca.common.exceptions import APIError
     from alpaca.data.historical.crypto import CryptoHistoricalDataClient
     from alpaca.data.requests import CryptoBarsRequest
@@ -52,6 +50,12 @@ _TRANSPORT_RETRIES = 2
 _TRANSPORT_BACKOFF: float = 0.5
 
 _TIMEFRAMES = {"1Day": TimeFrame.Day, "1Hour": TimeFrame.Hour}
+
+# For turning requests/urllib3 exception reprs and HTML error pages into one short line.
+_TAG_RE = re.compile(r"<[^>]*>")
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
+_OSERROR_RE = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
+_SHORT_READ_RE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
 
 
 def fetch_bars(
@@ -95,9 +99,7 @@ def fetch_bars(
 
     names = ", ".join(wanted)
     where = f"{host} for {names} ({timeframe.name} bars)"
-    request = CryptoBarsRequest(
-        symbol_or_symbols=wanted, timeframe=tf, start=start_utc, end=end_utc
-    )
+    request = CryptoBarsRequest(symbol_or_symbols=wanted, timeframe=tf, start=start_utc, end=end_utc)
     client = _make_client(url=base, api_key=api_key, secret_key=secret_key)
     try:
         raw = client.get_crypto_bars(request)
@@ -115,9 +117,7 @@ def fetch_bars(
         ) from exc
     except (TypeError, AttributeError) as exc:
         # ... and these on an empty 200 body (the SDK returns None for it) or "bars": null.
-        raise DataSourceError(
-            f"alpaca: malformed response from {where}: empty body or unexpected JSON shape"
-        ) from exc
+        raise DataSourceError(f"alpaca: malformed response from {where}: empty body or unexpected JSON shape") from exc
     finally:
         client._session.close()
 
@@ -126,9 +126,7 @@ def fetch_bars(
     window = f"between {_fmt(start_utc)} and {_fmt(end_utc) if end_utc else 'now'}"
     missing = [s for s in wanted if not raw.get(s)]
     if missing:
-        raise DataSourceError(
-            f"alpaca: no bars for {', '.join(missing)} {window} ({timeframe.name}) from {host}"
-        )
+        raise DataSourceError(f"alpaca: no bars for {', '.join(missing)} {window} ({timeframe.name}) from {host}")
     frames = {}
     for symbol in wanted:
         frame = _to_frame(raw[symbol], f"{symbol} from {host}")
@@ -170,10 +168,8 @@ class _Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def _make_client(*, url: str, api_key: str | None, secret_key: str | None):
-    client = CryptoHistoricalDataClient(
-        api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url
-    )
+def _make_client(*, url: str, api_key: str | None, secret_key: str | None) -> CryptoHistoricalDataClient:
+    client = CryptoHistoricalDataClient(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url)
     # Private SDK attributes, read in RESTClient._request/_one_request (alpaca-py 0.44); the test
     # suite checks they still exist.
     client._retry = _RETRY_ATTEMPTS
@@ -195,12 +191,12 @@ def _to_frame(bars: object, what: str) -> pd.DataFrame:
                 f" first at position {lacking[0]}"
             )
     data: dict[str, object] = {}
+    stamps = [b["t"] for b in bars]
     try:
-        data["timestamp"] = pd.to_datetime(
-            pd.Series([b["t"] for b in bars], dtype=object), utc=True, format="ISO8601"
-        )
+        data["timestamp"] = pd.to_datetime(pd.Series(stamps, dtype=object), utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
-        raise DataSourceError(f"alpaca: bad timestamp in bars for {what}: {_one_line(exc)}") from exc
+        position, value = _first_bad_timestamp(stamps)
+        raise DataSourceError(f"alpaca: bad timestamp {value} in bars for {what} at position {position}") from exc
     if data["timestamp"].isna().any():  # type: ignore[union-attr]
         raise DataSourceError(f"alpaca: null timestamp in bars for {what}")
     for column, key in _RAW_KEYS.items():
@@ -211,10 +207,17 @@ def _to_frame(bars: object, what: str) -> pd.DataFrame:
             # None/NaN stay NaN: rejecting bad prices is the validation step's job, with row numbers.
             data[column] = pd.to_numeric(values, errors="raise").astype("float64")
         except (ValueError, TypeError) as exc:
-            raise DataSourceError(
-                f"alpaca: non-numeric {column} in bars for {what}: {_one_line(exc)}"
-            ) from exc
+            raise DataSourceError(f"alpaca: non-numeric {column} in bars for {what}: {_one_line(exc)}") from exc
     return pd.DataFrame(data, columns=_COLUMNS)
+
+
+def _first_bad_timestamp(stamps: list[object]) -> tuple[int, str]:
+    for position, value in enumerate(stamps):
+        try:
+            pd.to_datetime([value], utc=True, format="ISO8601")
+        except (ValueError, TypeError):
+            return position, _one_line(repr(value), 60)
+    return -1, "?"
 
 
 def _drop_newest(frame: pd.DataFrame) -> pd.DataFrame:
@@ -227,8 +230,8 @@ def _drop_newest(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.tzinfo.utcoffset(moment) is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _fmt(moment: datetime) -> str:
@@ -254,12 +257,6 @@ def _describe_api_error(exc: APIError) -> str:
         head += f" (still failing after {_RETRY_ATTEMPTS} retries)"
     detail = _one_line(_TAG_RE.sub(" ", str(detail))).rstrip(".")  # proxies answer in HTML
     return f"{head}: {detail}" if detail else head
-
-
-_TAG_RE = re.compile(r"<[^>]*>")
-_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
-_OSERROR_RE = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
-_SHORT_READ_RE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
 
 
 def _reason(exc: BaseException) -> str:

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="artifacts", help="artifact folder (default: artifacts)")
     p.add_argument("--horizon-days", type=int, help="forecast horizon (default: 365 for 1Day, 90 for 1Hour)")
-    p.add_argument("--scale", choices=("log", "linear"), default="log", help="fit log(close) or raw close (default: log)")
+    p.add_argument(
+        "--scale", choices=("log", "linear"), default="log", help="fit log(close) or raw close (default: log)"
+    )
     p.add_argument("--model-version", help="version stamped in the artifact (env MODEL_VERSION, else git, else dev)")
     p.add_argument("--workers", type=int, help="parallel fitting processes (default: one per symbol, up to the cores)")
     return p

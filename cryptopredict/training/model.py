@@ -93,15 +93,13 @@ def fit_and_forecast(
     t1 = time.perf_counter()
     np.random.seed(config.seed)
     parts = [
-        model.predict(pd.DataFrame({"ds": grid[i : i + _PREDICT_CHUNK]}))
-        for i in range(0, len(grid), _PREDICT_CHUNK)
+        model.predict(pd.DataFrame({"ds": grid[i : i + _PREDICT_CHUNK]})) for i in range(0, len(grid), _PREDICT_CHUNK)
     ]
     fc = pd.concat(parts, ignore_index=True)
     predict_seconds = time.perf_counter() - t1
 
     series = {
-        key: _from_scale(fc[key].to_numpy(dtype=float), config.scale)
-        for key in ("yhat", "yhat_lower", "yhat_upper")
+        key: _from_scale(fc[key].to_numpy(dtype=float), config.scale) for key in ("yhat", "yhat_lower", "yhat_upper")
     }
     for key, values in series.items():
         if not np.all(np.isfinite(values)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -65,6 +66,8 @@ def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFra
             url=config.alpaca_url,
             api_key=os.environ.get("ALPACA_API_KEY") or None,
             secret_key=os.environ.get("ALPACA_SECRET_KEY") or None,
+            # Only a fetch that runs up to now ends in a bar that is still forming.
+            drop_last=config.end is None,
         )
     msg = f"unknown source {config.source!r}; expected 'csv' or 'alpaca'"
     raise DataSourceError(msg)
@@ -121,10 +124,8 @@ def _fit_all(
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "cryptopredict": __version__}
     for name in _LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 

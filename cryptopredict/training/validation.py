@@ -292,7 +292,9 @@ def _parse_numbers(
 
 def _to_floats(col: pd.Series) -> np.ndarray:
     """Column -> float64 array, NaN where a value is not a number; text parses exactly."""
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+    if pd.api.types.is_bool_dtype(col):
+        return np.full(len(col), np.nan)  # True is not a price
+    if pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype="float64", na_value=np.nan)
     cells = col.to_numpy(dtype=object)
     try:

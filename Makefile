@@ -1,0 +1,37 @@
+# Two commands a new user needs: `make run` (train on the bundled sample, serve on :8080) and
+# `make test`. Both create .venv from the hashed lock files on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: run train serve test lint lock clean
+
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	touch $@
+
+run: train serve
+
+train: $(STAMP)
+	$(BIN)/python train.py --source csv --csv-dir data/ --symbols BTC/USD,ETH/USD --timeframe 1Day --out artifacts/
+
+serve: $(STAMP)
+	$(BIN)/python api.py --artifact artifacts/ --port 8080
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+# Re-pin every dependency (with hashes) after editing a requirements-*.in file.
+lock:
+	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-api.in -o requirements-api.txt
+	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-train.in -o requirements-train.txt
+	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache

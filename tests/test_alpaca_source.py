@@ -1,0 +1,342 @@
+"""The Alpaca source: the real alpaca-py client against a local fake of Alpaca's bars API."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import socket
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from cryptopredict.errors import DataSourceError
+from cryptopredict.timeframes import TIMEFRAMES
+from cryptopredict.training import alpaca_source
+from cryptopredict.training.alpaca_source import fetch_bars
+from tests.fake_alpaca import BARS_PATH, RATE_LIMITED, FakeAlpaca, Reply, random_walk_bars
+
+DAILY = TIMEFRAMES["1Day"]
+HOURLY = TIMEFRAMES["1Hour"]
+START = datetime(2023, 1, 1, tzinfo=UTC)
+PAIR = ["BTC/USD", "ETH/USD"]
+
+
+@pytest.fixture(autouse=True)
+def _quick_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real waits between retries, short timeouts, and no proxy between us and 127.0.0.1."""
+    monkeypatch.setattr(alpaca_source, "_RETRY_WAIT_SECONDS", 0)
+    monkeypatch.setattr(alpaca_source, "_TRANSPORT_BACKOFF", 0)
+    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 5.0))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="module")
+def daily() -> dict[str, pd.DataFrame]:
+    return random_walk_bars(PAIR, periods=300, freq="1D", start="2023-01-01", seed=0)
+
+
+def _expected(source: pd.DataFrame, got: pd.DataFrame, *, drop_last: bool = True) -> pd.DataFrame:
+    exp = source.iloc[:-1] if drop_last else source
+    exp = exp.reset_index(drop=True).copy()
+    exp["timestamp"] = exp["timestamp"].astype(got["timestamp"].dtype)
+    return exp
+
+
+def _assert_shape(frame: pd.DataFrame) -> None:
+    assert list(frame.columns) == ["timestamp", "open", "high", "low", "close", "volume"]
+    assert isinstance(frame["timestamp"].dtype, pd.DatetimeTZDtype)
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+    for column in ("open", "high", "low", "close", "volume"):
+        assert frame[column].dtype == "float64"
+    assert isinstance(frame.index, pd.RangeIndex)
+    assert frame.index.start == 0
+
+
+def _assert_one_line(err: pytest.ExceptionInfo[DataSourceError], *needles: str) -> str:
+    text = str(err.value)
+    assert "\n" not in text, text
+    assert text.startswith("alpaca: "), text
+    assert len(text) < 400, text
+    for needle in needles:
+        assert needle in text, text
+    return text
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_fetches_every_page_of_all_symbols_in_one_request(daily: dict[str, pd.DataFrame]) -> None:
+    """All pages of a multi-symbol request are followed and concatenated, values unchanged."""
+    with FakeAlpaca(daily, page_size=100) as fake:
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    assert list(got) == PAIR
+    for symbol in PAIR:
+        _assert_shape(got[symbol])
+        pd.testing.assert_frame_equal(got[symbol], _expected(daily[symbol], got[symbol]))
+    reqs = fake.requests
+    assert len(reqs) == 6  # 600 bars, 100 per page across both symbols
+    assert {r.path for r in reqs} == {BARS_PATH}
+    assert all(r.query["symbols"] == "BTC/USD,ETH/USD" for r in reqs)
+    assert all(r.query["timeframe"] == "1Day" for r in reqs)
+    assert "page_token" not in reqs[0].query
+    assert all(r.query.get("page_token") for r in reqs[1:])
+    assert [r.page for r in reqs] == [1, 2, 3, 4, 5, 6]
+
+
+def test_drops_only_the_newest_bar_by_default(daily: dict[str, pd.DataFrame]) -> None:
+    """By default each symbol loses exactly its newest bar, the one still forming."""
+    with FakeAlpaca(daily) as fake:
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    for symbol in PAIR:
+        assert len(got[symbol]) == len(daily[symbol]) - 1
+        assert got[symbol]["timestamp"].max() < daily[symbol]["timestamp"].max()
+
+
+def test_keeps_the_newest_bar_when_asked(daily: dict[str, pd.DataFrame]) -> None:
+    """With drop_last=False every served bar comes back, the newest included."""
+    with FakeAlpaca(daily) as fake:
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url, drop_last=False)
+    for symbol in PAIR:
+        pd.testing.assert_frame_equal(got[symbol], _expected(daily[symbol], got[symbol], drop_last=False))
+
+
+def test_keeps_api_order_and_duplicates_and_drops_newest_by_time() -> None:
+    """Rows keep the API's order and duplicates; the dropped bar is the newest by time, not the last row."""
+    source = random_walk_bars(["BTC/USD"], periods=10, seed=1)["BTC/USD"]
+    order = [0, 1, 9, 2, 3, 3, 4, 5, 6, 7, 8]  # newest bar in the middle, row 3 twice
+    shuffled = source.iloc[order].reset_index(drop=True)
+    with FakeAlpaca({"BTC/USD": shuffled}) as fake:
+        got = fetch_bars(["BTC/USD"], DAILY, start=START, url=fake.url)["BTC/USD"]
+    expected = shuffled.drop(index=2).reset_index(drop=True)
+    expected["timestamp"] = expected["timestamp"].astype(got["timestamp"].dtype)
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_retries_a_429_and_succeeds(daily: dict[str, pd.DataFrame]) -> None:
+    """A 429 on a later page is retried by the SDK with the same page token, and the fetch succeeds."""
+    with FakeAlpaca(daily, page_size=100) as fake:
+        rule = fake.inject(RATE_LIMITED, page=2)
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    assert rule.fired == 1
+    for symbol in PAIR:
+        pd.testing.assert_frame_equal(got[symbol], _expected(daily[symbol], got[symbol]))
+    reqs = fake.requests
+    assert len(reqs) == 7  # six pages plus the retried one
+    assert reqs[1].query == reqs[2].query
+    assert reqs[1].page == 2
+
+
+def test_gives_up_after_the_sdk_retries_on_a_persistent_429(daily: dict[str, pd.DataFrame]) -> None:
+    """A 429 that never clears ends, after the SDK's retries, in a one-line DataSourceError."""
+    with FakeAlpaca(daily) as fake:
+        fake.inject(RATE_LIMITED, times=None)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "HTTP 429", "too many requests", f"127.0.0.1:{fake.port}", "BTC/USD")
+    assert len(fake.requests) == 1 + alpaca_source._RETRY_ATTEMPTS
+
+
+def test_a_persistent_500_is_a_data_source_error(daily: dict[str, pd.DataFrame]) -> None:
+    """A server error that persists through the retries is a one-line DataSourceError naming the status."""
+    with FakeAlpaca(daily) as fake:
+        fake.inject(Reply(status=500), times=None)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "HTTP 500", "ETH/USD", f"127.0.0.1:{fake.port}")
+
+
+def test_a_malformed_page_is_an_error_not_a_retry(daily: dict[str, pd.DataFrame]) -> None:
+    """A non-JSON page ends the fetch in a one-line DataSourceError without a retry.
+
+    The SDK retries only on HTTP status codes; a garbled 200 from a data API is not known to be
+    transient, so failing loudly (the caller may rerun) beats silently looping on it.
+    """
+    with FakeAlpaca(daily) as fake:
+        fake.inject(Reply(body="<html>upstream hiccup</html>"), page=2)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "malformed response", "not JSON", f"127.0.0.1:{fake.port}")
+    assert len(fake.requests) == 2
+
+
+def test_a_body_of_the_wrong_shape_is_a_data_source_error(daily: dict[str, pd.DataFrame]) -> None:
+    """JSON without a "bars" object, or bars that are not objects, is a one-line DataSourceError."""
+    with FakeAlpaca(daily) as fake:
+        fake.inject(Reply(body={"quotes?": [], "next_page_token": None}))
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+        _assert_one_line(err, "malformed response")
+        fake.inject(Reply(body={"bars": {"BTC/USD": [1, 2], "ETH/USD": [3]}}))
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+        _assert_one_line(err, "malformed bars for BTC/USD")
+
+
+def test_an_unknown_symbol_is_named(daily: dict[str, pd.DataFrame]) -> None:
+    """A requested symbol absent from the answer is a DataSourceError naming it and the window."""
+    with FakeAlpaca(daily) as fake, pytest.raises(DataSourceError) as err:
+        fetch_bars(["BTC/USD", "FOO/USD"], DAILY, start=START, url=fake.url)
+    text = _assert_one_line(err, "no bars for FOO/USD", "between 2023-01-01 and now")
+    assert "BTC/USD" not in text.split(" between ")[0]
+
+
+def test_an_empty_answer_names_every_symbol(daily: dict[str, pd.DataFrame]) -> None:
+    """A window with no bars at all is a DataSourceError naming all requested symbols."""
+    with FakeAlpaca(daily) as fake, pytest.raises(DataSourceError) as err:
+        fetch_bars(
+            PAIR,
+            DAILY,
+            start=datetime(2030, 1, 1, tzinfo=UTC),
+            end=datetime(2030, 2, 1, tzinfo=UTC),
+            url=fake.url,
+        )
+    _assert_one_line(err, "no bars for BTC/USD, ETH/USD between 2030-01-01 and 2030-02-01")
+
+
+def test_an_unreachable_server_is_a_one_line_error() -> None:
+    """A closed port is a one-line DataSourceError naming host:port, not a requests traceback."""
+    port = _closed_port()
+    with pytest.raises(DataSourceError) as err:
+        fetch_bars(PAIR, DAILY, start=START, url=f"http://127.0.0.1:{port}")
+    _assert_one_line(err, f"127.0.0.1:{port}", "connection refused", "BTC/USD, ETH/USD")
+
+
+def test_hourly_bars() -> None:
+    """The hourly timeframe is requested as timeframe=1Hour and its bars come back intact."""
+    hourly = random_walk_bars(PAIR, periods=150, freq="1h", start="2024-03-01", seed=2)
+    with FakeAlpaca(hourly, page_size=100) as fake:
+        got = fetch_bars(PAIR, HOURLY, start=datetime(2024, 3, 1), url=fake.url)
+    assert {r.query["timeframe"] for r in fake.requests} == {"1Hour"}
+    for symbol in PAIR:
+        _assert_shape(got[symbol])
+        pd.testing.assert_frame_equal(got[symbol], _expected(hourly[symbol], got[symbol]))
+
+
+def test_start_and_end_are_sent_and_honoured(daily: dict[str, pd.DataFrame]) -> None:
+    """start and end go out as RFC 3339 UTC and bound the bars returned."""
+    start = datetime(2023, 3, 1, tzinfo=UTC)
+    end = datetime(2023, 3, 31, tzinfo=UTC)
+    with FakeAlpaca(daily) as fake:
+        got = fetch_bars(PAIR, DAILY, start=start, end=end, url=fake.url, drop_last=False)
+    query = fake.requests[0].query
+    assert pd.Timestamp(query["start"]) == pd.Timestamp(start)
+    assert pd.Timestamp(query["end"]) == pd.Timestamp(end)
+    for symbol in PAIR:
+        assert len(got[symbol]) == 31
+        assert got[symbol]["timestamp"].min() == pd.Timestamp(start)
+        assert got[symbol]["timestamp"].max() == pd.Timestamp(end)
+
+
+def test_keys_are_sent_only_when_given(daily: dict[str, pd.DataFrame]) -> None:
+    """Without keys no auth headers go out (crypto data is public); with keys both headers do."""
+    with FakeAlpaca(daily) as fake:
+        fetch_bars(["BTC/USD"], DAILY, start=START, url=fake.url)
+        fetch_bars(["BTC/USD"], DAILY, start=START, url=fake.url, **{"api_key": "k", "secret_key": "s"})
+    anonymous, keyed = fake.requests[0].headers, fake.requests[-1].headers
+    assert "APCA-API-KEY-ID" not in anonymous
+    assert "APCA-API-SECRET-KEY" not in anonymous
+    assert keyed["APCA-API-KEY-ID"] == "k"
+    assert keyed["APCA-API-SECRET-KEY"] == "s"
+
+
+def test_nan_prices_pass_through_for_validation(daily: dict[str, pd.DataFrame]) -> None:
+    """A NaN or null price is returned as NaN: rejecting it is the validation step's job."""
+
+    def poison(page: dict) -> dict:
+        page["bars"]["BTC/USD"][3]["c"] = float("nan")
+        page["bars"]["BTC/USD"][4]["o"] = None
+        return page
+
+    with FakeAlpaca(daily) as fake:
+        fake.inject(Reply(edit=poison), page=1)
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)["BTC/USD"]
+    assert math.isnan(got.loc[3, "close"])
+    assert math.isnan(got.loc[4, "open"])
+    assert got["close"].isna().sum() == 1
+
+
+def test_a_non_numeric_price_is_a_data_source_error(daily: dict[str, pd.DataFrame]) -> None:
+    """A price that is not a number is a format error naming the symbol and the column."""
+
+    def garble(page: dict) -> dict:
+        page["bars"]["ETH/USD"][0]["h"] = "twelve"
+        return page
+
+    with FakeAlpaca(daily, page_size=1000) as fake:
+        fake.inject(Reply(edit=garble))
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "non-numeric high", "ETH/USD")
+
+
+def test_one_slow_answer_is_retried(daily: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read timeout on one request is retried at the transport level and the fetch succeeds."""
+    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 0.3))
+    with FakeAlpaca(daily) as fake:
+        rule = fake.inject(Reply(delay=1.0), page=3)
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    assert rule.fired == 1
+    assert len(got["BTC/USD"]) == len(daily["BTC/USD"]) - 1
+    assert [r.page for r in fake.requests] == [1, 2, 3, 3, 4, 5, 6]
+
+
+def test_an_answer_that_never_comes_is_a_one_line_error(
+    daily: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that keeps not answering is a one-line DataSourceError saying so."""
+    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 0.2))
+    with FakeAlpaca(daily) as fake:
+        fake.inject(Reply(delay=0.6), times=None)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "no answer within 0.2 s", f"127.0.0.1:{fake.port}")
+
+
+@pytest.mark.parametrize("fault", [Reply(truncate_to=40), Reply(reset_after=40)], ids=["truncated", "reset"])
+def test_a_broken_page_is_a_one_line_error(daily: dict[str, pd.DataFrame], fault: Reply) -> None:
+    """A page cut short (closed or reset mid-body) is a one-line DataSourceError."""
+    with FakeAlpaca(daily) as fake:
+        fake.inject(fault, page=2, times=None)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, f"127.0.0.1:{fake.port}", "BTC/USD, ETH/USD")
+
+
+def test_the_sdk_still_reads_the_retry_settings_we_set() -> None:
+    """The private SDK attributes _make_client tunes are the ones RESTClient's retry loop reads."""
+    from alpaca.common.rest import RESTClient
+
+    source = inspect.getsource(RESTClient._request) + inspect.getsource(RESTClient._one_request)
+    for name in ("self._retry", "self._retry_wait", "self._retry_codes", "self._session.request"):
+        assert name in source
+    client = alpaca_source._make_client(url="http://127.0.0.1:1", api_key=None, secret_key=None)
+    try:
+        assert client._retry == alpaca_source._RETRY_ATTEMPTS
+        assert client._retry_wait == 0
+        assert client._retry_codes == list(alpaca_source._RETRY_STATUS_CODES)
+        assert isinstance(client._session, alpaca_source._Session)
+    finally:
+        client._session.close()
+
+
+def test_bad_arguments_are_data_source_errors() -> None:
+    """No symbols, a lone key, a reversed window or a bad URL fail fast with a one-line message."""
+    cases = [
+        ({"symbols": []}, "no symbols"),
+        ({"api_key": "k"}, "both api_key and secret_key"),
+        ({"end": datetime(2022, 1, 1)}, "not before end"),
+        ({"url": "ftp://example"}, "invalid data URL"),
+    ]
+    for overrides, needle in cases:
+        kwargs = {"symbols": PAIR, "timeframe": DAILY, "start": START, "url": "http://127.0.0.1:1"}
+        kwargs.update(overrides)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(**kwargs)  # type: ignore[arg-type]
+        _assert_one_line(err, needle)
