@@ -340,3 +340,15 @@ def test_bad_arguments_are_data_source_errors() -> None:
         with pytest.raises(DataSourceError) as err:
             fetch_bars(**kwargs)  # type: ignore[arg-type]
         _assert_one_line(err, needle)
+
+
+def test_chicago_midnight_daily_bars_are_labelled_with_their_utc_date() -> None:
+    """Daily bars stamped at midnight America/Chicago (05:00/06:00 UTC, across a DST change) land on 00:00 UTC."""
+    bars = random_walk_bars(["BTC/USD"], periods=20, freq="1D", start="2024-03-01", seed=3)
+    frame = bars["BTC/USD"].copy()
+    dates = frame["timestamp"].dt.tz_localize(None)
+    frame["timestamp"] = dates.dt.tz_localize("America/Chicago").dt.tz_convert("UTC")
+    assert {5, 6} == set(frame["timestamp"].dt.hour)  # the span crosses the 2024-03-10 DST change
+    with FakeAlpaca({"BTC/USD": frame}) as fake:
+        got = fetch_bars(["BTC/USD"], DAILY, start=datetime(2024, 3, 1, tzinfo=UTC), url=fake.url, drop_last=False)
+    assert list(got["BTC/USD"]["timestamp"]) == list(bars["BTC/USD"]["timestamp"])

@@ -130,6 +130,8 @@ def fetch_bars(
     frames = {}
     for symbol in wanted:
         frame = _to_frame(raw[symbol], f"{symbol} from {host}")
+        if timeframe.name == "1Day":
+            frame["timestamp"] = _daily_labels(frame["timestamp"])
         if drop_last:
             frame = _drop_newest(frame)
             if frame.empty:
@@ -209,6 +211,20 @@ def _to_frame(bars: object, what: str) -> pd.DataFrame:
         except (ValueError, TypeError) as exc:
             raise DataSourceError(f"alpaca: non-numeric {column} in bars for {what}: {_one_line(exc)}") from exc
     return pd.DataFrame(data, columns=_COLUMNS)
+
+
+def _daily_labels(ts: pd.Series) -> pd.Series:
+    """Label Chicago-midnight daily bars with their calendar date at 00:00 UTC.
+
+    Alpaca stamped crypto 1Day bars at midnight America/Chicago (05:00 or 06:00 UTC) for years
+    (alpaca-py issue 169) and later moved to midnight UTC. The project's daily grid is 00:00 UTC,
+    so a bar at Chicago midnight is relabelled with its date; every other stamp is left for
+    validation to judge.
+    """
+    chicago = ts.dt.tz_convert("America/Chicago")
+    at_midnight = chicago == chicago.dt.normalize()
+    relabelled = chicago.dt.tz_localize(None).dt.normalize().dt.tz_localize("UTC")
+    return ts.where(~at_midnight, relabelled)
 
 
 def _first_bad_timestamp(stamps: list[object]) -> tuple[int, str]:
