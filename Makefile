@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run train serve test lint lock clean
+.PHONY: run train serve test lint lock clean system-packages
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# Debian packages the suite drives (browser, image builder, load generator); no-op when present.
+system-packages:
+	bash scripts/install-system-packages.sh
+
+test: system-packages lint
 	$(BIN)/python -m pytest
 
 # Re-pin every dependency (with hashes) after editing a requirements-*.in file.
