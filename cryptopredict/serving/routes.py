@@ -178,10 +178,26 @@ def model() -> ResponseReturnValue:
                 "gaps": len(meta.get("validation", {}).get("gaps", [])),
                 "warnings": meta.get("validation", {}).get("warnings", []),
                 "backtest": meta.get("backtest"),
+                "verdict": _verdict(meta.get("backtest")),
             }
             for slug, meta in m["symbols"].items()
         },
+        gate=m.get("gate"),
     )
+
+
+def _verdict(backtest: dict[str, Any] | None) -> str:
+    """Say plainly, per horizon, whether the model beat the naive last-close forecast."""
+    if not backtest:
+        return "not backtested"
+    metrics = backtest["metrics"]
+    wins = [h for h, e in metrics.items() if e["beats_naive"]]
+    losses = [h for h, e in metrics.items() if not e["beats_naive"]]
+    if not losses:
+        return f"beats the naive forecast at every horizon ({', '.join(wins)})"
+    if not wins:
+        return f"does not beat the naive forecast at any horizon ({', '.join(losses)})"
+    return f"beats the naive forecast at {', '.join(wins)}; does not at {', '.join(losses)}"
 
 
 @bp.get("/healthz")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import TIMEFRAMES
-from cryptopredict.training.config import ModelConfig, TrainConfig
+from cryptopredict.training.config import BacktestConfig, ModelConfig, TrainConfig
 
 __all__ = ["build_parser", "main", "resolve_model_version"]
 
@@ -56,7 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="artifacts", help="artifact folder (default: artifacts)")
     p.add_argument("--horizon-days", type=int, help="forecast horizon (default: 365 for 1Day, 90 for 1Hour)")
     p.add_argument(
-        "--scale", choices=("log", "linear"), default="log", help="fit log(close) or raw close (default: log)"
+        "--scale",
+        choices=("log", "linear"),
+        default=ModelConfig().scale,
+        help=f"fit log(close) or raw close (default: {ModelConfig().scale})",
+    )
+    p.add_argument(
+        "--backtest-cutoffs",
+        type=int,
+        default=BacktestConfig().cutoffs,
+        help=f"rolling-origin cutoffs per symbol; 0 skips the backtest (default: {BacktestConfig().cutoffs})",
+    )
+    p.add_argument(
+        "--baseline-artifact",
+        help="artifact now in production: refuse a candidate clearly worse on the backtest",
     )
     p.add_argument("--model-version", help="version stamped in the artifact (env MODEL_VERSION, else git, else dev)")
     p.add_argument("--workers", type=int, help="parallel fitting processes (default: one per symbol, up to the cores)")
@@ -78,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         horizon_days=args.horizon_days,
         model_version=resolve_model_version(args.model_version),
         workers=args.workers,
+        baseline_artifact=args.baseline_artifact,
         model=replace(ModelConfig(), scale=args.scale),
+        backtest=replace(BacktestConfig(), cutoffs=args.backtest_cutoffs),
     )
     # Imported here so `train.py --help` answers without loading pandas and Prophet.
     from cryptopredict.training.pipeline import run

@@ -17,7 +17,7 @@ from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training.config import ModelConfig
 
-__all__ = ["FitResult", "fit_and_forecast", "quiet_prophet", "to_prophet_frame"]
+__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "stan_init", "to_prophet_frame"]
 
 # Prophet samples uncertainty for every row at once (uncertainty_samples x rows floats per term);
 # predicting in chunks keeps memory flat on 50,000-row hourly grids.
@@ -40,6 +40,8 @@ class FitResult:
     model_json: str  # prophet.serialize.model_to_json
     fit_seconds: float
     predict_seconds: float
+    init: dict[str, Any]  # the fitted parameters, to warm-start the backtest's refits
+    converged: bool  # the optimiser's own verdict
 
 
 def to_prophet_frame(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -50,8 +52,16 @@ def to_prophet_frame(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     return pd.DataFrame({"ds": ds.to_numpy(), "y": y.to_numpy()})
 
 
-def _from_scale(values: np.ndarray, scale: str) -> np.ndarray:
+def from_scale(values: np.ndarray, scale: str) -> np.ndarray:
+    """Model scale -> USD."""
     return np.exp(values) if scale == "log" else values
+
+
+def stan_init(model: Any) -> dict[str, Any]:
+    """A fitted model's parameters in the form `Prophet.fit(init=...)` takes (Prophet's docs recipe)."""
+    init: dict[str, Any] = {name: float(model.params[name][0][0]) for name in ("k", "m", "sigma_obs")}
+    init.update({name: np.asarray(model.params[name][0], dtype=float) for name in ("delta", "beta")})
+    return init
 
 
 def _round(values: np.ndarray) -> list[float]:
@@ -99,7 +109,7 @@ def fit_and_forecast(
     predict_seconds = time.perf_counter() - t1
 
     series = {
-        key: _from_scale(fc[key].to_numpy(dtype=float), config.scale) for key in ("yhat", "yhat_lower", "yhat_upper")
+        key: from_scale(fc[key].to_numpy(dtype=float), config.scale) for key in ("yhat", "yhat_lower", "yhat_upper")
     }
     for key, values in series.items():
         if not np.all(np.isfinite(values)):
@@ -124,4 +134,6 @@ def fit_and_forecast(
         model_json=model_to_json(model),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
+        init=stan_init(model),
+        converged=bool(getattr(model.stan_backend.stan_fit, "converged", True)),
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -18,14 +19,15 @@ from typing import Any
 import pandas as pd
 
 from cryptopredict import __version__
-from cryptopredict.artifact import format_utc, write_artifact
-from cryptopredict.errors import DataSourceError, TrainingError
+from cryptopredict.artifact import format_utc, read_artifact, write_artifact
+from cryptopredict.errors import ArtifactError, DataSourceError, TrainingError
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
+from cryptopredict.training import backtest, gate, report
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.model import FitResult, fit_and_forecast, quiet_prophet
 from cryptopredict.training.validation import ValidatedBars, validate_bars
 
-__all__ = ["DEFAULT_ALPACA_START", "load_bars", "run"]
+__all__ = ["DEFAULT_ALPACA_START", "load_bars", "run", "validate_all"]
 
 DEFAULT_ALPACA_START = "2021-01-01"
 _LIBRARIES = ("prophet", "cmdstanpy", "pandas", "numpy", "alpaca-py")
@@ -73,7 +75,9 @@ def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFra
     raise DataSourceError(msg)
 
 
-def _validate(config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame]) -> dict[str, ValidatedBars]:
+def validate_all(
+    config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame]
+) -> dict[str, ValidatedBars]:
     """Validate every symbol, then apply --start/--end (validation sees the data as it arrived)."""
     start, end = _utc(config.start), _utc(config.end)
     out: dict[str, ValidatedBars] = {}
@@ -92,33 +96,95 @@ def _validate(config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.Da
     return out
 
 
+Runner = Callable[[Callable[..., Any], Mapping[Any, tuple[Any, ...]]], Iterator[tuple[Any, Any]]]
+
+
+@contextlib.contextmanager
+def _runner(workers: int) -> Iterator[Runner]:
+    """Run jobs in `workers` processes (one pool for fits and backtest), yielding results as they finish."""
+    if workers <= 1:
+        yield lambda fn, jobs: ((key, fn(*args)) for key, args in jobs.items())
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=quiet_prophet)
+
+    def run(fn: Callable[..., Any], jobs: Mapping[Any, tuple[Any, ...]]) -> Iterator[tuple[Any, Any]]:
+        futures = {pool.submit(fn, *args): key for key, args in jobs.items()}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+    try:
+        yield run
+    finally:
+        # On a failure, do not wait for the other symbols' fits to finish.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _fit_all(
-    config: TrainConfig, timeframe: Timeframe, bars: Mapping[str, ValidatedBars], horizon: int, log: Log
+    run_jobs: Runner,
+    config: TrainConfig,
+    timeframe: Timeframe,
+    bars: Mapping[str, ValidatedBars],
+    horizon: int,
+    log: Log,
 ) -> dict[str, FitResult]:
     jobs = {
         symbol: (v.frame, symbol, symbol_to_slug(symbol), timeframe, horizon, config.model)
         for symbol, v in bars.items()
     }
-    workers = min(len(jobs), config.workers or os.cpu_count() or 1)
     results: dict[str, FitResult] = {}
-
-    def done(symbol: str, res: FitResult) -> None:
+    for symbol, res in run_jobs(fit_and_forecast, jobs):
         results[symbol] = res
         log(
             f"[{len(results)}/{len(jobs)}] {symbol}: fitted {len(bars[symbol].frame):,} rows in "
             f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
             f"predicted in {res.predict_seconds:.1f} s"
         )
-
-    if workers <= 1:
-        for symbol, args in jobs.items():
-            done(symbol, fit_and_forecast(*args))
-    else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=quiet_prophet) as pool:
-            futures = {pool.submit(fit_and_forecast, *args): symbol for symbol, args in jobs.items()}
-            for fut in as_completed(futures):
-                done(futures[fut], fut.result())
     return {s: results[s] for s in config.symbols}
+
+
+def _backtest_all(
+    run_jobs: Runner,
+    config: TrainConfig,
+    timeframe: Timeframe,
+    bars: Mapping[str, ValidatedBars],
+    fits: Mapping[str, FitResult],
+    log: Log,
+) -> dict[str, dict[str, Any] | None]:
+    step = pd.Timedelta(seconds=timeframe.seconds)
+    horizons = backtest.HORIZONS[timeframe.name]
+    jobs: dict[tuple[str, int], tuple[Any, ...]] = {}
+    for symbol, v in bars.items():
+        frame = backtest.backtest_frame(v.frame, config.model.scale)
+        for i, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, config.backtest)):
+            jobs[symbol, i] = (frame, cutoff, step, horizons, config.model, fits[symbol].init)
+    if not jobs:
+        log("backtest: not enough history before any cutoff; skipped")
+    forecasts: dict[str, list[backtest.Forecast]] = {s: [] for s in bars}
+    done = dict.fromkeys(bars, 0)
+    total = {s: sum(1 for key in jobs if key[0] == s) for s in bars}
+    for (symbol, _), rows in run_jobs(backtest.backtest_cutoff, jobs):
+        forecasts[symbol].extend(rows)
+        done[symbol] += 1
+        if done[symbol] == total[symbol]:
+            summary = backtest.summarize(forecasts[symbol], horizons)
+            beats = [h for h, e in summary["metrics"].items() if e["beats_naive"]] if summary else []
+            log(
+                f"{symbol}: backtested {total[symbol]} cutoffs; beats naive at "
+                f"{', '.join(beats) if beats else 'no horizon'}"
+            )
+    return {s: backtest.summarize(forecasts[s], horizons) for s in bars}
+
+
+def _production_backtests(path: str | None) -> dict[str, Any]:
+    """Per-symbol backtests of the artifact in production, keyed by symbol ({} when none given)."""
+    if path is None:
+        return {}
+    try:
+        current = read_artifact(path)
+    except ArtifactError as exc:
+        msg = f"--baseline-artifact: {exc}"
+        raise TrainingError(msg) from None
+    return {meta["symbol"]: meta.get("backtest") for meta in current.manifest["symbols"].values()}
 
 
 def _library_versions() -> dict[str, str]:
@@ -155,7 +221,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     raw = load_bars(config, timeframe)
     t_fetch = time.perf_counter() - t0
     t0 = time.perf_counter()
-    bars = _validate(config, timeframe, raw)
+    bars = validate_all(config, timeframe, raw)
     t_validate = time.perf_counter() - t0
     for symbol, v in bars.items():
         r = v.report
@@ -166,27 +232,45 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         for warning in r.warnings:
             log(f"{symbol}: warning: {warning}")
 
-    t0 = time.perf_counter()
-    fits = _fit_all(config, timeframe, bars, horizon, log)
-    t_fit = time.perf_counter() - t0
+    production = _production_backtests(config.baseline_artifact)
+    workers = config.workers or os.cpu_count() or 1
+    with _runner(workers) as run_jobs:
+        t0 = time.perf_counter()
+        fits = _fit_all(run_jobs, config, timeframe, bars, horizon, log)
+        t_fit = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        backtests = _backtest_all(run_jobs, config, timeframe, bars, fits, log)
+        t_backtest = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     symbols_meta: dict[str, dict[str, Any]] = {}
     extra: dict[str, bytes] = {}
+    checks: list[gate.Check] = []
     for symbol, res in fits.items():
-        report = bars[symbol].report
-        grid_end = report.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
+        report_ = bars[symbol].report
+        grid_end = report_.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
+        bt = backtests[symbol]
         symbols_meta[res.slug] = {
             "symbol": symbol,
-            "rows": report.rows,
-            "data_start": format_utc(report.start.to_pydatetime()),
-            "data_end": format_utc(report.end.to_pydatetime()),
+            "rows": report_.rows,
+            "data_start": format_utc(report_.start.to_pydatetime()),
+            "data_end": format_utc(report_.end.to_pydatetime()),
             "forecast_end": format_utc(grid_end.to_pydatetime()),
             "horizon_steps": horizon,
-            "validation": report.to_dict(),
+            "validation": report_.to_dict(),
             "fit_seconds": round(res.fit_seconds, 3),
+            "converged": res.converged,
             "model_file": f"{res.slug}.prophet.json",
+            "backtest": bt,
         }
         extra[f"{res.slug}.prophet.json"] = res.model_json.encode()
+        if bt:
+            symbols_meta[res.slug]["backtest_chart"] = f"{res.slug}.backtest.png"
+            extra[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
+        checks += gate.check_symbol(symbol, res.payload, bt, res.converged, config.model.interval_width, config.gate)
+        if config.baseline_artifact is not None:
+            checks.append(gate.compare_with_production(symbol, bt, production.get(symbol), config.gate))
+    decision = gate.decide(checks)
     manifest = {
         "model_version": config.model_version,
         "trained_at": format_utc(datetime.now(UTC)),
@@ -195,13 +279,29 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         "step_seconds": timeframe.seconds,
         "model_config": asdict(config.model),
         "libraries": _library_versions(),
-        "timings": {"fetch": round(t_fetch, 3), "validate": round(t_validate, 3), "fit": round(t_fit, 3)},
+        "timings": {
+            "fetch": round(t_fetch, 3),
+            "validate": round(t_validate, 3),
+            "fit": round(t_fit, 3),
+            "backtest": round(t_backtest, 3),
+        },
+        "gate": decision.to_dict(),
+        "report": "report.md",
         "symbols": symbols_meta,
     }
-    t0 = time.perf_counter()
+    if not decision.passed:
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        rejected = out / "rejected-report.md"
+        rejected.write_text(report.render_markdown(manifest, manifest["gate"]), encoding="utf-8")
+        msg = f"the gate refused the model, no artifact written: {decision.reason()} (report: {rejected})"
+        raise TrainingError(msg)
+    manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
+    extra["report.md"] = report.render_markdown(manifest, manifest["gate"]).encode()
     path = write_artifact(config.out, manifest, {r.slug: r.payload for r in fits.values()}, extra)
+    generation = json.loads(path.read_text(encoding="utf-8"))["generation"]
     log(
         f"wrote {path} (model {config.model_version}, {len(fits)} symbol(s)) in "
-        f"{time.perf_counter() - t_start:.1f} s (export {time.perf_counter() - t0:.1f} s)"
+        f"{time.perf_counter() - t_start:.1f} s; gate passed; report: {path.parent / generation / 'report.md'}"
     )
     return path

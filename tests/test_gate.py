@@ -1,0 +1,149 @@
+"""The promotion gate: a broken or clearly worse model never becomes an artifact."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cryptopredict.artifact import MANIFEST_NAME, write_artifact
+from cryptopredict.training import gate
+from cryptopredict.training.config import GateConfig
+from tests.helpers import DATA, run_cli
+
+CONFIG = GateConfig(min_coverage=0.4, max_mase_ratio=1.1)
+
+
+def _payload(yhat: list[float], lower: list[float], upper: list[float]) -> dict[str, list[float]]:
+    return {"yhat": yhat, "yhat_lower": lower, "yhat_upper": upper}
+
+
+def _backtest(mase: float, coverage: float, n: int = 8) -> dict[str, object]:
+    metrics = {
+        h: {
+            "model": {"mae": 1.0, "mape": 0.1, "mase": mase, "coverage": coverage, "n": n},
+            "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": None, "n": n},
+            "drift": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": None, "n": n},
+            "beats_naive": False,
+        }
+        for h in ("1d", "7d", "30d")
+    }
+    return {"cutoffs": ["2025-01-01T00:00:00Z"], "horizons": [], "metrics": metrics}
+
+
+GOOD = _payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0])
+
+
+def _failed(checks: list[gate.Check]) -> set[str]:
+    return {c.name for c in checks if not c.passed}
+
+
+def test_a_sound_model_passes_every_check() -> None:
+    """Finite values, intervals around predictions, converged, coverage above the floor: promoted."""
+    checks = gate.check_symbol("BTC/USD", GOOD, _backtest(2.0, 0.7), True, 0.8, CONFIG)
+    assert _failed(checks) == set()
+    assert gate.decide(checks).passed
+
+
+@pytest.mark.parametrize(
+    ("payload", "backtest", "converged", "failed"),
+    [
+        (_payload([10.0, math.nan], [9.0, 10.0], [11.0, 12.0]), None, True, {"finite"}),
+        (_payload([10.0, math.inf], [9.0, 10.0], [11.0, math.inf]), None, True, {"finite"}),
+        (_payload([10.0, 13.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
+        (_payload([8.0, 11.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
+        (GOOD, _backtest(2.0, 0.25), True, {"coverage"}),
+        (GOOD, None, False, {"converged"}),
+    ],
+    ids=["nan", "inf", "above-interval", "below-interval", "low-coverage", "not-converged"],
+)
+def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, converged, failed) -> None:
+    """Each defect fails exactly its check, and the decision's reason names the symbol and check."""
+    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, 0.8, CONFIG))
+    assert not decision.passed
+    assert {c.name for c in decision.failures} == failed
+    assert decision.reason().startswith(f"ETH/USD: {next(iter(failed))}: ")
+
+
+def test_a_candidate_clearly_worse_than_production_is_refused() -> None:
+    """Mean MASE 20% above production's fails the 10% allowance; 5% above passes."""
+    production = _backtest(2.0, 0.8)
+    worse = gate.compare_with_production("BTC/USD", _backtest(2.4, 0.8), production, CONFIG)
+    close = gate.compare_with_production("BTC/USD", _backtest(2.1, 0.8), production, CONFIG)
+    assert not worse.passed
+    assert "x1.20" in worse.detail
+    assert close.passed
+
+
+def _production_artifact(out: Path, mase: float) -> bytes:
+    """A real, checksummed artifact whose BTC/USD backtest claims the given MASE."""
+    payload = {
+        "symbol": "BTC/USD",
+        "timeframe": "1Day",
+        "step_seconds": 86400,
+        "scale": "log",
+        "start": "2025-01-01T00:00:00Z",
+        "history_points": 1,
+        "forecast_points": 1,
+        "yhat": [1.0, 1.0],
+        "yhat_lower": [0.5, 0.5],
+        "yhat_upper": [2.0, 2.0],
+        "actual": [1.0],
+    }
+    meta = {"symbol": "BTC/USD", "backtest": _backtest(mase, 0.8)}
+    manifest = {
+        "model_version": "prod-1",
+        "trained_at": "2025-01-02T00:00:00Z",
+        "timeframe": "1Day",
+        "step_seconds": 86400,
+        "symbols": {"BTC-USD": meta},
+    }
+    write_artifact(out, manifest, {"BTC-USD": payload})
+    return (out / MANIFEST_NAME).read_bytes()
+
+
+def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_path: Path) -> None:
+    """train.py --baseline-artifact exits 1 with one line, leaves the old artifact, writes the report."""
+    out = tmp_path / "artifacts"
+    before = _production_artifact(out, mase=0.01)  # a production model no candidate can match
+    proc = run_cli(
+        "train.py", "--csv-dir", str(DATA), "--symbols", "BTC/USD", "--start", "2024-01-01",
+        "--horizon-days", "30", "--out", str(out), "--baseline-artifact", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("train.py: error: the gate refused the model, no artifact written: BTC/USD: vs production:")
+    assert (out / MANIFEST_NAME).read_bytes() == before
+    report = (out / "rejected-report.md").read_text()
+    assert "**refused**" in report
+    assert "| BTC/USD | vs production | **FAIL** |" in report
+
+
+def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> None:
+    """Against a weak production model the candidate passes, and its manifest records the comparison."""
+    out = tmp_path / "artifacts"
+    _production_artifact(out, mase=1000.0)
+    proc = run_cli(
+        "train.py", "--csv-dir", str(DATA), "--symbols", "BTC/USD", "--start", "2024-01-01",
+        "--horizon-days", "30", "--out", str(out), "--baseline-artifact", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["gate"]["passed"] is True
+    vs = [c for c in manifest["gate"]["checks"] if c["name"] == "vs production"]
+    assert len(vs) == 1
+    assert vs[0]["passed"]
+    assert "report.md" in manifest["files"]
+    assert manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["30d"]["model"]["n"] == 8
+
+
+def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> None:
+    """--baseline-artifact pointing at nothing fails before any fit, naming the flag."""
+    proc = run_cli(
+        "train.py", "--csv-dir", str(DATA), "--out", str(tmp_path), "--baseline-artifact", str(tmp_path / "nope")
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("train.py: error: --baseline-artifact: ")
