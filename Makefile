@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.installed-dev
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	# Put the checkout on the venv's path (what an editable install does), so notebooks and
+	# scripts run from any folder import this cryptopredict.
+	$(BIN)/python -c 'import os, sysconfig; open(os.path.join(sysconfig.get_path("purelib"), "cryptopredict-checkout.pth"), "w").write(os.getcwd() + "\n")'
 	touch $@
 
 run: train serve
@@ -29,7 +32,7 @@ system-packages:
 	bash scripts/install-system-packages.sh
 
 test: system-packages lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbmake
 
 # Re-pin every dependency (with hashes) after editing a requirements-*.in file.
 lock:

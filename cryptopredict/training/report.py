@@ -57,8 +57,8 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
             continue
         lines += [
             f"Backtest: {len(backtest['cutoffs'])} cutoffs from {backtest['cutoffs'][0]} to "
-            f"{backtest['cutoffs'][-1]}; each refit saw only bars before its cutoff. MASE below 1 "
-            "beats the naive forecast's in-sample one-step error.",
+            f"{backtest['cutoffs'][-1]}; each refit saw only bars before its cutoff. MASE is the MAE over "
+            "the naive one-step MAE of the refit's own training window.",
             "",
             *_symbol_table(backtest),
         ]
