@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+# Stage 1 trains (heavy: Prophet, pandas), stage 2 serves (Flask, Waitress, the artifact).
+# The train stage runs once on the build machine's own platform: its output is plain data, so
+# every target platform serves the identical model and nothing trains under emulation.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY requirements-train.txt ./
+RUN python3 -m venv /venv \
+    && /venv/bin/pip install --no-cache-dir --require-hashes -r requirements-train.txt
+COPY train.py ./
+COPY cryptopredict ./cryptopredict
+COPY data ./data
+ARG SOURCE=alpaca
+ARG SYMBOLS=BTC/USD,ETH/USD
+ARG TIMEFRAME=1Hour
+ARG START=2021-01-01
+ARG MODEL_VERSION=dev
+# Alpaca keys are optional for crypto data; as BuildKit secrets they never reach a layer.
+# A failed fetch, validation or promotion gate fails the build: nothing is shipped.
+RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_key \
+    ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
+    ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
+    MODEL_VERSION="$MODEL_VERSION" \
+    /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
+        --timeframe "$TIMEFRAME" --start "$START" --out /artifacts \
+    && cp /artifacts/gen-*/report.md /artifacts/report.md
+
+# The training report and artifact on their own, for the workflow's job summary and upload:
+#   docker buildx build --target report --output type=local,dest=out .
+FROM scratch AS report
+COPY --from=train /artifacts /
+
+FROM ${PYTHON_IMAGE} AS api
+ARG MODEL_VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE_URL=https://github.com/cryptopredict/cryptopredict
+LABEL org.opencontainers.image.title="cryptopredict" \
+      org.opencontainers.image.description="Crypto price forecasts from a Prophet model trained at build time" \
+      org.opencontainers.image.version="${MODEL_VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT"
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOST=0.0.0.0 PORT=8080 ARTIFACT_DIR=/app/artifacts
+WORKDIR /app
+COPY requirements-api.txt ./
+# pip itself is not needed at run time: drop it with setuptools once the server is installed.
+RUN python3 -m venv /venv \
+    && /venv/bin/pip install --no-cache-dir --require-hashes -r requirements-api.txt \
+    && /venv/bin/pip uninstall --quiet --yes pip setuptools
+# Only the light half of the package: the API imports nothing from cryptopredict/training.
+COPY api.py ./
+COPY cryptopredict/__init__.py cryptopredict/artifact.py cryptopredict/errors.py cryptopredict/timeframes.py ./cryptopredict/
+COPY cryptopredict/serving ./cryptopredict/serving
+COPY --from=train /artifacts ./artifacts
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
+CMD ["/venv/bin/python", "api.py"]

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Build the real Dockerfile with buildah, without a Docker engine or a reachable image registry.
+#
+#   scripts/build-image.sh [TAG]        (default TAG: cryptopredict:local)
+#
+# Builds stage `train` (which trains on the bundled daily sample, offline) and stage `api`, tagged
+# TAG-train and TAG. The Dockerfile's base image is made locally the first time: a debootstrap of
+# Debian 12 with python3 and python3-venv, committed under the exact name the Dockerfile's FROM
+# uses, so the Dockerfile is the one GitHub builds. pip inside the build uses this machine's pip
+# configuration (index, certificates, constraints), mounted read-only, never baked into a layer.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+tag="${1:-cryptopredict:local}"
+base="$(sed -n 's/^ARG PYTHON_IMAGE=//p' "$here/Dockerfile")"
+buildah=(buildah --storage-driver vfs)
+say() { printf 'build-image: %s\n' "$*" >&2; }
+
+for tool in buildah debootstrap; do
+    command -v "$tool" >/dev/null || { say "error: $tool is not installed (scripts/install-system-packages.sh)"; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { say "error: run as root (buildah with vfs storage and debootstrap need it)"; exit 1; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+make_base() {
+    # The Debian mirror apt already uses on this machine.
+    local mirror
+    mirror="$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1)"
+    [ -n "$mirror" ] || mirror="$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)"
+    [ -n "$mirror" ] || { say "error: no Debian mirror found in apt's sources"; exit 1; }
+    say "making base image $base: debootstrap of Debian 12 (minbase + python3, python3-venv)"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+        || { tail -n 20 "$work/debootstrap.log" >&2; say "error: debootstrap failed"; exit 1; }
+    rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/*
+    local ctr mnt
+    ctr="$("${buildah[@]}" from scratch)"
+    mnt="$("${buildah[@]}" mount "$ctr")"
+    cp -a "$work/rootfs/." "$mnt/"
+    "${buildah[@]}" umount "$ctr" >/dev/null
+    "${buildah[@]}" config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        --env LANG=C.UTF-8 --cmd python3 "$ctr"
+    "${buildah[@]}" commit --quiet "$ctr" "$base" >/dev/null
+    "${buildah[@]}" rm "$ctr" >/dev/null
+    rm -rf "$work/rootfs"
+}
+
+if "${buildah[@]}" inspect --type image "$base" >/dev/null 2>&1; then
+    say "base image $base already here"
+else
+    make_base
+fi
+
+# pip's effective configuration on this machine (files and PIP_* variables) as one pip.conf,
+# plus every absolute path it names (CA bundle, constraints, wheel folders), all read-only.
+volumes=()
+{
+    echo "[global]"
+    # Environment variables come first in the listing and win over files, as in pip itself.
+    pip config list 2>/dev/null | sed -n "s/^\(global\|install\|:env:\)\.\([a-z-]*\)='\(.*\)'$/\2 = \3/p" \
+        | awk -F' = ' '!seen[$1]++'
+} >"$work/pip.conf"
+volumes+=(--volume "$work/pip.conf:/etc/pip.conf:ro")
+while read -r path; do
+    # A local "simple" index links to files beside it: mount the whole index folder.
+    [ "$(basename "$path")" = simple ] && [ -d "$path" ] && path="$(dirname "$path")"
+    [ -e "$path" ] && volumes+=(--volume "$path:$path:ro")
+done < <(sed -n 's/^[a-z-]* = //p' "$work/pip.conf" | tr ' ' '\n' | sed 's#^file://##' | grep '^/' | sort -u)
+
+# Alpaca keys travel as build secrets, never as build args; empty files mean "no keys".
+: >"$work/alpaca_api_key"
+: >"$work/alpaca_secret_key"
+[ -n "${ALPACA_API_KEY:-}" ] && printf '%s' "$ALPACA_API_KEY" >"$work/alpaca_api_key"
+[ -n "${ALPACA_SECRET_KEY:-}" ] && printf '%s' "$ALPACA_SECRET_KEY" >"$work/alpaca_secret_key"
+
+version="${MODEL_VERSION:-$(git -C "$here" describe --tags --always --dirty 2>/dev/null || echo dev)}"
+common=(
+    --isolation chroot --pull=never --layers --format docker -f "$here/Dockerfile"
+    "${volumes[@]}"
+    --secret "id=alpaca_api_key,src=$work/alpaca_api_key"
+    --secret "id=alpaca_secret_key,src=$work/alpaca_secret_key"
+    --build-arg "SOURCE=${SOURCE:-csv}"
+    --build-arg "SYMBOLS=${SYMBOLS:-BTC/USD,ETH/USD}"
+    --build-arg "TIMEFRAME=${TIMEFRAME:-1Day}"
+    --build-arg "MODEL_VERSION=$version"
+    --build-arg "REVISION=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)"
+    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+)
+for target in train api; do
+    name="$tag"
+    [ "$target" = train ] && name="$tag-train"
+    say "building stage $target as $name (model $version)"
+    "${buildah[@]}" build "${common[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
+        || { tail -n 40 "$work/build.log" >&2; say "error: building stage $target failed"; exit 1; }
+    grep -E '^(loading|\[[0-9]+/[0-9]+\]|wrote|.*backtested)' "$work/build.log" >&2 || true
+done
+"${buildah[@]}" images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E "$(echo "${tag%%:*}" | sed 's/[.]/\\./g')" >&2 || true
