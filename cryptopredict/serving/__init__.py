@@ -10,9 +10,9 @@ from flask_cors import CORS
 from werkzeug.routing import PathConverter
 
 from cryptopredict.artifact import read_artifact
+from cryptopredict.serving import pages, routes, security
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.errors import register_error_handlers
-from cryptopredict.serving.routes import bp
 from cryptopredict.serving.state import ServingState
 
 __all__ = ["create_app"]
@@ -44,5 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         methods=["GET", "HEAD", "OPTIONS"],
     )
     register_error_handlers(app)
-    app.register_blueprint(bp)
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(pages.bp)
+    security.init_app(app)
     return app

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from werkzeug.datastructures import MultiDict
 
 from cryptopredict.serving.errors import ApiError
+from cryptopredict.serving.openapi import MAX_PARAM_LENGTH
 
 __all__ = ["MAX_PARAM_LENGTH", "check_known", "parse_when", "single"]
 
-MAX_PARAM_LENGTH = 64
 _EXPECTED = "expected an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00:00Z"
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 

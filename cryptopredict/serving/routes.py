@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from cryptopredict.artifact import SymbolForecast, format_utc
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.lookup import OutOfRange, Point, at, between
+from cryptopredict.serving.openapi import OPERATIONS
 from cryptopredict.serving.params import check_known, parse_when, single
 from cryptopredict.serving.state import ServingState
 from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
@@ -76,7 +77,7 @@ def _point_json(p: Point) -> dict[str, Any]:
 @bp.get("/bitcoin")
 def bitcoin() -> ResponseReturnValue:
     """The original public contract: BTC/USD at one date, four fields, unchanged."""
-    check_known(request.args, ("date",))
+    check_known(request.args, OPERATIONS["bitcoin"].query_names)
     when = parse_when("date", single(request.args, "date", required=True))
     if BITCOIN not in _state().artifact.forecasts:
         raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
@@ -94,7 +95,7 @@ def forecast(symbol: str) -> ResponseReturnValue:
     """One point (`date`) or a series of grid points (`start` and `end`)."""
     fc = _forecast_for(symbol)
     args = request.args
-    check_known(args, ("date", "start", "end"))
+    check_known(args, OPERATIONS["forecast"].query_names)
     date_raw = single(args, "date", required=False)
     head = {
         "symbol": fc.slug,

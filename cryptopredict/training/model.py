@@ -15,6 +15,7 @@ import pandas as pd
 from cryptopredict.artifact import format_utc
 from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Timeframe
+from cryptopredict.training.charts import components_chart, forecast_chart
 from cryptopredict.training.config import ModelConfig
 
 __all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "stan_init", "to_prophet_frame"]
@@ -42,6 +43,7 @@ class FitResult:
     predict_seconds: float
     init: dict[str, Any]  # the fitted parameters, to warm-start the backtest's refits
     converged: bool  # the optimiser's own verdict
+    charts: dict[str, bytes]  # "forecast" and "components" PNGs
 
 
 def to_prophet_frame(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -77,8 +79,9 @@ def fit_and_forecast(
     timeframe: Timeframe,
     horizon_steps: int,
     config: ModelConfig,
+    model_version: str = "dev",
 ) -> FitResult:
-    """Fit Prophet on validated bars and predict every grid point from the first bar to the horizon."""
+    """Fit Prophet on validated bars, predict every grid point from the first bar to the horizon, draw the charts."""
     quiet_prophet()
     from prophet import Prophet
     from prophet.serialize import model_to_json
@@ -128,6 +131,14 @@ def fit_and_forecast(
         **{key: _round(values) for key, values in series.items()},
         "actual": [None if math.isnan(v) else float(v) for v in actual.to_numpy(dtype=float)],
     }
+    log_scale = config.scale == "log"
+    charts = {
+        "forecast": forecast_chart(
+            symbol, timeframe.name, model_version, grid, history_points, actual.to_numpy(dtype=float),
+            series["yhat"], series["yhat_lower"], series["yhat_upper"], log_scale,
+        ),
+        "components": components_chart(symbol, timeframe.name, model_version, fc, history_points, log_scale),
+    }  # fmt: skip
     return FitResult(
         slug=slug,
         payload=payload,
@@ -136,4 +147,5 @@ def fit_and_forecast(
         predict_seconds=predict_seconds,
         init=stan_init(model),
         converged=bool(getattr(model.stan_backend.stan_fit, "converged", True)),
+        charts=charts,
     )

@@ -128,7 +128,7 @@ def _fit_all(
     log: Log,
 ) -> dict[str, FitResult]:
     jobs = {
-        symbol: (v.frame, symbol, symbol_to_slug(symbol), timeframe, horizon, config.model)
+        symbol: (v.frame, symbol, symbol_to_slug(symbol), timeframe, horizon, config.model, config.model_version)
         for symbol, v in bars.items()
     }
     results: dict[str, FitResult] = {}
@@ -158,7 +158,8 @@ def _backtest_all(
         for i, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, config.backtest)):
             jobs[symbol, i] = (frame, cutoff, step, horizons, config.model, fits[symbol].init)
     if not jobs:
-        log("backtest: not enough history before any cutoff; skipped")
+        why = "--backtest-cutoffs 0" if config.backtest.cutoffs == 0 else "not enough history before any cutoff"
+        log(f"backtest: skipped ({why})")
     forecasts: dict[str, list[backtest.Forecast]] = {s: [] for s in bars}
     done = dict.fromkeys(bars, 0)
     total = {s: sum(1 for key in jobs if key[0] == s) for s in bars}
@@ -264,6 +265,8 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             "backtest": bt,
         }
         extra[f"{res.slug}.prophet.json"] = res.model_json.encode()
+        symbols_meta[res.slug]["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in res.charts}
+        extra.update({f"{res.slug}.{kind}.png": png for kind, png in res.charts.items()})
         if bt:
             symbols_meta[res.slug]["backtest_chart"] = f"{res.slug}.backtest.png"
             extra[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)

@@ -1,0 +1,416 @@
+"""The OpenAPI 3.1 document, built from the same parameter declarations the routes validate with.
+
+Each operation lists its query parameters here; `params.query()` refuses any parameter an
+operation does not declare, and enforces each declaration's `maxLength` and `required`, so the
+document and the behaviour cannot drift apart. (Why not flask-openapi3: it brings pydantic,
+which triples the runtime's import time and adds 10 MB to a server that is otherwise stdlib and
+Flask; see the README's API section.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MAX_PARAM_LENGTH", "OPERATIONS", "Operation", "Param", "document"]
+
+MAX_PARAM_LENGTH = 64
+_WHEN = (
+    "A date (`2024-06-01`) or ISO 8601 datetime (`2024-06-01T12:00:00Z`); a naive time is UTC, an "
+    "offset is converted to UTC. Between two bars the value is interpolated linearly."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One query or path parameter, as the document shows it and the routes check it."""
+
+    name: str
+    description: str
+    required: bool = False
+    where: str = "query"
+    example: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM_LENGTH}
+        if self.example is not None:
+            s["examples"] = [self.example]
+        return s
+
+    def to_openapi(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "description": self.description,
+            "schema": self.schema(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One endpoint: its path, parameters, and what it answers."""
+
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    params: tuple[Param, ...] = ()
+    ok: dict[str, Any] = field(default_factory=dict)  # the 200 response's content
+    errors: tuple[int, ...] = (400,)
+    cached: bool = False  # answers carry an ETag and honour If-None-Match
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.where == "query")
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+_PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_SYMBOL = Param("symbol", "A served pair, spelled like `BTC-USD` (any case).", where="path", example="BTC-USD")
+_DATE_REQUIRED = Param("date", _WHEN, required=True, example="2026-06-01")
+
+# fmt: off
+OPERATIONS: dict[str, Operation] = {
+    op.operation_id: op
+    for op in (
+        Operation(
+            "/bitcoin",
+            "bitcoin",
+            "BTC/USD at one date (the original contract)",
+            "original",
+            (_DATE_REQUIRED,),
+            _json("BitcoinPrediction"),
+            (400, 404, 422),
+        ),
+        Operation(
+            "/bitcoin/forecast",
+            "bitcoinForecastChart",
+            "BTC/USD forecast chart",
+            "original",
+            ok=_PNG,
+            errors=(400, 404),
+            cached=True,
+        ),
+        Operation(
+            "/bitcoin/trends",
+            "bitcoinTrendsChart",
+            "BTC/USD trend and seasonality chart",
+            "original",
+            ok=_PNG,
+            errors=(400, 404),
+            cached=True,
+        ),
+        Operation(
+            "/v1/forecast/{symbol}",
+            "forecast",
+            "One point (`date`) or a series (`start` and `end`) for a pair",
+            "forecast",
+            (
+                _SYMBOL,
+                Param("date", _WHEN + " Give `date`, or `start` and `end`.", example="2026-06-01"),
+                Param("start", "First instant of a series. " + _WHEN, example="2026-06-01"),
+                Param("end", "Last instant of a series (inclusive). " + _WHEN, example="2026-06-10"),
+            ),
+            {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/ForecastPoint"},
+                            {"$ref": "#/components/schemas/ForecastSeries"},
+                        ]
+                    }
+                }
+            },
+            (400, 404, 422),
+        ),
+        Operation(
+            "/v1/forecast/{symbol}/chart.png",
+            "forecastChart",
+            "A pair's forecast chart",
+            "forecast",
+            (_SYMBOL,),
+            _PNG,
+            (400, 404),
+            cached=True,
+        ),
+        Operation(
+            "/v1/forecast/{symbol}/components.png",
+            "componentsChart",
+            "A pair's trend and seasonality chart",
+            "forecast",
+            (_SYMBOL,),
+            _PNG,
+            (400, 404),
+            cached=True,
+        ),
+        Operation("/v1/symbols", "symbols", "The pairs served, with their windows", "service", ok=_json("Symbols")),
+        Operation(
+            "/v1/model",
+            "model",
+            "Model version, training data, backtest against baselines, gate",
+            "service",
+            ok=_json("Model"),
+        ),
+        Operation("/healthz", "healthz", "Liveness and the loaded model version", "service", ok=_json("Health")),
+        Operation("/", "home", "This page for people: charts, model, links", "service", ok=_HTML),
+    )
+}
+# fmt: on
+
+_NUM = {"type": "number"}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_TIME = {"type": "string", "format": "date-time"}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_METRICS = {
+    "type": "object",
+    "required": ["mae", "mape", "mase", "coverage", "n"],
+    "properties": {
+        "mae": {**_NUM, "description": "mean absolute error, USD"},
+        "mape": {**_NUM, "description": "mean absolute percentage error, as a fraction"},
+        "mase": {**_NUM, "description": "MAE over the naive one-step MAE of the training window"},
+        "coverage": {**_NUM_OR_NULL, "description": "share of actuals inside the 80% interval (model only)"},
+        "n": {"type": "integer"},
+    },
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "BitcoinPrediction": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["date", "prediction", "prediction_low", "prediction_high"],
+        "properties": {
+            "date": {
+                "type": "string",
+                "description": "the instant answered, UTC, no offset",
+                "examples": ["2024-06-01T00:00:00"],
+            },
+            "prediction": _NUM,
+            "prediction_low": {**_NUM, "description": "lower end of the 80% interval"},
+            "prediction_high": {**_NUM, "description": "upper end of the 80% interval"},
+        },
+    },
+    "Point": {
+        "type": "object",
+        "required": ["date", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
+        "properties": {
+            "date": _TIME,
+            "kind": {"enum": ["fitted", "forecast"], "description": "inside the training data, or after it"},
+            "prediction": _NUM,
+            "prediction_low": _NUM,
+            "prediction_high": _NUM,
+            "actual_close": {**_NUM_OR_NULL, "description": "the real close where known"},
+        },
+    },
+    "ForecastHead": {
+        "type": "object",
+        "required": ["symbol", "pair", "timeframe", "model_version"],
+        "properties": {
+            "symbol": {"type": "string"},
+            "pair": {"type": "string"},
+            "timeframe": {"enum": ["1Day", "1Hour"]},
+            "model_version": {"type": "string"},
+        },
+    },
+    "ForecastPoint": {"allOf": [{"$ref": "#/components/schemas/ForecastHead"}, {"$ref": "#/components/schemas/Point"}]},
+    "ForecastSeries": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ForecastHead"},
+            {
+                "type": "object",
+                "required": ["start", "end", "count", "points"],
+                "properties": {
+                    "start": _TIME,
+                    "end": _TIME,
+                    "count": {"type": "integer"},
+                    "points": {"type": "array", "items": {"$ref": "#/components/schemas/Point"}},
+                },
+            },
+        ]
+    },
+    "Symbols": {
+        "type": "object",
+        "required": ["model_version", "symbols"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "symbols": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["symbol", "pair", "timeframe", "data_start", "data_end", "forecast_end"],
+                    "properties": {
+                        "symbol": {"type": "string"},
+                        "pair": {"type": "string"},
+                        "timeframe": {"type": "string"},
+                        "step_seconds": {"type": "integer"},
+                        "rows": {"type": ["integer", "null"]},
+                        "data_start": _TIME,
+                        "data_end": _TIME,
+                        "forecast_end": _TIME,
+                        "horizon_steps": {"type": "integer"},
+                        "forecast_url": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "Backtest": {
+        "type": ["object", "null"],
+        "required": ["cutoffs", "horizons", "metrics"],
+        "properties": {
+            "cutoffs": {"type": "array", "items": _TIME},
+            "horizons": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "steps": {"type": "integer"}}},
+            },
+            "metrics": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["model", "naive", "drift", "beats_naive"],
+                    "properties": {
+                        "model": _METRICS,
+                        "naive": _METRICS,
+                        "drift": _METRICS,
+                        "beats_naive": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "Model": {
+        "type": "object",
+        "required": ["model_version", "trained_at", "timeframe", "symbols"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "trained_at": _TIME,
+            "source": {"type": ["string", "null"]},
+            "timeframe": {"type": "string"},
+            "model_config": {"type": "object"},
+            "libraries": {"type": "object", "additionalProperties": {"type": "string"}},
+            "gate": {
+                "type": ["object", "null"],
+                "properties": {
+                    "passed": {"type": "boolean"},
+                    "checks": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "symbol": {"type": "string"},
+                                "name": {"type": "string"},
+                                "passed": {"type": "boolean"},
+                                "detail": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "symbols": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "pair": {"type": ["string", "null"]},
+                        "rows": {"type": ["integer", "null"]},
+                        "data_start": _TIME_OR_NULL,
+                        "data_end": _TIME_OR_NULL,
+                        "forecast_end": _TIME_OR_NULL,
+                        "gaps": {"type": "integer"},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
+                        "backtest": {"$ref": "#/components/schemas/Backtest"},
+                        "verdict": {"type": "string", "description": "whether the model beats the naive forecast"},
+                    },
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "model_version", "trained_at", "symbols"],
+        "properties": {
+            "status": {"const": "ok"},
+            "model_version": {"type": "string"},
+            "trained_at": _TIME,
+            "symbols": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "examples": ["urn:cryptopredict:problem:bad-parameter"]},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "invalid_params": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "in", "reason"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "in": {"enum": ["query", "path"]},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "valid_range": {"type": "object", "properties": {"start": _TIME, "end": _TIME}},
+            "served": {"type": "array", "items": {"type": "string"}},
+            "max_points": {"type": "integer"},
+        },
+    },
+}
+
+_ERROR_TEXT = {
+    400: "A parameter is missing, unknown, repeated, too long or unreadable",
+    404: "No such pair (or chart) in this deployment",
+    405: "Only GET, HEAD and OPTIONS are allowed",
+    422: "A date outside the served window, or a range over the point limit",
+}
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": op.ok}}
+    if op.cached:
+        responses["200"]["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "changes with the model"}}
+        responses["304"] = {"description": "Not modified since the ETag given in If-None-Match"}
+    for status in (*op.errors, 405):
+        responses[str(status)] = {"description": _ERROR_TEXT[status], "content": _PROBLEM}
+    return {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": [p.to_openapi() for p in op.params],
+        "responses": responses,
+    }
+
+
+def document(version: str) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document for this deployment's model version."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cryptopredict",
+            "version": version,
+            "summary": "Crypto price forecasts from a Prophet model, precomputed at train time.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "original", "description": "The original public contract, unchanged"},
+            {"name": "forecast", "description": "Every pair, points and series, charts"},
+            {"name": "service", "description": "What is served and how good it is"},
+        ],
+        "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS.values()},
+        "components": {"schemas": _SCHEMAS},
+    }

@@ -1,0 +1,123 @@
+"""Forecast and components charts, drawn at train time from the fit a worker already holds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CHART_SIZE", "components_chart", "forecast_chart"]
+
+CHART_SIZE = (1000, 560)  # pixels: readable on a laptop, small as a PNG
+_DPI = 100
+# More points than pixels only costs time: thin long hourly histories before drawing.
+_MAX_POINTS = 4000
+
+
+def _figure(rows: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
+    return fig, fig.subplots(rows, 1, squeeze=False)[:, 0]
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    # No "Software" stamp: the same data gives the same bytes.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _thin(index: np.ndarray) -> np.ndarray:
+    step = max(1, len(index) // _MAX_POINTS)
+    return index[::step]
+
+
+def _usd_axis(ax, log: bool) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    if log:
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"${v:,.0f}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda _v, _pos: ""))
+    ax.set_ylabel("USD")
+    ax.grid(alpha=0.3)
+
+
+def _title(symbol: str, timeframe: str, model_version: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
+    return f"{symbol} {timeframe} · model {model_version} · data {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+
+
+def forecast_chart(
+    symbol: str,
+    timeframe: str,
+    model_version: str,
+    grid: pd.DatetimeIndex,
+    history_points: int,
+    actual: np.ndarray,
+    yhat: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    log_scale: bool,
+) -> bytes:
+    """History (actual close), the fitted line, the forecast with its 80% band, a marker where data ends."""
+    fig, (ax,) = _figure()
+    hist = _thin(np.arange(history_points))
+    fut = np.arange(history_points - 1, len(grid))
+    ax.plot(grid[hist], actual[hist], ".", ms=1.5, color="#333333", label="actual close")
+    ax.plot(grid[hist], yhat[hist], lw=1, color="#1f77b4", label="fitted")
+    ax.plot(grid[fut], yhat[fut], lw=1.5, color="#d62728", label="forecast")
+    ax.fill_between(grid[fut], lower[fut], upper[fut], color="#d62728", alpha=0.2, lw=0, label="80% interval")
+    end = grid[history_points - 1]
+    ax.axvline(end, color="#555555", ls="--", lw=1)
+    ax.annotate(f"data ends {end:%Y-%m-%d}", (end, 0.97), xycoords=("data", "axes fraction"), ha="right",
+                va="top", fontsize=8, color="#555555")  # fmt: skip
+    _usd_axis(ax, log_scale)
+    ax.set_xlabel("date (UTC)")
+    ax.set_title(_title(symbol, timeframe, model_version, grid[0], end), fontsize=11)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def components_chart(
+    symbol: str,
+    timeframe: str,
+    model_version: str,
+    forecast: pd.DataFrame,
+    history_points: int,
+    log_scale: bool,
+) -> bytes:
+    """Trend in USD, then each seasonality as its effect on the price (percent on log prices)."""
+    seasonal = [c for c in ("yearly", "weekly", "daily") if c in forecast and np.any(forecast[c].to_numpy() != 0)]
+    fig, axes = _figure(1 + len(seasonal))
+    ds = pd.DatetimeIndex(forecast["ds"])
+    idx = _thin(np.arange(len(ds)))
+    trend = forecast["trend"].to_numpy(dtype=float)
+    axes[0].plot(ds[idx], np.exp(trend[idx]) if log_scale else trend[idx], color="#1f77b4")
+    axes[0].axvline(ds[history_points - 1], color="#555555", ls="--", lw=1)
+    _usd_axis(axes[0], log_scale)
+    axes[0].set_title("trend", fontsize=9, loc="left")
+    # One full cycle of each seasonality, from the first grid points that span it.
+    spans = {"yearly": pd.Timedelta(days=365), "weekly": pd.Timedelta(days=7), "daily": pd.Timedelta(days=1)}
+    for ax, name in zip(axes[1:], seasonal, strict=True):
+        cycle = forecast[ds < ds[0] + spans[name]]
+        values = cycle[name].to_numpy(dtype=float)
+        effect = (np.exp(values) - 1) * 100 if log_scale else values
+        x = pd.DatetimeIndex(cycle["ds"])
+        ax.plot(x, effect, color="#2ca02c")
+        ax.axhline(0, color="#999999", lw=0.8)
+        ax.set_ylabel("% of price" if log_scale else "USD")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{name} seasonality", fontsize=9, loc="left")
+        fmt = {"yearly": "%b", "weekly": "%a", "daily": "%H:%M"}[name]
+        from matplotlib.dates import DateFormatter
+
+        ax.xaxis.set_major_formatter(DateFormatter(fmt))
+    fig.suptitle(_title(symbol, timeframe, model_version, ds[0], ds[history_points - 1]) + " · components", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)

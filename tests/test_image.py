@@ -1,0 +1,124 @@
+"""The real Dockerfile, built with buildah here: it trains, and its slim api image serves, as non-root."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import ROOT, free_port, http_get
+
+TAG = "cryptopredict:test"
+BUILDAH = ("buildah", "--storage-driver", "vfs")
+
+pytestmark = pytest.mark.skipif(shutil.which("buildah") is None, reason="buildah is not installed")
+
+
+def _buildah(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUILDAH, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    """Both stages built by scripts/build-image.sh (a fresh machine also makes the base image)."""
+    proc = subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts" / "build-image.sh"), TAG],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "MODEL_VERSION": "image-test"},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return TAG
+
+
+@pytest.fixture(scope="module")
+def container(image: str) -> Iterator[str]:
+    ctr = _buildah("from", "--pull-never", image).stdout.strip()
+    assert ctr, "buildah from failed"
+    yield ctr
+    _buildah("rm", ctr)
+
+
+def _inspect(image: str) -> dict:
+    proc = _buildah("inspect", "--type", "image", image)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_api_image_serves_healthz_and_the_original_bitcoin_contract(container: str) -> None:
+    """The image's own CMD, as its own user, answers /healthz with the baked model version and /bitcoin."""
+    port = free_port()
+    # chroot isolation shares the host's network: the server is reachable on 127.0.0.1.
+    server = subprocess.Popen(
+        [*BUILDAH, "run", "--isolation", "chroot", "--env", f"PORT={port}", "--env", "HOST=127.0.0.1",
+         container, "--", "/venv/bin/python", "api.py"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                health = http_get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert health is not None, server.stdout.read() if server.poll() is not None else "no answer in 60 s"
+        assert health.status == 200
+        assert health.json()["model_version"] == "image-test"
+        r = http_get(f"http://127.0.0.1:{port}/bitcoin?date=2026-06-01")
+        assert r.status == 200
+        body = r.json()
+        assert set(body) == {"date", "prediction", "prediction_low", "prediction_high"}
+        assert 0 < body["prediction_low"] <= body["prediction"] <= body["prediction_high"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_the_api_image_runs_as_a_numeric_non_root_user(container: str) -> None:
+    """Processes in the image run as uid 10001, not root."""
+    proc = _buildah(
+        "run", "--isolation", "chroot", container, "--", "/venv/bin/python", "-c", "import os; print(os.getuid())"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "10001"
+
+
+@pytest.mark.parametrize("module", ["pandas", "prophet", "numpy", "matplotlib", "alpaca"])
+def test_the_api_image_has_none_of_the_training_stack(container: str, module: str) -> None:
+    """The runtime image cannot import pandas, Prophet, numpy, matplotlib or alpaca-py."""
+    proc = _buildah("run", "--isolation", "chroot", container, "--", "/venv/bin/python", "-c", f"import {module}")
+    assert proc.returncode != 0
+    assert "ModuleNotFoundError" in proc.stderr
+
+
+def test_the_image_metadata_says_what_it_is(image: str) -> None:
+    """OCI labels carry the model version; the port, health check, user and exec-form CMD are set."""
+    config = _inspect(image)["Docker"]["config"]
+    assert config["Labels"]["org.opencontainers.image.version"] == "image-test"
+    assert config["Labels"]["org.opencontainers.image.revision"]
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["User"] == "10001:10001"
+    assert config["Cmd"] == ["/venv/bin/python", "api.py"]
+    assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+
+
+def test_the_runtime_image_is_a_fraction_of_the_train_stage(image: str) -> None:
+    """The api image is under a third of the train stage's size (both printed for the README)."""
+    sizes = {}
+    for name in (image, f"{image}-train"):
+        proc = _buildah("images", "--json", name)
+        assert proc.returncode == 0, proc.stderr
+        sizes[name] = json.loads(proc.stdout)[0]["size"]
+    print(f"image sizes: api {sizes[image] / 1e6:.0f} MB, train stage {sizes[f'{image}-train'] / 1e6:.0f} MB")
+    assert sizes[image] * 3 < sizes[f"{image}-train"]
