@@ -30,9 +30,12 @@ class Param:
     required: bool = False
     where: str = "query"
     example: str | None = None
+    pattern: str | None = None
 
     def schema(self) -> dict[str, Any]:
         s: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM_LENGTH}
+        if self.pattern is not None:
+            s["pattern"] = self.pattern
         if self.example is not None:
             s["examples"] = [self.example]
         return s
@@ -74,8 +77,14 @@ def _json(ref: str) -> dict[str, Any]:
 
 _PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
 _HTML = {"text/html": {"schema": {"type": "string"}}}
-_SYMBOL = Param("symbol", "A served pair, spelled like `BTC-USD` (any case).", where="path", example="BTC-USD")
-_DATE_REQUIRED = Param("date", _WHEN, required=True, example="2026-06-01")
+# Shapes only: a calendar date that does not exist, or one outside the served window, is still
+# refused with a problem+json naming the parameter.
+_WHEN_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+_SYMBOL = Param(
+    "symbol", "A served pair, spelled like `BTC-USD` (any case).", where="path", example="BTC-USD",
+    pattern=r"^[A-Za-z0-9]{2,10}-[A-Za-z0-9]{2,10}$",
+)  # fmt: skip
+_DATE_REQUIRED = Param("date", _WHEN, required=True, example="2026-06-01", pattern=_WHEN_PATTERN)
 
 # fmt: off
 OPERATIONS: dict[str, Operation] = {
@@ -115,9 +124,9 @@ OPERATIONS: dict[str, Operation] = {
             "forecast",
             (
                 _SYMBOL,
-                Param("date", _WHEN + " Give `date`, or `start` and `end`.", example="2026-06-01"),
-                Param("start", "First instant of a series. " + _WHEN, example="2026-06-01"),
-                Param("end", "Last instant of a series (inclusive). " + _WHEN, example="2026-06-10"),
+                Param("date", _WHEN + " Or give `start` and `end`.", example="2026-06-01", pattern=_WHEN_PATTERN),
+                Param("start", "First instant of a series. " + _WHEN, example="2026-06-01", pattern=_WHEN_PATTERN),
+                Param("end", "Last instant, inclusive. " + _WHEN, example="2026-06-10", pattern=_WHEN_PATTERN),
             ),
             {
                 "application/json": {
