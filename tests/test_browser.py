@@ -1,0 +1,144 @@
+"""A real headless Chromium as the user: Swagger UI, cross-origin fetch(), the landing page."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import api_server
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    # A fresh context is a fresh profile: no cache, no cookies from another test.
+    context = browser.new_context()
+    pg = context.new_page()
+    requests: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.requested = requests  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+def _only_local(urls: list[str], base: str) -> None:
+    host = urlsplit(base).netloc
+    off = [u for u in urls if not u.startswith("data:") and urlsplit(u).netloc != host]
+    assert urls, "the page made no request at all"
+    assert off == [], f"requests left {host}: {off}"
+
+
+def test_swagger_ui_renders_every_operation_and_try_it_out_gets_a_prediction(page, live_server: str) -> None:
+    """/docs lists the operations from local assets only; Try it out on /bitcoin shows 200 and a prediction."""
+    page.goto(live_server + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/bitcoin" in [p.strip() for p in paths]
+    assert "/v1/forecast/{symbol}" in [p.strip().replace("\u200b", "") for p in paths]
+    block = page.locator("#operations-original-bitcoin")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[placeholder='date']").fill("2026-06-01")
+    block.get_by_role("button", name="Execute").click()
+    status = block.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for(timeout=20000)
+    assert status.inner_text().strip().startswith("200")
+    assert '"prediction"' in block.locator(".live-responses-table .microlight").first.inner_text()
+    _only_local(page.requested, live_server)
+
+
+@pytest.fixture
+def other_origin() -> Iterator[str]:
+    """A blank page served from another 127.0.0.1 port: another origin, as a web frontend would be."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>frontend</title><p>frontend"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+_FETCH = """async (url) => {
+  try { const r = await fetch(url); return {status: r.status, body: await r.json()}; }
+  catch (e) { return {blocked: String(e)}; }
+}"""
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["origin-allowed", "origin-excluded"])
+def test_a_frontend_on_another_origin_reads_bitcoin_only_when_cors_allows_it(
+    page,
+    artifact_dir: Path,
+    other_origin: str,
+    allowed: bool,
+) -> None:
+    """fetch() from another origin gets the prediction when CORS_ORIGINS lists it, and is blocked otherwise."""
+    origins = other_origin if allowed else "http://127.0.0.1:9,https://example.test"
+    with api_server(artifact_dir, env={"CORS_ORIGINS": origins}) as api:
+        page.goto(other_origin + "/")
+        result = page.evaluate(_FETCH, f"{api}/bitcoin?date=2026-06-01")
+    if allowed:
+        assert result["status"] == 200, result
+        assert result["body"]["prediction"] > 0
+    else:
+        assert "blocked" in result, result
+        assert "Failed to fetch" in result["blocked"]
+
+
+def test_the_landing_page_shows_every_chart_and_loads_nothing_from_elsewhere(
+    page,
+    live_server: str,
+    tmp_path: Path,
+) -> None:
+    """/ renders both pairs' charts as decoded images; a screenshot is taken; no request leaves 127.0.0.1."""
+    page.goto(live_server + "/", wait_until="load")
+    images = page.locator("img")
+    assert images.count() == 2
+    for i in range(2):
+        size = images.nth(i).evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
+        assert size == [True, 1000, 560]
+    shot = tmp_path / "landing.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert page.locator("h2").all_inner_texts() == ["BTC/USD", "ETH/USD"]
+    _only_local(page.requested, live_server)
