@@ -69,7 +69,9 @@ def test_the_api_image_serves_healthz_and_the_original_bitcoin_contract(containe
                 break
             except OSError:
                 time.sleep(0.3)
-        assert health is not None, server.stdout.read() if server.poll() is not None else "no answer in 60 s"
+        if health is None:
+            server.kill()
+            pytest.fail(f"the image's server did not answer in 60 s: {server.communicate(timeout=10)[0][-3000:]}")
         assert health.status == 200
         assert health.json()["model_version"] == "image-test"
         r = http_get(f"http://127.0.0.1:{port}/bitcoin?date=2026-06-01")
@@ -78,11 +80,13 @@ def test_the_api_image_serves_healthz_and_the_original_bitcoin_contract(containe
         assert set(body) == {"date", "prediction", "prediction_low", "prediction_high"}
         assert 0 < body["prediction_low"] <= body["prediction"] <= body["prediction_high"]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.communicate()
 
 
 def test_the_api_image_runs_as_a_numeric_non_root_user(container: str) -> None:
@@ -119,6 +123,7 @@ def test_the_runtime_image_is_a_fraction_of_the_train_stage(image: str) -> None:
     for name in (image, f"{image}-train"):
         proc = _buildah("images", "--json", name)
         assert proc.returncode == 0, proc.stderr
-        sizes[name] = json.loads(proc.stdout)[0]["size"]
+        number, unit = json.loads(proc.stdout)[0]["size"].split()  # e.g. "185 MB"
+        sizes[name] = float(number) * {"kB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
     print(f"image sizes: api {sizes[image] / 1e6:.0f} MB, train stage {sizes[f'{image}-train'] / 1e6:.0f} MB")
     assert sizes[image] * 3 < sizes[f"{image}-train"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from cryptopredict.errors import ArtifactError
@@ -45,7 +48,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    from waitress import serve
-
-    serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="")
+    serve(app, settings)
     return 0
+
+
+def waitress_options(settings: ServeSettings) -> dict[str, object]:
+    """Waitress's limits, chosen rather than inherited (its defaults suit an intranet, not the internet)."""
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "threads": settings.threads,
+        "ident": "",  # no Server: waitress banner
+        "connection_limit": 256,  # beyond this, new connections wait in the backlog
+        "backlog": 1024,
+        "channel_timeout": 30,  # an idle or trickling client is dropped after 30 s (default 120)
+        "max_request_header_size": 16 * 1024,  # request line + headers (default 256 kB)
+        "max_request_body_size": 1024,  # every endpoint is GET (default 1 GB)
+        "asyncore_use_poll": True,  # select() caps file descriptors at 1024
+        "expose_tracebacks": False,
+        "clear_untrusted_proxy_headers": True,
+    }
+    if settings.proxy_count:
+        options.update(
+            trusted_proxy="*",
+            trusted_proxy_count=settings.proxy_count,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+        )
+    return options
+
+
+def serve(app: object, settings: ServeSettings, grace_seconds: float = 20.0) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, finish the requests in flight, and return."""
+    from waitress import create_server
+    from waitress.channel import HTTPChannel
+    from waitress.wasyncore import dispatcher
+
+    server = create_server(app, **waitress_options(settings))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        server.asyncore.loop(timeout=0.5, map=server._map, use_poll=True, count=1)
+    # Close the listening socket only (the trigger that wakes the loop stays), then keep the loop
+    # turning until every connection with a request in progress or output pending is done.
+    dispatcher.close(server)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        channels = [c for c in list(server._map.values()) if isinstance(c, HTTPChannel)]
+        busy = [c for c in channels if c.requests or c.total_outbufs_len]
+        for idle in set(channels) - set(busy):
+            idle.handle_close()
+        if not busy:
+            break
+        server.asyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    server.trigger.close()
+    print("api.py: stopped", file=sys.stderr, flush=True)

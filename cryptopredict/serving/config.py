@@ -20,6 +20,9 @@ class ServeSettings:
     threads: int = 8  # WEB_CONCURRENCY
     cors_origins: tuple[str, ...] = ("*",)  # CORS_ORIGINS, comma-separated; '*' = any origin
     max_series_points: int = 1000  # MAX_SERIES_POINTS: cap on one range request
+    # How many reverse proxies stand in front (Render: 1). X-Forwarded-For/-Proto are believed
+    # only that many hops deep, and ignored (removed) when 0.
+    proxy_count: int = 0  # PROXY_COUNT
 
     _ENV: ClassVar[dict[str, str]] = {
         "artifact_dir": "ARTIFACT_DIR",
@@ -28,6 +31,7 @@ class ServeSettings:
         "threads": "WEB_CONCURRENCY",
         "cors_origins": "CORS_ORIGINS",
         "max_series_points": "MAX_SERIES_POINTS",
+        "proxy_count": "PROXY_COUNT",
     }
 
     @classmethod
@@ -44,13 +48,13 @@ class ServeSettings:
 
 
 def _parse(name: str, var: str, raw: str) -> Any:
-    if name in ("port", "threads", "max_series_points"):
+    if name in ("port", "threads", "max_series_points", "proxy_count"):
         try:
             value = int(raw)
         except ValueError:
             msg = f"{var} must be a whole number, got {raw!r}"
             raise ValueError(msg) from None
-        low, high = (1, 65535) if name == "port" else (1, 100_000)
+        low, high = {"port": (1, 65535), "proxy_count": (0, 10)}.get(name, (1, 100_000))
         if not low <= value <= high:
             msg = f"{var} must be between {low} and {high}, got {value}"
             raise ValueError(msg)
