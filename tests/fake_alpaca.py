@@ -103,6 +103,7 @@ class RecordedRequest:
     query: dict[str, str]  # decoded; the last value wins for a repeated name
     headers: dict[str, str]
     page: int | None  # None when it is not a bars request or its page_token is invalid
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass
@@ -232,6 +233,7 @@ class FakeAlpaca:
                 query=query,
                 headers=dict(headers),
                 page=page,
+                at=time.monotonic(),
             )
             self._requests.append(req)
             for rule in self._rules:

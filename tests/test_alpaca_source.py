@@ -26,6 +26,7 @@ PAIR = ["BTC/USD", "ETH/USD"]
 def _quick_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
     """No real waits between retries, short timeouts, and no proxy between us and 127.0.0.1."""
     monkeypatch.setattr(alpaca_source, "_RETRY_WAIT_SECONDS", 0)
+    monkeypatch.setattr(alpaca_source, "_MAX_RETRY_AFTER_SECONDS", 1.5)
     monkeypatch.setattr(alpaca_source, "_TRANSPORT_BACKOFF", 0)
     monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 5.0))
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
@@ -131,6 +132,26 @@ def test_retries_a_429_and_succeeds(daily: dict[str, pd.DataFrame]) -> None:
     assert len(reqs) == 7  # six pages plus the retried one
     assert reqs[1].query == reqs[2].query
     assert reqs[1].page == 2
+
+
+def test_retry_after_is_honoured_before_the_retry(daily: dict[str, pd.DataFrame]) -> None:
+    """A 429 with Retry-After: 1 is retried no sooner than a second later, and the fetch succeeds."""
+    with FakeAlpaca(daily, page_size=100) as fake:
+        fake.inject(Reply(status=429, headers={"Retry-After": "1"}), page=2)
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    reqs = fake.requests
+    assert reqs[2].at - reqs[1].at >= 1.0
+    assert len(got["BTC/USD"]) == len(daily["BTC/USD"]) - 1
+
+
+def test_a_hostile_retry_after_is_cut_short(daily: dict[str, pd.DataFrame]) -> None:
+    """Retry-After: 3600 is waited only up to the cap (1.5 s here), then the fetch goes on."""
+    with FakeAlpaca(daily, page_size=100) as fake:
+        fake.inject(Reply(status=429, headers={"Retry-After": "3600"}), page=2)
+        got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    reqs = fake.requests
+    assert 1.5 <= reqs[2].at - reqs[1].at < 60
+    assert len(got["ETH/USD"]) == len(daily["ETH/USD"]) - 1
 
 
 def test_gives_up_after_the_sdk_retries_on_a_persistent_429(daily: dict[str, pd.DataFrame]) -> None:
@@ -310,18 +331,20 @@ def test_a_broken_page_is_a_one_line_error(daily: dict[str, pd.DataFrame], fault
 
 
 def test_the_sdk_still_reads_the_retry_settings_we_set() -> None:
-    """The private SDK attributes _make_client tunes are the ones RESTClient's retry loop reads."""
+    """The SDK's own retry loop, which ignores Retry-After, is off; the session retries instead."""
     from alpaca.common.rest import RESTClient
 
     source = inspect.getsource(RESTClient._request) + inspect.getsource(RESTClient._one_request)
-    for name in ("self._retry", "self._retry_wait", "self._retry_codes", "self._session.request"):
+    for name in ("self._retry", "self._retry_codes", "self._session.request"):
         assert name in source
     client = alpaca_source._make_client(url="http://127.0.0.1:1", api_key=None, secret_key=None)
     try:
-        assert client._retry == alpaca_source._RETRY_ATTEMPTS
-        assert client._retry_wait == 0
-        assert client._retry_codes == list(alpaca_source._RETRY_STATUS_CODES)
+        assert client._retry == 0
+        assert client._retry_codes == []
         assert isinstance(client._session, alpaca_source._Session)
+        retry = client._session.get_adapter("http://x").max_retries
+        assert retry.respect_retry_after_header
+        assert set(retry.status_forcelist) == set(alpaca_source._RETRY_STATUS_CODES)
     finally:
         client._session.close()
 

@@ -33,14 +33,14 @@ _COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 _RAW_KEYS = {"timestamp": "t", "open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
 _DEFAULT_URL = "https://data.alpaca.markets"
 
-# How the SDK's own retry loop (alpaca.common.rest.RESTClient._request) is tuned. The SDK retries
-# a status in its code list with a fixed sleep and ignores Retry-After; it has no environment
-# variables for this, and CryptoHistoricalDataClient does not pass the RESTClient retry arguments
-# through, so these are set on the client after construction (see _make_client). Tests lower the
-# wait. 500/502/503 are added to the SDK's default (429, 504): for a read-only GET they are
-# transient far more often than not.
+# Retries happen below the SDK, in urllib3 on the requests session (see _Session): alpaca-py's
+# own loop (RESTClient._request) sleeps a fixed time and ignores Retry-After, so it is switched
+# off (_make_client). 500/502/503 join 429/504: for a read-only GET they are transient far more
+# often than not. A Retry-After is honoured up to _MAX_RETRY_AFTER_SECONDS: a hostile or
+# mistaken "Retry-After: 3600" must not stall a build for an hour. Tests lower the waits.
 _RETRY_ATTEMPTS = 3
-_RETRY_WAIT_SECONDS: float = 3
+_RETRY_WAIT_SECONDS: float = 3  # backoff factor when the server gives no Retry-After
+_MAX_RETRY_AFTER_SECONDS: float = 60
 _RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
 
 # The SDK sends requests without a timeout (a stalled server would hang training forever) and does
@@ -143,22 +143,33 @@ def fetch_bars(
     return frames
 
 
+class _BoundedRetry(Retry):
+    """urllib3's Retry, honouring Retry-After only up to _MAX_RETRY_AFTER_SECONDS."""
+
+    def get_retry_after(self, response):  # type: ignore[no-untyped-def]
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, _MAX_RETRY_AFTER_SECONDS)
+
+
 class _Session(requests.Session):
-    """A requests session with a default timeout and connection-level retries for the SDK."""
+    """A requests session with a default timeout, and bounded retries of connection errors and
+    transient statuses (429 honouring Retry-After, 5xx) with backoff."""
 
     def __init__(self) -> None:
         super().__init__()
-        retry = Retry(
-            total=_TRANSPORT_RETRIES,
+        retry = _BoundedRetry(
+            total=_TRANSPORT_RETRIES + _RETRY_ATTEMPTS,
             connect=_TRANSPORT_RETRIES,
             read=_TRANSPORT_RETRIES,
-            status=0,
+            status=_RETRY_ATTEMPTS,
             other=0,
             redirect=0,
-            backoff_factor=_TRANSPORT_BACKOFF,
+            status_forcelist=_RETRY_STATUS_CODES,
+            backoff_factor=_RETRY_WAIT_SECONDS,
+            backoff_max=_MAX_RETRY_AFTER_SECONDS,
             allowed_methods=frozenset({"GET"}),
-            # HTTP statuses (429 included) are left to the SDK's retry loop, so it sees them all.
-            respect_retry_after_header=False,
+            respect_retry_after_header=True,
+            # After the last retry the failing response goes back to the SDK, which raises APIError.
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry)
@@ -173,10 +184,9 @@ class _Session(requests.Session):
 def _make_client(*, url: str, api_key: str | None, secret_key: str | None) -> CryptoHistoricalDataClient:
     client = CryptoHistoricalDataClient(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url)
     # Private SDK attributes, read in RESTClient._request/_one_request (alpaca-py 0.44); the test
-    # suite checks they still exist.
-    client._retry = _RETRY_ATTEMPTS
-    client._retry_wait = _RETRY_WAIT_SECONDS
-    client._retry_codes = list(_RETRY_STATUS_CODES)
+    # suite checks they still exist. Its retry loop is off: the session retries (see above).
+    client._retry = 0
+    client._retry_codes = []
     client._session.close()
     client._session = _Session()
     return client
