@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run train serve test lint lock clean system-packages
+.PHONY: run train serve test lint lock clean system-packages bench
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lock:
 	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-api.in -o requirements-api.txt
 	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-train.in -o requirements-train.txt
 	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+	uv pip compile --quiet --generate-hashes --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+
+# Serving, cold start, footprint and training benchmarks; writes bench/results/ (about 10 minutes).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

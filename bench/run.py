@@ -1,0 +1,362 @@
+"""Benchmarks, every figure a ratio taken in the same run: `make bench` (or `python bench/run.py`).
+
+Serving (wrk against ours, the original design and a bare Flask floor, one after another, same
+Waitress settings), cold start, memory and runtime footprint, training time by phase against one
+bare Prophet fit, and training time as pairs are added. Writes bench/results/results.md and
+bench/results/serving.png. `--quick` shortens everything to check that the script works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptopredict.serving.cli import waitress_options  # noqa: E402
+from cryptopredict.serving.config import ServeSettings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+DATE = "2026-06-01"
+
+
+def say(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, timeout: float = 5) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (127.0.0.1 only)
+        r.read()
+        return r.status
+
+
+def _command(kind: str, artifact: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    env = {**os.environ, "ARTIFACT_DIR": str(artifact), "PORT": str(port), "WEB_CONCURRENCY": "8"}
+    if kind == "ours":
+        return [PY, str(ROOT / "api.py")], env
+    options = waitress_options(ServeSettings.from_env({}, port=port))
+    return [PY, str(ROOT / "bench" / "serve.py"), f"{kind}_app", json.dumps(options)], {
+        **env,
+        "PYTHONPATH": str(ROOT / "bench"),
+    }
+
+
+@contextmanager
+def server(kind: str, artifact: Path) -> Iterator[tuple[str, int, float]]:
+    """Start one server; yield its base URL, pid and seconds from spawn to the first 200 on /bitcoin."""
+    port = free_port()
+    cmd, env = _command(kind, artifact, port)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if get(f"{base}/bitcoin?date={DATE}", timeout=2) == 200:
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{kind} server exited with {proc.returncode}") from None
+                time.sleep(0.005)
+        yield base, proc.pid, time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def wrk(url: str, seconds: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url],  # noqa: S607 (Debian's wrk from PATH)
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "non2xx": int(bad.group(1)) if bad else 0,
+    }
+
+
+def train(args: Sequence[str], out: Path) -> tuple[float, dict[str, float]]:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [PY, str(ROOT / "train.py"), *args, "--out", str(out), "--model-version", "bench"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    return wall, json.loads((out / "manifest.json").read_text())["timings"]
+
+
+def bare_fit_seconds(csv: Path) -> float:
+    """One Prophet fit on the same data and settings, nothing else (imports excluded)."""
+    code = f"""
+import time, numpy as np, pandas as pd, logging
+logging.getLogger("cmdstanpy").disabled = True
+from prophet import Prophet
+from cryptopredict.training.config import ModelConfig
+df = pd.read_csv({str(csv)!r})
+frame = pd.DataFrame({{"ds": pd.to_datetime(df["timestamp"], utc=True).dt.tz_localize(None), "y": np.log(df["close"])}})
+t0 = time.perf_counter(); Prophet(**ModelConfig().prophet_kwargs()).fit(frame); print(time.perf_counter() - t0)
+"""
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def make_hourly(daily_csv: Path, out_csv: Path, rows: int, seed: int = 0) -> None:
+    """A reproducible hourly series: the daily closes interpolated to hours, with seeded noise."""
+    import numpy as np
+    import pandas as pd
+
+    daily = pd.read_csv(daily_csv)
+    ts = pd.to_datetime(daily["timestamp"], utc=True)
+    hours = pd.date_range(ts.iloc[-1] - pd.Timedelta(hours=rows - 1), ts.iloc[-1], freq="h")
+    close = np.interp(hours.asi8, ts.astype("int64"), np.log(daily["close"].to_numpy()))
+    close = np.exp(close + np.random.default_rng(seed).normal(0, 0.004, len(hours)))
+    frame = pd.DataFrame({"timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": close, "close": close})
+    frame["high"], frame["low"], frame["volume"] = close * 1.001, close * 0.999, 1.0
+    frame[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(out_csv, index=False)
+
+
+def make_pairs(work: Path, n: int, seed: int = 0) -> list[str]:
+    """n distinct daily series (AAA/USD, ...) from the real sample, each with its own seeded drift."""
+    import numpy as np
+    import pandas as pd
+
+    symbols = []
+    for i in range(n):
+        src = pd.read_csv(ROOT / "data" / ("BTC-USD.daily.csv" if i % 2 == 0 else "ETH-USD.daily.csv"))
+        factor = np.exp(np.cumsum(np.random.default_rng(seed + i).normal(0, 0.002, len(src))))
+        for col in ("open", "high", "low", "close"):
+            src[col] = src[col] * factor
+        name = chr(65 + i) * 3
+        src.to_csv(work / f"{name}-USD.daily.csv", index=False)
+        symbols.append(f"{name}/USD")
+    return symbols
+
+
+def venv_mb(requirements: Path, where: Path) -> float:
+    subprocess.run([PY, "-m", "venv", str(where)], check=True)
+    subprocess.run(
+        [str(where / "bin" / "python"), "-m", "pip", "install", "-q", "--require-hashes", "-r", str(requirements)],
+        check=True,
+        capture_output=True,
+    )
+    return sum(f.stat().st_size for f in where.rglob("*") if f.is_file()) / 1e6
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4), dpi=100)
+    ax1, ax2 = fig.subplots(1, 2)
+    names = [r["name"] for r in rows]
+    ax1.barh(names, [r["rps"] for r in rows], color="#1f77b4")
+    ax1.set_xlabel("requests/s (more is better)")
+    ax1.invert_yaxis()
+    ax2.barh(names, [r["p99"] for r in rows], color="#d62728")
+    ax2.set_xlabel("p99 latency, ms (less is better)")
+    ax2.set_xscale("log")
+    ax2.invert_yaxis()
+    ax2.set_yticks([])
+    fig.suptitle("Serving: wrk -t2 -c16, same Waitress settings", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="short runs, to check the script works")
+    args = p.parse_args(argv)
+    for tool in ("wrk",):
+        if shutil.which(tool) is None:
+            print(f"bench: error: {tool} is not installed (scripts/install-system-packages.sh)", file=sys.stderr)
+            return 1
+    seconds = 3 if args.quick else 15
+    starts = 2 if args.quick else 5
+    hourly_rows = 3000 if args.quick else 50_000
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="cryptopredict-bench-"))
+    lines: list[str] = []
+    try:
+        say("training the daily artifact (BTC/USD, ETH/USD)")
+        daily = work / "daily"
+        d_wall, d_times = train(["--csv-dir", "data", "--symbols", "BTC/USD,ETH/USD"], daily)
+        say(f"building a {hourly_rows:,}-row hourly series and training on it")
+        hdir = work / "hourly-csv"
+        hdir.mkdir()
+        make_hourly(ROOT / "data" / "BTC-USD.daily.csv", hdir / "BTC-USD.hourly.csv", hourly_rows)
+        hourly = work / "hourly"
+        h_wall, h_times = train(
+            ["--csv-dir", str(hdir), "--symbols", "BTC/USD", "--timeframe", "1Hour", "--horizon-days", "30"], hourly
+        )
+
+        say(f"serving: wrk {seconds} s per target")
+        serving: list[dict] = []
+        memory: dict[str, float] = {}
+        targets = [
+            ("ours: /bitcoin?date=", "ours", daily, f"/bitcoin?date={DATE}"),
+            ("ours: 30-point range", "ours", daily, "/v1/forecast/BTC-USD?start=2026-05-01&end=2026-05-30"),
+            ("original: predict per request", "original", daily, f"/bitcoin?date={DATE}"),
+            ("floor: constant JSON", "floor", daily, f"/bitcoin?date={DATE}"),
+        ]
+        for name, kind, artifact, path in targets:
+            with server(kind, artifact) as (base, pid, _):
+                result = wrk(base + path, seconds)
+                memory[kind] = max(memory.get(kind, 0.0), rss_mb(pid))
+            serving.append({"name": name, **result})
+            say(f"{name}: {result['rps']:,.0f} req/s, p99 {result['p99']:.1f} ms")
+        by = {r["name"]: r for r in serving}
+        ours, original, floor = by["ours: /bitcoin?date="], by["original: predict per request"], by[
+            "floor: constant JSON"]  # fmt: skip
+
+        say(f"cold start: median of {starts}")
+        cold: dict[str, float] = {}
+        for name, kind, artifact in (
+            ("ours, daily artifact", "ours", daily),
+            (f"ours, hourly artifact ({hourly_rows:,} rows)", "ours", hourly),
+            ("original", "original", daily),
+            ("floor", "floor", daily),
+        ):
+            times = []
+            for _ in range(starts):
+                with server(kind, artifact) as (_, _, t):
+                    times.append(t)
+            cold[name] = statistics.median(times)
+
+        say("runtime footprint: a venv for each design")
+        api_mb = venv_mb(ROOT / "requirements-api.txt", work / "venv-api")
+        orig_mb = venv_mb(ROOT / "bench" / "requirements-original.txt", work / "venv-original")
+
+        say("bare Prophet fits on the same data")
+        d_bare = bare_fit_seconds(ROOT / "data" / "BTC-USD.daily.csv")
+        h_bare = bare_fit_seconds(hdir / "BTC-USD.hourly.csv")
+
+        say("training 1, 2, 4 and 8 pairs")
+        pairs_dir = work / "pairs"
+        pairs_dir.mkdir()
+        symbols = make_pairs(pairs_dir, 8)
+        scale = {}
+        for n in (1, 2, 4, 8):
+            wall, _ = train(["--csv-dir", str(pairs_dir), "--symbols", ",".join(symbols[:n])], work / f"pairs-{n}")
+            scale[n] = wall
+
+        def ok(flag: bool) -> str:
+            return "met" if flag else "**missed**"
+
+        cpu = platform.processor() or platform.machine()
+        lines += [
+            "# Benchmark results",
+            "",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores ({cpu}), "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+            + (" · **quick mode**: short runs, figures only roughly indicative" if args.quick else ""),
+            "",
+            f"## Serving (wrk -t2 -c16, {seconds} s each, Waitress with 8 threads)",
+            "",
+            "| server | req/s | p50 ms | p99 ms | non-2xx |",
+            "|---|---:|---:|---:|---:|",
+            *[f"| {r['name']} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} |" for r in serving],
+            "",
+            f"- ours / floor throughput: **{ours['rps'] / floor['rps']:.2f}** (target ≥ 0.9: "
+            f"{ok(ours['rps'] >= 0.9 * floor['rps'])}); ours / floor p99: **{ours['p99'] / floor['p99']:.2f}** "
+            f"(target ≤ 1.2: {ok(ours['p99'] <= 1.2 * floor['p99'])})",
+            f"- ours / original throughput: **{ours['rps'] / original['rps']:.0f}×**; original / floor: "
+            f"{original['rps'] / floor['rps']:.3f}",
+            "",
+            f"## Cold start (process start to the first 200 on /bitcoin?date=, median of {starts})",
+            "",
+            "| server | seconds | / floor |",
+            "|---|---:|---:|",
+            *[f"| {k} | {v:.2f} | {v / cold['floor']:.2f} |" for k, v in cold.items()],
+            "",
+            f"- ours (daily) / floor: **{cold['ours, daily artifact'] / cold['floor']:.2f}** (target ≤ 1.5: "
+            f"{ok(cold['ours, daily artifact'] <= 1.5 * cold['floor'])})",
+            "",
+            "## Memory and footprint",
+            "",
+            "| | ours | original | floor |",
+            "|---|---:|---:|---:|",
+            f"| RSS after load (MB) | {memory['ours']:.0f} | {memory['original']:.0f} | {memory['floor']:.0f} |",
+            "",
+            f"- venv with requirements-api.txt: **{api_mb:.0f} MB**; venv with what the original serves with "
+            f"(bench/requirements-original.txt): **{orig_mb:.0f} MB** (target ≤ 50 MB: {ok(api_mb <= 50)})",
+            "",
+            "## Training (train.py wall time, phases from the manifest)",
+            "",
+            "| data | wall s | " + " | ".join(d_times) + " | bare fit s | wall / bare fit |",
+            "|---|---:|" + "---:|" * len(d_times) + "---:|---:|",
+            f"| BTC/USD + ETH/USD daily | {d_wall:.1f} | "
+            + " | ".join(f"{v:.1f}" for v in d_times.values())
+            + f" | {d_bare:.1f} (BTC) | {d_wall / d_bare:.1f} |",
+            f"| BTC/USD hourly, {hourly_rows:,} rows | {h_wall:.1f} | "
+            + " | ".join(f"{h_times.get(k, 0):.1f}" for k in d_times)
+            + f" | {h_bare:.1f} | {h_wall / h_bare:.1f} |",
+            "",
+            f"- hourly whole run / bare fit: **{h_wall / h_bare:.1f}** (target ≤ 2: {ok(h_wall <= 2 * h_bare)})",
+            "",
+            "## Pairs trained in one run (daily, backtest included)",
+            "",
+            "| pairs | wall s | / one pair |",
+            "|---:|---:|---:|",
+            *[f"| {n} | {w:.1f} | {w / scale[1]:.2f} |" for n, w in scale.items()],
+            "",
+        ]
+        (RESULTS / "results.md").write_text("\n".join(lines))
+        chart(serving, RESULTS / "serving.png")
+        print("\n".join(lines))
+        say(f"wrote {RESULTS / 'results.md'} and {RESULTS / 'serving.png'}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
