@@ -32,7 +32,8 @@ from cryptopredict.serving.config import ServeSettings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
-DATE = "2026-06-01"
+# Inside every artifact served here: the data ends 2026-04-18, the hourly horizon is 30 days.
+DATE = "2026-04-25"
 
 
 def say(msg: str) -> None:
@@ -72,8 +73,11 @@ def server(kind: str, artifact: Path) -> Iterator[tuple[str, int, float]]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
     try:
         while True:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} server gave no 200 on /bitcoin?date={DATE} within 120 s")
             try:
                 if get(f"{base}/bitcoin?date={DATE}", timeout=2) == 200:
                     break
@@ -243,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory: dict[str, float] = {}
         targets = [
             ("ours: /bitcoin?date=", "ours", daily, f"/bitcoin?date={DATE}"),
-            ("ours: 30-point range", "ours", daily, "/v1/forecast/BTC-USD?start=2026-05-01&end=2026-05-30"),
+            ("ours: 30-point range", "ours", daily, "/v1/forecast/BTC-USD?start=2026-04-01&end=2026-04-30"),
             ("original: predict per request", "original", daily, f"/bitcoin?date={DATE}"),
             ("floor: constant JSON", "floor", daily, f"/bitcoin?date={DATE}"),
         ]

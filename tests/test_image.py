@@ -15,7 +15,11 @@ from tests.helpers import ROOT, free_port, http_get
 TAG = "cryptopredict:test"
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 
-pytestmark = pytest.mark.skipif(shutil.which("buildah") is None, reason="buildah is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("buildah") is None, reason="buildah is not installed"),
+    # One worker builds the image while the other runs the rest of the suite (make test: -n 2).
+    pytest.mark.xdist_group("image"),
+]
 
 
 def _buildah(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
