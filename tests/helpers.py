@@ -75,13 +75,19 @@ def api_server(
             time.sleep(0.1)
         yield base
     finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10) -> str:
+    """Terminate a server (kill it if it lingers), close its pipes; return what it printed."""
+    if proc.poll() is None:
         proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
 
 
 def run_cli(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import ROOT, free_port, http_get
+from tests.helpers import ROOT, free_port, http_get, stop
 
 TAG = "cryptopredict:test"
 BUILDAH = ("buildah", "--storage-driver", "vfs")
@@ -74,8 +74,7 @@ def test_the_api_image_serves_healthz_and_the_original_bitcoin_contract(containe
             except OSError:
                 time.sleep(0.3)
         if health is None:
-            server.kill()
-            pytest.fail(f"the image's server did not answer in 60 s: {server.communicate(timeout=10)[0][-3000:]}")
+            pytest.fail(f"the image's server did not answer in 60 s: {stop(server)[-3000:]}")
         assert health.status == 200
         assert health.json()["model_version"] == "image-test"
         r = http_get(f"http://127.0.0.1:{port}/bitcoin?date=2026-06-01")
@@ -84,13 +83,7 @@ def test_the_api_image_serves_healthz_and_the_original_bitcoin_contract(containe
         assert set(body) == {"date", "prediction", "prediction_low", "prediction_high"}
         assert 0 < body["prediction_low"] <= body["prediction"] <= body["prediction_high"]
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.communicate()
+        stop(server)
 
 
 def test_the_api_image_runs_as_a_numeric_non_root_user(container: str) -> None:

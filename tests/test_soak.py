@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, free_port, http_get
+from tests.helpers import ROOT, free_port, http_get, stop
 
 SOAK_SECONDS = 60
 WRK = shutil.which("wrk") or "wrk"
@@ -81,8 +81,7 @@ def test_sixty_seconds_of_mixed_load_serve_every_request_with_flat_memory(artifa
         sampler.join()
         assert server.poll() is None, "the server died under load"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, timeout=30)
         log.close()
     out = wrk.stdout
     print(out)
