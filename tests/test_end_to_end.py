@@ -94,3 +94,45 @@ def test_train_from_alpaca_then_serve(tmp_path: Path) -> None:
         assert symbols["BTC-USD"]["data_end"] == "2025-02-02T00:00:00Z"
         doc = http_get(base + "/v1/forecast/BTC-USD?date=2024-06-01").json()
         assert doc["actual_close"] == float(bars["BTC/USD"]["close"].iloc[152])  # 2024-06-01 is day 152
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_retrain_that_meets_faults_never_touches_the_served_artifact(tmp_path: Path) -> None:
+    """Against the fake Alpaca: a 503 storm, a NaN page and an unknown pair each exit 1 in one line;
+    the artifact from the last good run stays byte for byte, and the bundled sample is never used."""
+    import math
+
+    from tests.fake_alpaca import FakeAlpaca, Reply, random_walk_bars
+
+    bars = random_walk_bars(["BTC/USD"], periods=200, start="2024-01-01")
+    out = tmp_path / "artifacts"
+    args = ("train.py", "--source", "alpaca", "--start", "2024-01-01", "--out", str(out), "--horizon-days", "30")
+
+    def nan_close(page: dict) -> dict:
+        page["bars"]["BTC/USD"][3]["c"] = math.nan
+        return page
+
+    faults = {
+        "503 storm": (("--symbols", "BTC/USD"), Reply(status=503, headers={"Retry-After": "0"}), None),
+        "NaN price": (("--symbols", "BTC/USD"), Reply(edit=nan_close), 1),
+        "unknown pair": (("--symbols", "BTC/USD,NOPE/USD"), None, None),
+    }
+    with FakeAlpaca(bars, page_size=100) as fake:
+        env = {"ALPACA_DATA_URL": fake.url, "NO_PROXY": "127.0.0.1"}
+        good = run_cli(*args, "--symbols", "BTC/USD", env=env)
+        assert good.returncode == 0, good.stderr
+        before = _snapshot(out)
+        for name, (symbols, reply, times) in faults.items():
+            if reply is not None:
+                fake.inject(reply, times=times)
+            proc = run_cli(*args, *symbols, env=env)
+            fake.clear()
+            assert proc.returncode == 1, (name, proc.stderr)
+            last = proc.stderr.strip().splitlines()[-1]
+            assert last.startswith("train.py: error: "), (name, proc.stderr)
+            assert "Traceback" not in proc.stderr
+            assert "data/" not in proc.stderr
+            assert _snapshot(out) == before, name
