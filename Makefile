@@ -32,7 +32,7 @@ system-packages:
 	bash scripts/install-system-packages.sh
 
 test: system-packages lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests notebooks --nbmake
+	$(BIN)/python -m pytest tests notebooks --nbmake
 
 # Re-pin every dependency (with hashes) after editing a requirements-*.in file.
 lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,21 @@ from cryptopredict.artifact import Artifact, read_artifact
 from cryptopredict.serving import create_app
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.pipeline import run
-from tests.helpers import DATA, api_server
+from tests.helpers import DATA, api_server, start_image_build
+
+IMAGE_TESTS = "tests/test_image.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the image tests last: their build starts in the background as the session begins."""
+    items.sort(key=lambda item: item.nodeid.startswith(IMAGE_TESTS))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the real Dockerfile now, beside the rest of the suite (it takes minutes)."""
+    if any(item.nodeid.startswith(IMAGE_TESTS) for item in session.items) and shutil.which("buildah"):
+        start_image_build()
+
 
 # Two recent years of real daily bars keep a fit under a couple of seconds.
 SLICE_START = "2024-01-01"

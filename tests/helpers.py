@@ -78,6 +78,24 @@ def api_server(
         stop(proc)
 
 
+IMAGE_TAG = "cryptopredict:test"
+_image_build: subprocess.Popen | None = None
+
+
+def start_image_build() -> subprocess.Popen:
+    """Start scripts/build-image.sh in the background once per session (see conftest.py)."""
+    global _image_build
+    if _image_build is None:
+        _image_build = subprocess.Popen(
+            ["/bin/bash", str(ROOT / "scripts" / "build-image.sh"), IMAGE_TAG],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "MODEL_VERSION": "image-test"},
+        )
+    return _image_build
+
+
 def stop(proc: subprocess.Popen, timeout: float = 10) -> str:
     """Terminate a server (kill it if it lingers), close its pipes; return what it printed."""
     if proc.poll() is None:
