@@ -44,6 +44,6 @@ lock:
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
 
-# Serving, cold start, footprint and training benchmarks; writes bench/results/ (about 10 minutes).
+# Serving, cold start, footprint and training benchmarks; writes bench/results/ (about 15 minutes).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
