@@ -74,14 +74,20 @@ def _point_json(p: Point) -> dict[str, Any]:
     }
 
 
+# The hottest path: its accepted names are looked up once, not per request.
+_BITCOIN_PARAMS = OPERATIONS["bitcoin"].query_names
+_FORECAST_PARAMS = OPERATIONS["forecast"].query_names
+
+
 @bp.get("/bitcoin")
 def bitcoin() -> ResponseReturnValue:
     """The original public contract: BTC/USD at one date, four fields, unchanged."""
-    check_known(request.args, OPERATIONS["bitcoin"].query_names)
+    check_known(request.args, _BITCOIN_PARAMS)
     when = parse_when("date", single(request.args, "date", required=True))
-    if BITCOIN not in _state().artifact.forecasts:
+    fc = _state().artifact.forecasts.get(BITCOIN)
+    if fc is None:
         raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
-    p = _at(_forecast_for(BITCOIN), "date", when)
+    p = _at(fc, "date", when)
     return jsonify(
         date=p.date.replace(tzinfo=None).isoformat(timespec="seconds"),
         prediction=p.prediction,
@@ -95,7 +101,7 @@ def forecast(symbol: str) -> ResponseReturnValue:
     """One point (`date`) or a series of grid points (`start` and `end`)."""
     fc = _forecast_for(symbol)
     args = request.args
-    check_known(args, OPERATIONS["forecast"].query_names)
+    check_known(args, _FORECAST_PARAMS)
     date_raw = single(args, "date", required=False)
     head = {
         "symbol": fc.slug,

@@ -15,18 +15,22 @@ CSP = (
 # Forecasts change only when a new model is deployed (every six hours at most): browsers and
 # CDNs may keep a JSON answer for five minutes, never an error.
 JSON_MAX_AGE = 300
+_JSON_CACHE = f"public, max-age={JSON_MAX_AGE}"
 
 
 def _headers(response: Response) -> Response:
     h = response.headers
-    h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
-    if response.mimetype == "text/html":
-        h["Content-Security-Policy"] = CSP
+    # add(), not set(): these two are never set elsewhere, and add skips the search for an old one.
+    h.add("X-Content-Type-Options", "nosniff")
+    h.add("Referrer-Policy", "no-referrer")
+    mimetype = response.mimetype
+    if mimetype == "application/json":
+        if "Cache-Control" not in h:
+            h.add("Cache-Control", _JSON_CACHE if response.status_code == 200 else "no-store")
+    elif mimetype == "text/html":
+        h.add("Content-Security-Policy", CSP)
         h.setdefault("Cache-Control", "no-cache")
-    elif response.mimetype == "application/json" and "Cache-Control" not in h:
-        h["Cache-Control"] = f"public, max-age={JSON_MAX_AGE}" if response.status_code == 200 else "no-store"
-    elif response.mimetype == "application/problem+json":
+    elif mimetype == "application/problem+json":
         h["Cache-Control"] = "no-store"
     return response
 
