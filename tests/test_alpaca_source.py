@@ -330,6 +330,23 @@ def test_a_broken_page_is_a_one_line_error(daily: dict[str, pd.DataFrame], fault
     _assert_one_line(err, f"127.0.0.1:{fake.port}", "BTC/USD, ETH/USD")
 
 
+def test_a_server_that_repeats_a_page_token_cannot_loop_us_forever(daily: dict[str, pd.DataFrame]) -> None:
+    """Pages that always point back at page 2 end in a one-line error, not an endless fetch."""
+    with FakeAlpaca(daily, page_size=100) as fake:
+        page2 = None
+
+        def loop_back(page: dict) -> dict:
+            nonlocal page2
+            page2 = page2 or page["next_page_token"]
+            return {**page, "next_page_token": page2}
+
+        fake.inject(Reply(edit=loop_back), times=None)
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(PAIR, DAILY, start=START, url=fake.url)
+    _assert_one_line(err, "twice", "stopping rather than looping forever")
+    assert len(fake.requests) == 2
+
+
 def test_the_sdk_still_reads_the_retry_settings_we_set() -> None:
     """The SDK's own retry loop, which ignores Retry-After, is off; the session retries instead."""
     from alpaca.common.rest import RESTClient

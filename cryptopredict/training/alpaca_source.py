@@ -143,6 +143,16 @@ def fetch_bars(
     return frames
 
 
+# The SDK follows next_page_token for as long as the server sends one. A server that repeats a
+# token (or never stops) would loop forever; the session refuses a token it has already fetched
+# and stops after this many pages (10,000 bars each: far beyond any real history).
+_MAX_PAGES = 10_000
+
+
+class PageLoopError(requests.exceptions.RequestException):
+    """The server's pagination would never end."""
+
+
 class _BoundedRetry(Retry):
     """urllib3's Retry, honouring Retry-After only up to _MAX_RETRY_AFTER_SECONDS."""
 
@@ -157,6 +167,7 @@ class _Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self._page_tokens: set[str] = set()
         retry = _BoundedRetry(
             total=_TRANSPORT_RETRIES + _RETRY_ATTEMPTS,
             connect=_TRANSPORT_RETRIES,
@@ -178,6 +189,15 @@ class _Session(requests.Session):
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         kwargs.setdefault("timeout", _TIMEOUT_SECONDS)
+        token = (kwargs.get("params") or {}).get("page_token")
+        if token is not None:
+            if token in self._page_tokens:
+                msg = f"the server sent page token {str(token)[:24]!r} twice; stopping rather than looping forever"
+                raise PageLoopError(msg)
+            self._page_tokens.add(token)
+            if len(self._page_tokens) > _MAX_PAGES:
+                msg = f"more than {_MAX_PAGES:,} pages; stopping rather than paging forever"
+                raise PageLoopError(msg)
         return super().request(method, url, *args, **kwargs)
 
 
@@ -302,4 +322,6 @@ def _reason(exc: BaseException) -> str:
         return found.group(1).strip().lower()
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broken mid-answer"
+    if isinstance(exc, PageLoopError):
+        return str(exc)
     return f"{type(exc).__name__}: {_one_line(exc, 150)}"
