@@ -3,8 +3,8 @@
 Each operation lists its query parameters here; `params.query()` refuses any parameter an
 operation does not declare, and enforces each declaration's `maxLength` and `required`, so the
 document and the behaviour cannot drift apart. (Why not flask-openapi3: it brings pydantic, 10 MB
-and most of a second import on a server that is otherwise the standard library and Flask; see
-the README's API section.)
+installed, and measured here took the server's imports from about 0.21 s to 0.37 s; see the
+README's API section.)
 """
 
 from __future__ import annotations
