@@ -18,6 +18,7 @@ Plain JSON, never pickle: reading an artifact runs no code and needs no heavy li
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,7 +48,8 @@ __all__ = [
     "write_artifact",
 ]
 
-SCHEMA_VERSION = 1
+# 2: each grid also holds the served forecast's quantiles ("served"), beside Prophet's own series.
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 _GEN_PREFIX = "gen-"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -73,15 +76,26 @@ class SymbolForecast:
     step: timedelta
     start: datetime  # the first grid point (the first bar), aware UTC
     history_points: int
+    # Prophet's own forecast, as fitted (served with model=prophet).
     yhat: tuple[float, ...]
     yhat_lower: tuple[float, ...]
     yhat_upper: tuple[float, ...]
     actual: tuple[float | None, ...]  # close of each history bar; None where a bar was missing
     meta: Mapping[str, Any]  # the manifest's entry for this symbol (rows, data window, metrics...)
+    # The served forecast: one column of prices per quantile level, ascending, at every grid point.
+    levels: tuple[float, ...] = ()
+    quantiles: tuple[array, ...] = ()
 
     @property
     def points(self) -> int:
         return len(self.yhat)
+
+    def level_index(self, level: float) -> int:
+        """Index of a stored level; KeyError when it is not stored."""
+        i = bisect.bisect_left(self.levels, level)
+        if i == len(self.levels) or abs(self.levels[i] - level) > 1e-12:
+            raise KeyError(level)
+        return i
 
     @property
     def history_end(self) -> datetime:
@@ -291,6 +305,11 @@ def _upgrade(manifest: Any) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version == SCHEMA_VERSION:
         return manifest
+    if version == 1:
+        # Schema 1 grids hold only Prophet's own forecast: there is no served forecast to upgrade
+        # to without the closes and the backtest, so such an artifact must be trained again.
+        msg = "artifact schema version 1 predates the served forecast (this server reads version 2): train it again"
+        raise ArtifactError(msg)
     msg = f"unknown artifact schema version {version!r} (this server reads version {SCHEMA_VERSION})"
     raise ArtifactError(msg)
 
@@ -338,6 +357,7 @@ def _parse_symbol(slug: str, payload: Any, meta: Mapping[str, Any]) -> SymbolFor
     if not all(math.isfinite(x) for v in series.values() for x in v):
         msg = f"{slug}: non-finite values in the forecast"
         raise ValueError(msg)
+    levels, quantiles = _parse_served(slug, payload.get("served"), n)
     return SymbolForecast(
         symbol=symbol,
         slug=slug,
@@ -347,5 +367,40 @@ def _parse_symbol(slug: str, payload: Any, meta: Mapping[str, Any]) -> SymbolFor
         history_points=history_points,
         actual=actual,
         meta=meta,
+        levels=levels,
+        quantiles=quantiles,
         **series,
     )
+
+
+def _parse_served(slug: str, served: Any, n: int) -> tuple[tuple[float, ...], tuple[array, ...]]:
+    """The served quantile grid: levels ascending in (0, 1) with 0.1, 0.5 and 0.9 among them, one
+    column of n finite positive prices per level, never decreasing across levels at any point."""
+    try:
+        levels = tuple(float(x) for x in served["levels"])
+        # array('d'): 8 bytes a number, against 24 for a float in a tuple (hourly grids are large).
+        columns = tuple(array("d", (float(x) for x in col)) for col in served["quantiles"])
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"{slug}: missing or malformed served forecast ({exc!r})"
+        raise ValueError(msg) from None
+    if (
+        not levels
+        or list(levels) != sorted(set(levels))
+        or not 0 < levels[0]
+        or not levels[-1] < 1
+        or not {0.1, 0.5, 0.9} <= set(levels)
+    ):
+        msg = f"{slug}: served levels must ascend inside (0, 1) and include 0.1, 0.5 and 0.9"
+        raise ValueError(msg)
+    if len(columns) != len(levels) or any(len(c) != n for c in columns):
+        msg = f"{slug}: served quantiles do not match the levels and the grid"
+        raise ValueError(msg)
+    for i in range(n):
+        previous = 0.0
+        for col in columns:
+            v = col[i]
+            if not (math.isfinite(v) and v >= previous and v > 0):
+                msg = f"{slug}: served quantiles at point {i} are not positive, finite and ascending"
+                raise ValueError(msg)
+            previous = v
+    return levels, columns

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHART_SIZE", "components_chart", "forecast_chart"]
+__all__ = ["CHART_SIZE", "components_chart", "forecast_chart", "served_chart"]
 
 CHART_SIZE = (1000, 560)  # pixels: readable on a laptop, small as a PNG
 _DPI = 100
@@ -119,5 +119,44 @@ def components_chart(
 
         ax.xaxis.set_major_formatter(DateFormatter(fmt))
     fig.suptitle(_title(symbol, timeframe, model_version, ds[0], ds[history_points - 1]) + " · components", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def served_chart(
+    symbol: str,
+    timeframe: str,
+    model_version: str,
+    grid: pd.DatetimeIndex,
+    history_points: int,
+    actual: np.ndarray,
+    levels: tuple[float, ...],
+    quantiles: np.ndarray,
+    log_scale: bool = True,
+) -> bytes:
+    """The served forecast: recent closes, then the median and its 50%, 80% and 90% bands as a fan.
+
+    History is shown for three times the forecast's length (all of it when shorter), so the fan
+    is large enough to read.
+    """
+    fig, (ax,) = _figure()
+    future = len(grid) - history_points
+    first = max(0, history_points - 3 * future)
+    hist = first + _thin(np.arange(history_points - first))
+    fut = np.arange(history_points - 1, len(grid))
+    ax.plot(grid[hist], actual[hist], lw=1, color="#333333", label="actual close")
+    col = {p: i for i, p in enumerate(levels)}
+    for (lo, hi), alpha in (((0.05, 0.95), 0.15), ((0.1, 0.9), 0.2), ((0.25, 0.75), 0.3)):
+        ax.fill_between(grid[fut], quantiles[fut, col[lo]], quantiles[fut, col[hi]], color="#1f77b4",
+                        alpha=alpha, lw=0, label=f"{hi - lo:.0%} interval")  # fmt: skip
+    ax.plot(grid[fut], quantiles[fut, col[0.5]], lw=1.5, color="#1f77b4", label="forecast (median)")
+    end = grid[history_points - 1]
+    ax.axvline(end, color="#555555", ls="--", lw=1)
+    ax.annotate(f"data ends {end:%Y-%m-%d}", (end, 0.97), xycoords=("data", "axes fraction"), ha="right",
+                va="top", fontsize=8, color="#555555")  # fmt: skip
+    _usd_axis(ax, log_scale)
+    ax.set_xlabel("date (UTC)")
+    ax.set_title(_title(symbol, timeframe, model_version, grid[first], end) + " · served forecast", fontsize=11)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return _png(fig)

@@ -60,15 +60,54 @@ def _interval_holds(payload: Mapping[str, Any]) -> tuple[bool, str]:
     return False, f"{len(bad)} grid point(s) where the prediction lies outside its interval (first at index {bad[0]})"
 
 
-def pooled_coverage(backtest: Mapping[str, Any]) -> float | None:
-    """The model's interval coverage over all horizons, weighted by forecast count."""
-    hits = total = 0.0
-    for entry in backtest["metrics"].values():
-        model = entry["model"]
-        if model.get("coverage") is not None:
-            hits += model["coverage"] * model["n"]
-            total += model["n"]
-    return hits / total if total else None
+def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
+    """The served quantiles are positive and never cross, at every grid point."""
+    served = payload.get("served")
+    if not served:
+        return False, "no served forecast in the grid"
+    columns = served["quantiles"]
+    bad = [
+        i
+        for i, row in enumerate(zip(*columns, strict=True))
+        if not all(math.isfinite(v) and v > 0 for v in row) or any(a > b for a, b in zip(row, row[1:], strict=False))
+    ]
+    if not bad:
+        return True, f"{len(columns)} quantiles positive and in order at every grid point"
+    return False, f"{len(bad)} grid point(s) with crossing, non-positive or non-finite quantiles (first at index {bad[0]})"
+
+
+def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:
+    """Per scored horizon: the served forecast no worse than naive, its 80% interval calibrated."""
+    checks = []
+    lo, hi = config.coverage_range
+    for name, entry in backtest["metrics"].items():
+        served, naive = entry["served"], entry["naive"]
+        if served["n"] < config.min_scored:
+            checks.append(Check(symbol, f"skill {name}", True, f"{served['n']} cutoffs, too few to judge"))
+            continue
+        ratio = served["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
+        ok = ratio <= config.max_mape_ratio
+        checks.append(
+            Check(
+                symbol,
+                f"skill {name}",
+                ok,
+                f"served MAPE {served['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}, limit "
+                f"x{config.max_mape_ratio:.2f}) on {served['n']} cutoffs",
+            )
+        )
+        cov = served["coverage"]
+        ok = lo <= cov <= hi
+        checks.append(
+            Check(
+                symbol,
+                f"coverage {name}",
+                ok,
+                f"80% interval held {cov:.0%} of {served['n']} actual closes ({'inside' if ok else 'outside'} "
+                f"{lo:.0%}-{hi:.0%})",
+            )
+        )
+    return checks
 
 
 def check_symbol(
@@ -76,7 +115,6 @@ def check_symbol(
     payload: Mapping[str, Any],
     backtest: Mapping[str, Any] | None,
     converged: bool,
-    interval_width: float,
     config: GateConfig,
 ) -> list[Check]:
     """Every rule for one freshly trained symbol."""
@@ -84,29 +122,19 @@ def check_symbol(
         Check(symbol, "converged", converged, "optimiser converged" if converged else "the optimiser did not converge"),
         Check(symbol, "finite", *_finite(payload)),
         Check(symbol, "interval", *_interval_holds(payload)),
+        Check(symbol, "quantiles", *_quantiles_ordered(payload)),
     ]
-    coverage = pooled_coverage(backtest) if backtest else None
-    if coverage is None:
-        checks.append(Check(symbol, "coverage", True, "not enough history to backtest; coverage not checked"))
-    else:
-        ok = coverage >= config.min_coverage
-        checks.append(
-            Check(
-                symbol,
-                "coverage",
-                ok,
-                f"{interval_width:.0%} interval held {coverage:.0%} of backtest actuals "
-                f"({'at least' if ok else 'below'} the {config.min_coverage:.0%} minimum)",
-            )
-        )
-    return checks
+    if not backtest:
+        checks.append(Check(symbol, "backtest", True, "not enough history to backtest; skill and coverage not checked"))
+        return checks
+    return checks + _horizon_checks(symbol, backtest, config)
 
 
 def mean_mase(backtest: Mapping[str, Any] | None, horizons: Sequence[str] | None = None) -> float | None:
-    """The model's MASE averaged over horizons (all, or the named ones)."""
+    """The served forecast's MASE averaged over horizons (all, or the named ones)."""
     if not backtest:
         return None
-    values = [e["model"]["mase"] for h, e in backtest["metrics"].items() if horizons is None or h in horizons]
+    values = [e["served"]["mase"] for h, e in backtest["metrics"].items() if horizons is None or h in horizons]
     return sum(values) / len(values) if values else None
 
 

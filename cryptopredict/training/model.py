@@ -18,7 +18,7 @@ from cryptopredict.timeframes import Timeframe
 from cryptopredict.training.charts import components_chart, forecast_chart
 from cryptopredict.training.config import ModelConfig
 
-__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "stan_init", "to_prophet_frame"]
+__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "to_prophet_frame"]
 
 # Prophet samples uncertainty for every row at once (uncertainty_samples x rows floats per term);
 # predicting in chunks keeps memory flat on 50,000-row hourly grids.
@@ -41,9 +41,8 @@ class FitResult:
     model_json: str  # prophet.serialize.model_to_json
     fit_seconds: float
     predict_seconds: float
-    init: dict[str, Any]  # the fitted parameters, to warm-start the backtest's refits
     converged: bool  # the optimiser's own verdict
-    charts: dict[str, bytes]  # "forecast" and "components" PNGs
+    charts: dict[str, bytes]  # "prophet" (Prophet's own forecast) and "components" PNGs
 
 
 def to_prophet_frame(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -57,13 +56,6 @@ def to_prophet_frame(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
 def from_scale(values: np.ndarray, scale: str) -> np.ndarray:
     """Model scale -> USD."""
     return np.exp(values) if scale == "log" else values
-
-
-def stan_init(model: Any) -> dict[str, Any]:
-    """A fitted model's parameters in the form `Prophet.fit(init=...)` takes (Prophet's docs recipe)."""
-    init: dict[str, Any] = {name: float(model.params[name][0][0]) for name in ("k", "m", "sigma_obs")}
-    init.update({name: np.asarray(model.params[name][0], dtype=float) for name in ("delta", "beta")})
-    return init
 
 
 def _round(values: np.ndarray) -> list[float]:
@@ -133,7 +125,7 @@ def fit_and_forecast(
     }
     log_scale = config.scale == "log"
     charts = {
-        "forecast": forecast_chart(
+        "prophet": forecast_chart(
             symbol, timeframe.name, model_version, grid, history_points, actual.to_numpy(dtype=float),
             series["yhat"], series["yhat_lower"], series["yhat_upper"], log_scale,
         ),
@@ -145,7 +137,6 @@ def fit_and_forecast(
         model_json=model_to_json(model),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
-        init=stan_init(model),
         converged=bool(getattr(model.stan_backend.stan_fit, "converged", True)),
         charts=charts,
     )

@@ -16,13 +16,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cryptopredict import __version__
 from cryptopredict.artifact import format_utc, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError, DataSourceError, TrainingError
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
-from cryptopredict.training import backtest, gate, report
+from cryptopredict.training import backtest, gate, report, served
+from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.model import FitResult, fit_and_forecast, quiet_prophet
 from cryptopredict.training.validation import ValidatedBars, validate_bars
@@ -147,33 +149,79 @@ def _backtest_all(
     config: TrainConfig,
     timeframe: Timeframe,
     bars: Mapping[str, ValidatedBars],
-    fits: Mapping[str, FitResult],
+    horizon: int,
     log: Log,
-) -> dict[str, dict[str, Any] | None]:
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, backtest.Refit]]:
+    """Refit every cutoff of every symbol, plus one refit at the data end (the served forecast's
+    anchor: the same procedure the backtest scored, run on all the data); score the backtest."""
     step = pd.Timedelta(seconds=timeframe.seconds)
     horizons = backtest.HORIZONS[timeframe.name]
+    settings = config.backtest.for_timeframe(timeframe.name)
+    steps = [h.steps for h in horizons]
+    frames = {symbol: backtest.backtest_frame(v.frame, config.model.scale) for symbol, v in bars.items()}
     jobs: dict[tuple[str, int], tuple[Any, ...]] = {}
-    for symbol, v in bars.items():
-        frame = backtest.backtest_frame(v.frame, config.model.scale)
-        for i, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, config.backtest)):
-            jobs[symbol, i] = (frame, cutoff, step, horizons, config.model, fits[symbol].init)
-    if not jobs:
+    for symbol, frame in frames.items():
+        # The anchor first: it is needed whatever the backtest finds.
+        end = frame["ds"].iloc[-1] + step
+        jobs[symbol, -1] = (frame, end, step, range(1, horizon + 1), config.model, settings.window, False)
+        for i, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, settings)):
+            jobs[symbol, i] = (frame, cutoff, step, steps, config.model, settings.window)
+    total = {s: sum(1 for key in jobs if key[0] == s) for s in bars}
+    if all(n == 1 for n in total.values()):
         why = "--backtest-cutoffs 0" if config.backtest.cutoffs == 0 else "not enough history before any cutoff"
         log(f"backtest: skipped ({why})")
-    forecasts: dict[str, list[backtest.Forecast]] = {s: [] for s in bars}
+    refits: dict[str, list[backtest.Refit]] = {s: [] for s in bars}
+    anchors: dict[str, backtest.Refit] = {}
     done = dict.fromkeys(bars, 0)
-    total = {s: sum(1 for key in jobs if key[0] == s) for s in bars}
-    for (symbol, _), rows in run_jobs(backtest.backtest_cutoff, jobs):
-        forecasts[symbol].extend(rows)
+    every = max(1, max(total.values()) // 4)
+    for (symbol, i), result in run_jobs(backtest.refit, jobs):
+        if i < 0:
+            anchors[symbol] = result
+        else:
+            refits[symbol].append(result)
         done[symbol] += 1
-        if done[symbol] == total[symbol]:
-            summary = backtest.summarize(forecasts[symbol], horizons)
-            beats = [h for h, e in summary["metrics"].items() if e["beats_naive"]] if summary else []
-            log(
-                f"{symbol}: backtested {total[symbol]} cutoffs; beats naive at "
-                f"{', '.join(beats) if beats else 'no horizon'}"
-            )
-    return {s: backtest.summarize(forecasts[s], horizons) for s in bars}
+        if total[symbol] > 1 and (done[symbol] % every == 0 or done[symbol] == total[symbol]):
+            log(f"{symbol}: backtest refits {done[symbol]}/{total[symbol]}")
+    results: dict[str, dict[str, Any] | None] = {}
+    for symbol, frame in frames.items():
+        summary = backtest.evaluate(
+            backtest.grid_of(frame, step), refits[symbol], horizons, settings, config.served
+        )
+        results[symbol] = summary
+        if summary:
+            log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))
+    return results, anchors
+
+
+def _served_payload(
+    config: TrainConfig,
+    timeframe: Timeframe,
+    bars: ValidatedBars,
+    fit: FitResult,
+    bt: dict[str, Any] | None,
+    anchor: backtest.Refit,
+) -> dict[str, Any]:
+    """The served forecast's quantile grid, for the artifact."""
+    step = pd.Timedelta(seconds=timeframe.seconds)
+    grid = backtest.grid_of(backtest.backtest_frame(bars.frame, config.model.scale), step)
+    lc = grid.log_close
+    sigma = served.ewma_volatility(lc, config.served.volatility_halflife(step))
+    history = fit.payload["history_points"]
+    fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
+    history_change = np.concatenate([[0.0], np.diff(fitted)])
+    horizons = backtest.HORIZONS[timeframe.name]
+    metrics = (bt or {}).get("metrics", {})
+    weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
+    q = np.exp(
+        served.grid_quantiles(
+            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights
+        )
+    )
+    return {
+        "levels": list(served.LEVELS),
+        "quantiles": [[float(f"{v:.8g}") for v in q[:, k].tolist()] for k in range(q.shape[1])],
+        "weights": {h.name: w for h, w in zip(horizons, weights, strict=True)},
+    }
 
 
 def _production_backtests(path: str | None) -> dict[str, Any]:
@@ -240,7 +288,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         fits = _fit_all(run_jobs, config, timeframe, bars, horizon, log)
         t_fit = time.perf_counter() - t0
         t0 = time.perf_counter()
-        backtests = _backtest_all(run_jobs, config, timeframe, bars, fits, log)
+        backtests, anchors = _backtest_all(run_jobs, config, timeframe, bars, horizon, log)
         t_backtest = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -265,12 +313,25 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             "backtest": bt,
         }
         extra[f"{res.slug}.prophet.json"] = res.model_json.encode()
-        symbols_meta[res.slug]["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in res.charts}
-        extra.update({f"{res.slug}.{kind}.png": png for kind, png in res.charts.items()})
+        res.payload["served"] = _served_payload(config, timeframe, bars[symbol], res, bt, anchors[symbol])
+        charts = {
+            **res.charts,
+            "forecast": served_chart(
+                symbol, timeframe.name, config.model_version,
+                pd.date_range(report_.start.tz_convert("UTC").tz_localize(None), periods=len(res.payload["yhat"]),
+                              freq=pd.Timedelta(seconds=timeframe.seconds)),
+                res.payload["history_points"],
+                np.array([np.nan if v is None else v for v in res.payload["actual"]], float),
+                served.LEVELS,
+                np.array(res.payload["served"]["quantiles"], float).T,
+            ),
+        }  # fmt: skip
+        symbols_meta[res.slug]["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in charts}
+        extra.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
         if bt:
             symbols_meta[res.slug]["backtest_chart"] = f"{res.slug}.backtest.png"
             extra[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
-        checks += gate.check_symbol(symbol, res.payload, bt, res.converged, config.model.interval_width, config.gate)
+        checks += gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
         if config.baseline_artifact is not None:
             checks.append(gate.compare_with_production(symbol, bt, production.get(symbol), config.gate))
     decision = gate.decide(checks)

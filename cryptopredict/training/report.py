@@ -6,26 +6,43 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["backtest_chart", "render_markdown"]
+__all__ = ["METHODS", "backtest_chart", "render_markdown"]
+
+# The served forecast first; naive's coverage is that of its empirical quantiles.
+METHODS = ("served", "naive", "drift", "prophet")
 
 
 def _num(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def _ci(ci: Any, fmt: str) -> str:
+    return f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]" if ci else ""
+
+
 def _symbol_table(backtest: Mapping[str, Any]) -> list[str]:
     lines = [
-        "| horizon | method | MAE (USD) | MAPE | MASE | 80% coverage | beats naive |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| horizon | served MAPE / naive's [90% CI] | Prophet's MAPE / naive's | weight on Prophet | "
+        "80% coverage [90% CI] | quantile score / naive's | DM p (served better) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for horizon, entry in backtest["metrics"].items():
-        for method in ("model", "naive", "drift"):
-            m = entry[method]
-            beats = ("yes" if entry["beats_naive"] else "no") if method == "model" else ""
+    for horizon, e in backtest["metrics"].items():
+        sk = e["skill"]
+        lines.append(
+            f"| {horizon} | {_num(sk['mape_ratio'], '.3f')}{_ci(sk['mape_ratio_ci90'], '.3f')} | "
+            f"{_num(sk['prophet_mape_ratio'], '.2f')} | {e['weight']:.1f} | "
+            f"{_num(e['served']['coverage'], '.0%')}{_ci(e['coverage_ci90'], '.0%')} | "
+            f"{_num(sk['pinball_ratio'], '.3f')} | {_num(sk['p_value'], '.2f')} |"
+        )
+    lines += ["", "| horizon | method | MAE (USD) | MAPE | MASE | 80% coverage |", "|---|---|---:|---:|---:|---:|"]
+    for horizon, e in backtest["metrics"].items():
+        for method in METHODS:
+            m = e[method]
             lines.append(
                 f"| {horizon} | {method} | {_num(m['mae'], ',.2f')} | {_num(m['mape'], '.2%')} | "
-                f"{_num(m['mase'], '.2f')} | {_num(m['coverage'], '.0%')} | {beats} |"
+                f"{_num(m['mase'], '.2f')} | {_num(m['coverage'], '.0%')} |"
             )
+    lines += [""] + [f"- {e['summary']}." for e in backtest["metrics"].values()]
     return lines
 
 
@@ -57,8 +74,12 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
             continue
         lines += [
             f"Backtest: {len(backtest['cutoffs'])} cutoffs from {backtest['cutoffs'][0]} to "
-            f"{backtest['cutoffs'][-1]}; each refit saw only bars before its cutoff. MASE is the MAE over "
-            "the naive one-step MAE of the refit's own training window.",
+            f"{backtest['cutoffs'][-1]}; each refit saw only bars before its cutoff, and the served forecast "
+            "at each cutoff used the weight and quantiles chosen on outcomes known before it. MASE is the MAE "
+            "over the naive one-step MAE of the refit's own training window; the quantile score is the mean "
+            "pinball loss over the published quantiles on log prices, against the last close with the "
+            "empirical quantiles of past returns; DM p is a one-sided Diebold-Mariano test of the served "
+            "forecast against the last close.",
             "",
             *_symbol_table(backtest),
         ]
@@ -69,7 +90,7 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
 
 
 def backtest_chart(symbol: str, model_version: str, backtest: Mapping[str, Any]) -> bytes:
-    """Grouped bars of MAE per horizon for the model and both baselines, as PNG bytes."""
+    """Grouped bars of MAPE per horizon: the served forecast, the baselines and Prophet as fitted, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,22 +100,23 @@ def backtest_chart(symbol: str, model_version: str, backtest: Mapping[str, Any])
     horizons = list(backtest["metrics"])
     fig = Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.subplots()
-    width = 0.26
-    colours = {"model": "#1f77b4", "naive": "#7f7f7f", "drift": "#ff7f0e"}
-    for i, method in enumerate(("model", "naive", "drift")):
-        values = [backtest["metrics"][h][method]["mae"] for h in horizons]
-        xs = [x + (i - 1) * width for x in range(len(horizons))]
-        bars = ax.bar(xs, values, width, label=method, color=colours[method])
-        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, padding=2)
+    width = 0.2
+    colours = {"served": "#1f77b4", "naive": "#7f7f7f", "drift": "#ff7f0e", "prophet": "#d62728"}
+    for i, method in enumerate(METHODS):
+        values = [backtest["metrics"][h][method]["mape"] * 100 for h in horizons]
+        xs = [x + (i - 1.5) * width for x in range(len(horizons))]
+        bars = ax.bar(xs, values, width, label="Prophet as fitted" if method == "prophet" else method,
+                      color=colours[method])  # fmt: skip
+        ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=6, padding=2)
     ax.set_xticks(range(len(horizons)), [f"{h} ahead" for h in horizons])
-    ax.set_ylabel("mean absolute error (USD)")
-    ax.yaxis.set_major_formatter(StrMethodFormatter("${x:,.0f}"))
+    ax.set_ylabel("mean absolute percentage error (%)")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.0f}%"))
     ax.set_title(
         f"{symbol} backtest, model {model_version}: {len(backtest['cutoffs'])} cutoffs "
         f"{backtest['cutoffs'][0][:10]} to {backtest['cutoffs'][-1][:10]}",
         fontsize=10,
     )
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -1,0 +1,266 @@
+"""The served forecast: the last close, moved by Prophet only as far as it earned, with calibrated quantiles.
+
+Everything here is plain numpy on log closes laid on the timeframe's regular grid (index i is the
+close of grid point i). An *origin* is the last bar a forecast may see; a horizon of h steps
+targets origin + h.
+
+- Point: log F(T, h) = log C_T + w(h) * delta(T, h), where delta is Prophet's predicted log change
+  from the origin's bar to the target's (a refit that saw bars up to T only), and w(h) in [0, 1]
+  is the weight that change earned out of sample (`choose_weight`; 0 is the naive forecast).
+- Distribution: log Q_a(T, h) = log F(T, h) + sigma_T * sqrt(h) * (z_a(h) - z_0.5(h)), where
+  sigma_T is the exponentially weighted per-step volatility known at T and z_a(h) the empirical
+  a-quantile of past h-step log returns, each divided by its own origin's sigma * sqrt(h)
+  (`z_table`). Its median is the point; quantiles never cross and never go negative.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "LEVELS",
+    "WEIGHTS",
+    "WeightChoice",
+    "block_bootstrap_ci",
+    "choose_weight",
+    "diebold_mariano",
+    "grid_quantiles",
+    "normal_z",
+    "ewma_volatility",
+    "interpolate_over_horizons",
+    "pinball",
+    "quantiles",
+    "return_quantiles",
+    "weight_curve",
+    "z_table",
+]
+
+# Published quantile levels: 1%, 2.5%, 5%...95% in 5% steps, 97.5%, 99%. 10% and 90% are the
+# 80% interval; 50% is the point forecast.
+LEVELS: tuple[float, ...] = (0.01, 0.025, *(round(0.05 * k, 2) for k in range(1, 20)), 0.975, 0.99)
+MEDIAN = LEVELS.index(0.5)
+LOW, HIGH = LEVELS.index(0.1), LEVELS.index(0.9)
+# Candidate weights for Prophet's predicted change.
+WEIGHTS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(11))
+# Steps of volatility history needed before an origin's sigma is trusted.
+_BURN_IN = 30
+
+
+def ewma_volatility(log_close: np.ndarray, halflife: float) -> np.ndarray:
+    """Per-step volatility known at each close: sqrt of the exponentially weighted mean squared return.
+
+    `out[i]` uses returns up to close i only; `out[0]` repeats `out[1]` (no return yet).
+    """
+    r = np.diff(log_close)
+    if r.size == 0:
+        return np.full(log_close.shape, math.nan)
+    alpha = 1 - 0.5 ** (1 / halflife)
+    var = np.empty(r.size)
+    # Seeded with the first returns' mean square so the first weeks are not one return's square.
+    acc = float(np.mean(r[: min(r.size, _BURN_IN)] ** 2))
+    for i, x in enumerate(r):
+        acc += alpha * (x * x - acc)
+        var[i] = acc
+    sigma = np.sqrt(np.maximum(var, 1e-12))
+    return np.concatenate([sigma[:1], sigma])
+
+
+def z_table(
+    log_close: np.ndarray, sigma: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS
+) -> np.ndarray | None:
+    """Empirical quantiles of standardised `steps`-step log returns whose outcome is known at `origin`.
+
+    Uses every past origin t with `_BURN_IN <= t` and `t + steps <= origin`; None when fewer than
+    `_BURN_IN` such returns exist.
+    """
+    t = np.arange(_BURN_IN, origin - steps + 1)
+    if t.size < _BURN_IN:
+        return None
+    z = (log_close[t + steps] - log_close[t]) / (sigma[t] * math.sqrt(steps))
+    return np.quantile(z, levels)
+
+
+def return_quantiles(
+    log_close: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS
+) -> np.ndarray:
+    """Empirical quantiles of raw `steps`-step log returns known at `origin` (the naive benchmark's spread)."""
+    t = np.arange(_BURN_IN, max(_BURN_IN, origin - steps + 1))
+    if t.size == 0:
+        t = np.arange(0, max(1, origin - steps + 1))
+    return np.quantile(log_close[t + steps] - log_close[t], levels)
+
+
+def quantiles(log_point: float, sigma: float, steps: int, z: np.ndarray) -> np.ndarray:
+    """Log-price quantiles around a point: the point is the median, the spread sigma * sqrt(h) * (z - z_median)."""
+    return log_point + sigma * math.sqrt(steps) * (z - z[MEDIAN])
+
+
+def pinball(log_actual: float, log_q: np.ndarray, levels: Sequence[float] = LEVELS) -> float:
+    """Mean pinball (quantile) loss over the levels, on log prices: a proper score for the whole distribution."""
+    lv = np.asarray(levels)
+    d = log_actual - log_q
+    return float(np.mean(np.maximum(lv * d, (lv - 1) * d)))
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lag: int) -> tuple[float, float]:
+    """Diebold-Mariano test that forecast a has lower expected loss than b.
+
+    Returns (statistic, one-sided p-value). The variance of the loss difference is Newey-West with
+    a Bartlett kernel over `lag` autocovariances (overlapping h-step forecasts are correlated),
+    and the statistic carries Harvey, Leybourne and Newbold's (1997) small-sample correction.
+    A statistic well below 0 favours a.
+    """
+    d = np.asarray(loss_a, float) - np.asarray(loss_b, float)
+    n = d.size
+    if n < 2:
+        return math.nan, 1.0
+    dc = d - d.mean()
+    var = float(np.dot(dc, dc)) / n
+    for k in range(1, min(lag, n - 1) + 1):
+        var += 2 * (1 - k / (lag + 1)) * float(np.dot(dc[k:], dc[:-k])) / n
+    if var <= 0:
+        return (0.0, 0.5) if d.mean() == 0 else (math.copysign(math.inf, d.mean()), float(d.mean() > 0))
+    h = lag + 1
+    hln = math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 1.0) / n)
+    stat = hln * float(d.mean()) / math.sqrt(var / n)
+    return stat, _normal_cdf(stat)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChoice:
+    """The weight given to Prophet's change at one horizon, and the evidence for it."""
+
+    weight: float
+    n: int  # past forecasts the choice was made on
+    best: float  # the weight with the lowest loss, before the significance test
+    dm_stat: float
+    p_value: float
+
+
+def choose_weight(
+    log_origin: np.ndarray,
+    delta: np.ndarray,
+    log_actual: np.ndarray,
+    lag: int,
+    alpha: float,
+    min_n: int,
+) -> WeightChoice:
+    """The weight in WEIGHTS with the lowest mean absolute log error, kept only if it beats naive
+    (w = 0) by a one-sided Diebold-Mariano test at level `alpha`, on at least `min_n` forecasts
+    whose outcomes do not overlap (n / (lag + 1)).
+    """
+    n = int(log_actual.size)
+    if n / (lag + 1) < min_n:
+        return WeightChoice(0.0, n, 0.0, math.nan, 1.0)
+    naive_loss = np.abs(log_actual - log_origin)
+    losses = [np.abs(log_actual - (log_origin + w * delta)) for w in WEIGHTS]
+    best = int(np.argmin([loss.mean() for loss in losses]))
+    if WEIGHTS[best] == 0:
+        return WeightChoice(0.0, n, 0.0, math.nan, 1.0)
+    stat, p = diebold_mariano(losses[best], naive_loss, lag)
+    weight = WEIGHTS[best] if p < alpha else 0.0
+    return WeightChoice(weight, n, WEIGHTS[best], stat, p)
+
+
+def interpolate_over_horizons(steps: np.ndarray, horizons: Sequence[int], values: np.ndarray) -> np.ndarray:
+    """Values known at the scored horizons, spread over every step: linear in log(steps) between
+    them, held flat before the first and after the last. `values` may be 1-D or (horizons, k)."""
+    x = np.log(np.asarray(horizons, float))
+    xs = np.log(np.maximum(np.asarray(steps, float), 1.0))
+    v = np.asarray(values, float)
+    if v.ndim == 1:
+        return np.interp(xs, x, v)
+    return np.stack([np.interp(xs, x, v[:, k]) for k in range(v.shape[1])], axis=1)
+
+
+def block_bootstrap_ci(
+    values: Sequence[np.ndarray],
+    statistic,
+    block: int,
+    *,
+    resamples: int = 400,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A moving-block bootstrap interval for `statistic(*columns)` over rows in time order.
+
+    Blocks of `block` consecutive rows keep the overlap between neighbouring forecasts; the same
+    row indices are drawn for every column. None with fewer than two blocks of rows.
+    """
+    cols = [np.asarray(v, float) for v in values]
+    n = cols[0].size
+    block = max(1, min(block, n))
+    if n < 2 * block:
+        return None
+    rng = np.random.default_rng(seed)
+    starts_max = n - block + 1
+    k = math.ceil(n / block)
+    out = np.empty(resamples)
+    for b in range(resamples):
+        starts = rng.integers(0, starts_max, size=k)
+        idx = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
+        out[b] = statistic(*(c[idx] for c in cols))
+    lo, hi = np.quantile(out, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def weight_curve(steps: np.ndarray, horizons: Sequence[int], weights: Sequence[float]) -> np.ndarray:
+    """The weight at every step: interpolated between scored horizons (linear in log steps), and
+    past the longest one falling as longest / steps, so Prophet's contribution stops growing where
+    the evidence stops."""
+    steps = np.asarray(steps, float)
+    w = interpolate_over_horizons(steps, horizons, np.asarray(weights, float))
+    longest = max(horizons)
+    return np.where(steps > longest, w * longest / np.maximum(steps, 1.0), w)
+
+
+def normal_z(levels: Sequence[float] = LEVELS) -> np.ndarray:
+    """Standard normal quantiles: the fallback where the history is too short for empirical ones."""
+    from statistics import NormalDist
+
+    return np.array([NormalDist().inv_cdf(p) for p in levels])
+
+
+def grid_quantiles(
+    log_close: np.ndarray,
+    sigma: np.ndarray,
+    history_change: np.ndarray,
+    future_change: np.ndarray,
+    horizons: Sequence[int],
+    weights: Sequence[float],
+) -> np.ndarray:
+    """Log-price quantiles (rows: grid points, columns: LEVELS) of the served forecast.
+
+    History points hold the one-step-ahead forecast made from the bar before (the first point, its
+    own close); `history_change[i]` is Prophet's fitted log change from point i-1 to i.
+    Forecast points j = 1..H after the last close T hold the forecast from T, with
+    `future_change[j-1]` Prophet's predicted log change from T to T + j. Standardised return
+    quantiles are measured at the scored horizons on every return known at T and interpolated
+    between them.
+    """
+    n = log_close.size
+    origin = n - 1
+    tables = {h: z_table(log_close, sigma, origin, h) for h in horizons}
+    known = [h for h in horizons if tables[h] is not None]
+    if known:
+        zs = np.stack([tables[h] for h in known])
+    else:
+        known, zs = [1], normal_z()[None, :]
+    one = interpolate_over_horizons(np.array([1.0]), known, zs)[0]
+    w1 = float(weight_curve(np.array([1.0]), horizons, weights)[0])
+    hist_point = np.concatenate([log_close[:1], log_close[:-1] + w1 * history_change[1:]])
+    hist_sigma = np.concatenate([sigma[:1], sigma[:-1]])
+    history = hist_point[:, None] + hist_sigma[:, None] * (one - one[MEDIAN])[None, :]
+    steps = np.arange(1, future_change.size + 1, dtype=float)
+    z = interpolate_over_horizons(steps, known, zs)
+    point = log_close[origin] + weight_curve(steps, horizons, weights) * future_change
+    future = point[:, None] + sigma[origin] * np.sqrt(steps)[:, None] * (z - z[:, MEDIAN : MEDIAN + 1])
+    return np.vstack([history, future])
