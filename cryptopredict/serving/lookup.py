@@ -1,13 +1,22 @@
-"""Answer a time from a precomputed grid: an index, and linear interpolation between grid points."""
+"""Answer a time from a precomputed grid: an index, and linear interpolation between grid points.
+
+Two forecasts are served from the grid: "served" (the default: anchored at the last close, with
+calibrated quantiles) and "prophet" (Prophet's own yhat and 80% interval, as fitted).
+"""
 
 from __future__ import annotations
 
+import bisect
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptopredict.artifact import SymbolForecast
 
-__all__ = ["OutOfRange", "Point", "at", "between"]
+__all__ = ["MODELS", "OutOfRange", "Point", "at", "between", "probability_below", "quantiles_at"]
+
+MODELS = ("served", "prophet")
 
 _US = timedelta(microseconds=1)
 
@@ -42,26 +51,82 @@ def _position(fc: SymbolForecast, when: datetime) -> tuple[int, int, int]:
     return i, rem, step_us
 
 
-def _point(fc: SymbolForecast, i: int, rem: int, step_us: int, when: datetime) -> Point:
-    actual = fc.actual[i] if i < fc.history_points else None
+def _columns(fc: SymbolForecast, model: str) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
+    """(prediction, low, high) columns: the served median and 10%/90% quantiles, or Prophet's own."""
+    if model == "prophet":
+        return fc.yhat, fc.yhat_lower, fc.yhat_upper
+    q = fc.quantiles
+    return q[fc.level_index(0.5)], q[fc.level_index(0.1)], q[fc.level_index(0.9)]
+
+
+def _value(column: Sequence[float], i: int, rem: int, step_us: int) -> float:
     if rem == 0:
-        values = (fc.yhat[i], fc.yhat_lower[i], fc.yhat_upper[i])
-        kind = "fitted" if i < fc.history_points else "forecast"
-    else:
-        w = rem / step_us
-        # Rounded like the stored grid: the interpolation adds no digits of its own.
-        values = tuple(float(f"{s[i] + (s[i + 1] - s[i]) * w:.10g}") for s in (fc.yhat, fc.yhat_lower, fc.yhat_upper))
-        kind = "fitted" if i + 1 < fc.history_points else "forecast"
-    return Point(when, kind, values[0], values[1], values[2], actual)
+        return column[i]
+    # Rounded like the stored grid: the interpolation adds no digits of its own.
+    return float(f"{column[i] + (column[i + 1] - column[i]) * (rem / step_us):.10g}")
 
 
-def at(fc: SymbolForecast, when: datetime) -> Point:
+def _point(fc: SymbolForecast, i: int, rem: int, step_us: int, when: datetime, model: str) -> Point:
+    actual = fc.actual[i] if i < fc.history_points else None
+    kind = "fitted" if i + (1 if rem else 0) < fc.history_points else "forecast"
+    mid, low, high = (_value(c, i, rem, step_us) for c in _columns(fc, model))
+    return Point(when, kind, mid, low, high, actual)
+
+
+def at(fc: SymbolForecast, when: datetime, model: str = "served") -> Point:
     """The forecast at `when` (aware UTC); raises OutOfRange outside the grid."""
     i, rem, step_us = _position(fc, when)
-    return _point(fc, i, rem, step_us, when)
+    return _point(fc, i, rem, step_us, when, model)
 
 
-def between(fc: SymbolForecast, start: datetime, end: datetime, cap: int) -> list[Point]:
+def _all_levels(fc: SymbolForecast, when: datetime) -> list[float]:
+    i, rem, step_us = _position(fc, when)
+    return [_value(c, i, rem, step_us) for c in fc.quantiles]
+
+
+def quantiles_at(fc: SymbolForecast, when: datetime, levels: Sequence[float]) -> list[float]:
+    """The served forecast's price at each level in [first stored, last stored] (ValueError outside).
+
+    A level between two stored ones is interpolated linearly in log price, which keeps every
+    answer positive and the answers in the order of their levels.
+    """
+    stored = fc.levels
+    values = _all_levels(fc, when)
+    out = []
+    for p in levels:
+        if not stored[0] <= p <= stored[-1]:
+            msg = f"{p:g} is outside the published levels {stored[0]:g} to {stored[-1]:g}"
+            raise ValueError(msg)
+        k = min(bisect.bisect_left(stored, p), len(stored) - 1)
+        if abs(stored[k] - p) < 1e-12:
+            out.append(values[k])
+            continue
+        lo, hi = k - 1, k
+        t = (p - stored[lo]) / (stored[hi] - stored[lo])
+        out.append(float(f"{math.exp(math.log(values[lo]) + t * math.log(values[hi] / values[lo])):.10g}"))
+    return out
+
+
+def probability_below(fc: SymbolForecast, when: datetime, price: float) -> tuple[float, str]:
+    """P(close <= price) under the served forecast, and "exact", "at most" or "at least".
+
+    Inverts the quantiles, linearly in log price between stored levels. Below the lowest stored
+    quantile the probability is at most the lowest level; above the highest, at least the highest.
+    """
+    stored = fc.levels
+    values = _all_levels(fc, when)
+    if price < values[0]:
+        return stored[0], "at most"
+    if price > values[-1]:
+        return stored[-1], "at least"
+    k = bisect.bisect_right(values, price) - 1
+    if k >= len(values) - 1 or values[k + 1] <= values[k]:
+        return stored[k], "exact"
+    t = math.log(price / values[k]) / math.log(values[k + 1] / values[k])
+    return float(f"{stored[k] + t * (stored[k + 1] - stored[k]):.6g}"), "exact"
+
+
+def between(fc: SymbolForecast, start: datetime, end: datetime, cap: int, model: str = "served") -> list[Point]:
     """Every grid point in [start, end]; raises OutOfRange, or ValueError past `cap` points."""
     i0, rem0, step_us = _position(fc, start)
     i1, _, _ = _position(fc, end)
@@ -70,4 +135,4 @@ def between(fc: SymbolForecast, start: datetime, end: datetime, cap: int) -> lis
     if count > cap:
         msg = f"the range holds {count:,} points, more than the cap of {cap:,}"
         raise ValueError(msg)
-    return [_point(fc, i, 0, step_us, fc.start + i * fc.step) for i in range(first, i1 + 1)]
+    return [_point(fc, i, 0, step_us, fc.start + i * fc.step, model) for i in range(first, i1 + 1)]

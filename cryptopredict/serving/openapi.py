@@ -85,6 +85,24 @@ _SYMBOL = Param(
     pattern=r"^[A-Za-z0-9]{2,10}-[A-Za-z0-9]{2,10}$",
 )  # fmt: skip
 _DATE_REQUIRED = Param("date", _WHEN, required=True, example="2026-06-01", pattern=_WHEN_PATTERN)
+_MODEL = Param(
+    "model",
+    "Which forecast: `served` (the default: anchored at the last close, Prophet's predicted change "
+    "weighted by the skill it showed out of sample, calibrated quantiles) or `prophet` (Prophet's own "
+    "forecast and 80% interval, as fitted, for comparison).",
+    example="served",
+    pattern=r"^(served|prophet)$",
+)
+_NUMBER = r"(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+_QUANTILES = Param(
+    "quantiles",
+    "Comma-separated probability levels strictly between 0 and 1 (at most 23); the answer adds the served "
+    "forecast's price at each. Published from 0.01 to 0.99; a level between two published ones is "
+    "interpolated in log price.",
+    example="0.05,0.5,0.95",
+    pattern=rf"^{_NUMBER}(,{_NUMBER})*$",
+)
+_PRICE = r"^" + _NUMBER + r"$"
 
 # fmt: off
 OPERATIONS: dict[str, Operation] = {
@@ -95,7 +113,7 @@ OPERATIONS: dict[str, Operation] = {
             "bitcoin",
             "BTC/USD at one date (the original contract)",
             "original",
-            (_DATE_REQUIRED,),
+            (_DATE_REQUIRED, _MODEL),
             _json("BitcoinPrediction"),
             (400, 404, 422),
         ),
@@ -104,6 +122,7 @@ OPERATIONS: dict[str, Operation] = {
             "bitcoinForecastChart",
             "BTC/USD forecast chart",
             "original",
+            (_MODEL,),
             ok=_PNG,
             errors=(400, 404),
             cached=True,
@@ -127,6 +146,8 @@ OPERATIONS: dict[str, Operation] = {
                 Param("date", _WHEN + " Or give `start` and `end`.", example="2026-06-01", pattern=_WHEN_PATTERN),
                 Param("start", "First instant of a series. " + _WHEN, example="2026-06-01", pattern=_WHEN_PATTERN),
                 Param("end", "Last instant, inclusive. " + _WHEN, example="2026-06-10", pattern=_WHEN_PATTERN),
+                _MODEL,
+                _QUANTILES,
             ),
             {
                 "application/json": {
@@ -141,11 +162,25 @@ OPERATIONS: dict[str, Operation] = {
             (400, 404, 422),
         ),
         Operation(
+            "/v1/forecast/{symbol}/probability",
+            "probability",
+            "The probability that a pair's close on a date is above (or below) a price",
+            "forecast",
+            (
+                _SYMBOL,
+                _DATE_REQUIRED,
+                Param("above", "A price in USD; give this or `below`.", example="100000", pattern=_PRICE),
+                Param("below", "A price in USD; give this or `above`.", pattern=_PRICE),
+            ),
+            _json("Probability"),
+            (400, 404, 422),
+        ),
+        Operation(
             "/v1/forecast/{symbol}/chart.png",
             "forecastChart",
             "A pair's forecast chart",
             "forecast",
-            (_SYMBOL,),
+            (_SYMBOL, _MODEL),
             _PNG,
             (400, 404),
             cached=True,
@@ -185,11 +220,12 @@ _METRICS = {
         "mae": {**_NUM, "description": "mean absolute error, USD"},
         "mape": {**_NUM, "description": "mean absolute percentage error, as a fraction"},
         "mase": {**_NUM, "description": "MAE over the naive one-step MAE of the training window"},
-        "coverage": {**_NUM_OR_NULL, "description": "share of actuals inside the 80% interval (model only)"},
+        "coverage": {**_NUM_OR_NULL, "description": "share of actual closes inside the 80% interval"},
+        "pinball": {**_NUM, "description": "mean pinball loss over the published quantiles, log prices"},
         "n": {"type": "integer"},
     },
 }
-
+_CI = {"type": ["array", "null"], "items": _NUM, "description": "90% moving-block bootstrap interval"}
 _SCHEMAS: dict[str, Any] = {
     "BitcoinPrediction": {
         "type": "object",
@@ -211,11 +247,42 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["date", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
         "properties": {
             "date": _TIME,
-            "kind": {"enum": ["fitted", "forecast"], "description": "inside the training data, or after it"},
-            "prediction": _NUM,
-            "prediction_low": _NUM,
-            "prediction_high": _NUM,
+            "kind": {
+                "enum": ["fitted", "forecast"],
+                "description": "inside the data (for the served forecast: the forecast made one bar "
+                "earlier), or after it",
+            },
+            "prediction": {**_NUM, "description": "the median (served) or Prophet's yhat"},
+            "prediction_low": {**_NUM, "description": "lower end of the 80% interval (the 10% quantile)"},
+            "prediction_high": {**_NUM, "description": "upper end of the 80% interval (the 90% quantile)"},
             "actual_close": {**_NUM_OR_NULL, "description": "the real close where known"},
+            "quantiles": {
+                "type": "object",
+                "additionalProperties": _NUM,
+                "description": "price at each requested level, keyed by the level",
+            },
+        },
+    },
+    "Probability": {
+        "type": "object",
+        "required": ["symbol", "date", "kind", "probability", "bound", "prediction"],
+        "properties": {
+            "symbol": {"type": "string"},
+            "pair": {"type": "string"},
+            "timeframe": {"type": "string"},
+            "model_version": {"type": "string"},
+            "model": {"const": "served"},
+            "date": _TIME,
+            "kind": {"enum": ["fitted", "forecast"]},
+            "above": _NUM,
+            "below": _NUM,
+            "probability": {**_NUM, "minimum": 0, "maximum": 1},
+            "bound": {
+                "enum": ["exact", "at least", "at most"],
+                "description": "beyond the published 1%-99% quantiles only a bound is known",
+            },
+            "prediction": _NUM,
+            "actual_close": _NUM_OR_NULL,
         },
     },
     "ForecastHead": {
@@ -226,6 +293,7 @@ _SCHEMAS: dict[str, Any] = {
             "pair": {"type": "string"},
             "timeframe": {"enum": ["1Day", "1Hour"]},
             "model_version": {"type": "string"},
+            "model": {"enum": ["served", "prophet"]},
         },
     },
     "ForecastPoint": {"allOf": [{"$ref": "#/components/schemas/ForecastHead"}, {"$ref": "#/components/schemas/Point"}]},
@@ -283,12 +351,28 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": {
                     "type": "object",
-                    "required": ["model", "naive", "drift", "beats_naive"],
+                    "required": ["served", "prophet", "naive", "drift", "weight", "skill", "beats_naive", "summary"],
                     "properties": {
-                        "model": _METRICS,
-                        "naive": _METRICS,
+                        "steps": {"type": "integer"},
+                        "served": _METRICS,
+                        "prophet": _METRICS,
+                        "naive": {**_METRICS, "description": "the last close, with empirical quantiles"},
                         "drift": _METRICS,
+                        "weight": {**_NUM, "description": "share of Prophet's predicted change served"},
+                        "skill": {
+                            "type": "object",
+                            "properties": {
+                                "mape_ratio": _NUM_OR_NULL,
+                                "mape_ratio_ci90": _CI,
+                                "prophet_mape_ratio": _NUM_OR_NULL,
+                                "pinball_ratio": _NUM_OR_NULL,
+                                "dm_stat": _NUM_OR_NULL,
+                                "p_value": _NUM_OR_NULL,
+                            },
+                        },
+                        "coverage_ci90": _CI,
                         "beats_naive": {"type": "boolean"},
+                        "summary": {"type": "string"},
                     },
                 },
             },
@@ -335,7 +419,10 @@ _SCHEMAS: dict[str, Any] = {
                         "gaps": {"type": "integer"},
                         "warnings": {"type": "array", "items": {"type": "string"}},
                         "backtest": {"$ref": "#/components/schemas/Backtest"},
-                        "verdict": {"type": "string", "description": "whether the model beats the naive forecast"},
+                        "verdict": {
+                            "type": "string",
+                            "description": "per horizon, what the served forecast is and how it did against naive",
+                        },
                     },
                 },
             },
@@ -383,7 +470,7 @@ _ERROR_TEXT = {
     400: "A parameter is missing, unknown, repeated, too long or unreadable",
     404: "No such pair (or chart) in this deployment",
     405: "Only GET, HEAD and OPTIONS are allowed",
-    422: "A date outside the served window, or a range over the point limit",
+    422: "A date outside the served window, a range over the point limit, or a level outside the published ones",
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

@@ -11,7 +11,8 @@ from flask.typing import ResponseReturnValue
 
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.openapi import document
-from cryptopredict.serving.params import check_known
+from cryptopredict.serving.lookup import MODELS
+from cryptopredict.serving.params import check_known, parse_model
 from cryptopredict.serving.routes import BITCOIN, _forecast_for, _state, _verdict
 
 __all__ = ["bp"]
@@ -42,7 +43,13 @@ def _chart_bytes(slug: str, kind: str) -> bytes:
 
 
 def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
-    check_known(request.args, ())
+    if kind == "forecast":
+        # The served forecast's chart by default; Prophet's own with model=prophet.
+        check_known(request.args, ("model",))
+        if parse_model(request.args, MODELS) == "prophet":
+            kind = "prophet"
+    else:
+        check_known(request.args, ())
     data = _chart_bytes(slug, kind)
     response = send_file(
         io.BytesIO(data),

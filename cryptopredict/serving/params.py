@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from datetime import UTC, date, datetime
@@ -11,10 +12,14 @@ from werkzeug.datastructures import MultiDict
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.openapi import MAX_PARAM_LENGTH
 
-__all__ = ["MAX_PARAM_LENGTH", "check_known", "parse_when", "single"]
+__all__ = ["MAX_PARAM_LENGTH", "check_known", "parse_levels", "parse_model", "parse_price", "parse_when", "single"]
 
 _EXPECTED = "expected an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00:00Z"
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+# A plain decimal number: no sign, no nan/inf, no underscores (float() would take all three).
+NUMBER_PATTERN = r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+_NUMBER = re.compile(NUMBER_PATTERN)
+MAX_LEVELS = 23
 
 
 def check_known(args: MultiDict[str, str], allowed: Collection[str]) -> None:
@@ -70,3 +75,47 @@ def _why_not(value: str) -> str:
     elif re.match(r"^\d{5,}-", value):
         return f"{shown} has a year past 9999"
     return f"cannot read {shown!r} as a date"
+
+
+def parse_model(args: MultiDict[str, str], models: Collection[str]) -> str:
+    """Which forecast to answer from: `model=served` (the default) or `model=prophet`."""
+    value = single(args, "model", required=False)
+    if value is None:
+        return "served"
+    if value not in models:
+        raise ApiError.bad_param("model", f"{value!r} is not one of: {', '.join(models)}")
+    return value
+
+
+def _number(name: str, text: str) -> float:
+    if not _NUMBER.match(text):
+        shown = text if text.isprintable() else repr(text)
+        raise ApiError.bad_param(name, f"{shown!r} is not a plain decimal number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiError.bad_param(name, f"{text} is too large")
+    return value
+
+
+def parse_price(name: str, text: str) -> float:
+    """A price in USD: a plain decimal number above 0."""
+    value = _number(name, text)
+    if value <= 0:
+        raise ApiError.bad_param(name, "must be a price above 0")
+    return value
+
+
+def parse_levels(text: str) -> list[float]:
+    """`quantiles=0.05,0.5,0.95`: up to MAX_LEVELS distinct levels strictly between 0 and 1."""
+    parts = text.split(",")
+    if len(parts) > MAX_LEVELS:
+        raise ApiError.bad_param("quantiles", f"{len(parts)} levels; give at most {MAX_LEVELS}")
+    levels = []
+    for part in parts:
+        value = _number("quantiles", part.strip())
+        if not 0 < value < 1:
+            raise ApiError.bad_param("quantiles", f"{part.strip()} is not a probability strictly between 0 and 1")
+        levels.append(value)
+    if len(set(levels)) != len(levels):
+        raise ApiError.bad_param("quantiles", "a level is given twice")
+    return levels

@@ -10,9 +10,9 @@ from flask.typing import ResponseReturnValue
 
 from cryptopredict.artifact import SymbolForecast, format_utc
 from cryptopredict.serving.errors import ApiError
-from cryptopredict.serving.lookup import OutOfRange, Point, at, between
+from cryptopredict.serving.lookup import MODELS, OutOfRange, Point, at, between, probability_below, quantiles_at
 from cryptopredict.serving.openapi import OPERATIONS
-from cryptopredict.serving.params import check_known, parse_when, single
+from cryptopredict.serving.params import check_known, parse_levels, parse_model, parse_price, parse_when, single
 from cryptopredict.serving.state import ServingState
 from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
 
@@ -46,11 +46,33 @@ def _forecast_for(raw_slug: str) -> SymbolForecast:
     return fc
 
 
-def _at(fc: SymbolForecast, name: str, when: datetime) -> Point:
+def _at(fc: SymbolForecast, name: str, when: datetime, model: str = "served") -> Point:
     try:
-        return at(fc, when)
+        return at(fc, when, model)
     except OutOfRange as exc:
         raise _out_of_range(name, fc, exc) from None
+
+
+def _levels(fc: SymbolForecast, model: str) -> list[float] | None:
+    """The `quantiles` asked for, or None; only the served forecast has them."""
+    raw = single(request.args, "quantiles", required=False)
+    if raw is None:
+        return None
+    if model != "served":
+        raise ApiError.bad_param("quantiles", "quantiles are published for the served forecast only (drop model)")
+    levels = parse_levels(raw)
+    outside = [p for p in levels if not fc.levels[0] <= p <= fc.levels[-1]]
+    if outside:
+        raise ApiError.bad_param(
+            "quantiles",
+            f"{outside[0]:g} is outside the published levels {fc.levels[0]:g} to {fc.levels[-1]:g}",
+            422,
+        )
+    return levels
+
+
+def _quantiles_json(fc: SymbolForecast, when: datetime, levels: list[float]) -> dict[str, float]:
+    return {f"{p:g}": v for p, v in zip(levels, quantiles_at(fc, when, levels), strict=True)}
 
 
 def _out_of_range(name: str, fc: SymbolForecast, exc: OutOfRange) -> ApiError:
@@ -84,10 +106,11 @@ def bitcoin() -> ResponseReturnValue:
     """The original public contract: BTC/USD at one date, four fields, unchanged."""
     check_known(request.args, _BITCOIN_PARAMS)
     when = parse_when("date", single(request.args, "date", required=True))
+    model = parse_model(request.args, MODELS)
     fc = _state().artifact.forecasts.get(BITCOIN)
     if fc is None:
         raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
-    p = _at(fc, "date", when)
+    p = _at(fc, "date", when, model)
     return jsonify(
         date=p.date.replace(tzinfo=None).isoformat(timespec="seconds"),
         prediction=p.prediction,
@@ -103,16 +126,15 @@ def forecast(symbol: str) -> ResponseReturnValue:
     args = request.args
     check_known(args, _FORECAST_PARAMS)
     date_raw = single(args, "date", required=False)
-    head = {
-        "symbol": fc.slug,
-        "pair": fc.symbol,
-        "timeframe": fc.timeframe,
-        "model_version": _state().artifact.model_version,
-    }
+    model = parse_model(args, MODELS)
+    levels = _levels(fc, model)
+    head = _head(fc, model)
     if date_raw is not None:
         if "start" in args or "end" in args:
             raise ApiError.bad_param("date", "give either date, or start and end, not both")
-        return jsonify({**head, **_point_json(_at(fc, "date", parse_when("date", date_raw)))})
+        p = _at(fc, "date", parse_when("date", date_raw), model)
+        extra = {"quantiles": _quantiles_json(fc, p.date, levels)} if levels else {}
+        return jsonify({**head, **_point_json(p), **extra})
     if "start" not in args and "end" not in args:
         raise ApiError.bad_param("date", "required: give date, or start and end")
     start = parse_when("start", single(args, "start", required=True))
@@ -121,7 +143,7 @@ def forecast(symbol: str) -> ResponseReturnValue:
         raise ApiError.bad_param("start", f"must not be after end ({format_utc(start)} > {format_utc(end)})")
     cap = _state().settings.max_series_points
     try:
-        points = between(fc, start, end, cap)
+        points = between(fc, start, end, cap, model)
     except OutOfRange as exc:
         outside = "start" if not exc.first <= start <= exc.last else "end"
         raise _out_of_range(outside, fc, exc) from None
@@ -133,7 +155,56 @@ def forecast(symbol: str) -> ResponseReturnValue:
             "start": format_utc(start),
             "end": format_utc(end),
             "count": len(points),
-            "points": [_point_json(p) for p in points],
+            "points": [
+                {**_point_json(p), **({"quantiles": _quantiles_json(fc, p.date, levels)} if levels else {})}
+                for p in points
+            ],
+        }
+    )
+
+
+def _head(fc: SymbolForecast, model: str) -> dict[str, Any]:
+    return {
+        "symbol": fc.slug,
+        "pair": fc.symbol,
+        "timeframe": fc.timeframe,
+        "model_version": _state().artifact.model_version,
+        "model": model,
+    }
+
+
+_PROBABILITY_PARAMS = OPERATIONS["probability"].query_names
+
+
+@bp.get("/v1/forecast/<anything:symbol>/probability")
+def probability(symbol: str) -> ResponseReturnValue:
+    """The probability, under the served forecast, that the close on `date` is above (or below) a price."""
+    fc = _forecast_for(symbol)
+    args = request.args
+    check_known(args, _PROBABILITY_PARAMS)
+    when = parse_when("date", single(args, "date", required=True))
+    above_raw, below_raw = single(args, "above", required=False), single(args, "below", required=False)
+    if (above_raw is None) == (below_raw is None):
+        raise ApiError.bad_param("above", "give exactly one of above or below (a price in USD)")
+    side, raw = ("above", above_raw) if above_raw is not None else ("below", below_raw)
+    price = parse_price(side, raw)
+    p = _at(fc, "date", when)
+    below, bound = probability_below(fc, p.date, price)
+    if side == "above":
+        value = float(f"{1 - below:.6g}")
+        bound = {"at most": "at least", "at least": "at most"}.get(bound, bound)
+    else:
+        value = below
+    return jsonify(
+        {
+            **_head(fc, "served"),
+            "date": format_utc(p.date),
+            "kind": p.kind,
+            side: price,
+            "probability": value,
+            "bound": bound,
+            "prediction": p.prediction,
+            "actual_close": p.actual_close,
         }
     )
 
@@ -194,17 +265,10 @@ def model() -> ResponseReturnValue:
 
 
 def _verdict(backtest: dict[str, Any] | None) -> str:
-    """Say plainly, per horizon, whether the model beat the naive last-close forecast."""
+    """Say plainly, per horizon, what the served forecast is and how it did against the last close."""
     if not backtest:
-        return "not backtested"
-    metrics = backtest["metrics"]
-    wins = [h for h, e in metrics.items() if e["beats_naive"]]
-    losses = [h for h, e in metrics.items() if not e["beats_naive"]]
-    if not losses:
-        return f"beats the naive forecast at every horizon ({', '.join(wins)})"
-    if not wins:
-        return f"does not beat the naive forecast at any horizon ({', '.join(losses)})"
-    return f"beats the naive forecast at {', '.join(wins)}; does not at {', '.join(losses)}"
+        return "not backtested: the served forecast is the last close with volatility-scaled quantiles"
+    return "; ".join(e["summary"] for e in backtest["metrics"].values())
 
 
 @bp.get("/healthz")

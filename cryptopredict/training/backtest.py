@@ -315,6 +315,8 @@ def evaluate(
         ratio = _mape_ratio(actual, point, naive)
         entry = {
             "steps": h.steps,
+            # Forecasts whose outcome windows do not overlap: what the figures really rest on.
+            "independent": int(y.size // (lag + 1)),
             "served": {
                 **_point_metrics(actual, point, scale),
                 "coverage": float(np.mean(covered)),
@@ -369,12 +371,13 @@ def refits_for(grid: Grid, origins: np.ndarray) -> list[pd.Timestamp]:
 def sentence(horizon: str, entry: Mapping[str, Any]) -> str:
     """One plain sentence on what the served forecast is at this horizon, and why."""
     n = entry["served"]["n"]
+    cutoffs = f"{n} past cutoff{'s' if n != 1 else ''}"
     w = entry["weight"]
     prophet_ratio = entry["skill"]["prophet_mape_ratio"]
     if w == 0:
         return (
             f"at {horizon} this forecast is the last close: Prophet's predicted change did not beat it on "
-            f"{n} past cutoffs (Prophet's error x{prophet_ratio:.2f} the last close's)"
+            f"{cutoffs} (Prophet's error x{prophet_ratio:.2f} the last close's)"
         )
     ev = entry["weight_evidence"]
     return (

@@ -82,8 +82,15 @@ def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig
     lo, hi = config.coverage_range
     for name, entry in backtest["metrics"].items():
         served, naive = entry["served"], entry["naive"]
-        if served["n"] < config.min_scored:
-            checks.append(Check(symbol, f"skill {name}", True, f"{served['n']} cutoffs, too few to judge"))
+        if entry["independent"] < config.min_independent:
+            checks.append(
+                Check(
+                    symbol,
+                    f"skill {name}",
+                    True,
+                    f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge",
+                )
+            )
             continue
         ratio = served["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
         ok = ratio <= config.max_mape_ratio
