@@ -1,4 +1,5 @@
-"""The served numbers are Prophet's own: compared with `predict()` of the saved model."""
+"""`model=prophet` answers Prophet's own numbers (compared with `predict()` of the saved model); the
+served forecast's grid keeps its promises (anchored, ordered, positive)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ def _prophet_model(artifact: Artifact, slug: str):
 
 
 def _served(client: FlaskClient, slug: str, when) -> dict:
-    r = client.get(f"/v1/forecast/{slug}?date={format_utc(when)}")
+    r = client.get(f"/v1/forecast/{slug}?date={format_utc(when)}&model=prophet")
     assert r.status_code == 200, r.get_json()
     return r.get_json()
 
 
 @pytest.mark.parametrize("slug", ["BTC-USD", "ETH-USD"])
 def test_grid_points_equal_prophet_predict(artifact: Artifact, client: FlaskClient, slug: str) -> None:
-    """At grid points, in the data and in the forecast, the served value is exp(yhat) of the saved model to 1e-6."""
+    """At grid points, in the data and in the forecast, model=prophet answers exp(yhat) of the saved model to 1e-6."""
     fc = artifact.forecasts[slug]
     rng = np.random.default_rng(0)
     idx = sorted({0, fc.history_points - 1, fc.history_points, fc.points - 1, *rng.integers(0, fc.points, 12)})
@@ -62,3 +63,26 @@ def test_intervals_contain_their_prediction_and_stay_positive(artifact: Artifact
         assert np.all(low > 0)
         assert np.all(low <= mid)
         assert np.all(mid <= high)
+
+
+def test_served_quantiles_never_cross_and_stay_positive(artifact: Artifact) -> None:
+    """At every grid point the served quantiles are positive and ascend with their level."""
+    for fc in artifact.forecasts.values():
+        q = np.array([np.asarray(c) for c in fc.quantiles])
+        assert q.shape == (len(fc.levels), fc.points)
+        assert np.all(q > 0)
+        assert np.all(np.diff(q, axis=0) >= 0)
+
+
+def test_with_no_weight_the_served_median_is_the_last_close(artifact: Artifact) -> None:
+    """Where the backtest gave Prophet no weight at any horizon, every forecast point's median is the last close."""
+    checked = 0
+    for fc in artifact.forecasts.values():
+        weights = [e["weight"] for e in fc.meta["backtest"]["metrics"].values()]
+        if any(weights):
+            continue
+        median = np.asarray(fc.quantiles[fc.level_index(0.5)])
+        last = fc.actual[fc.history_points - 1]
+        np.testing.assert_allclose(median[fc.history_points :], last, rtol=1e-7)
+        checked += 1
+    assert checked >= 1, "the session artifact gives Prophet no weight for at least one pair"

@@ -37,6 +37,27 @@ BAD_REQUESTS = [
     ("/v1/forecast/BTC%0A-USD?date=2024-06-01", 400, "symbol"),
     ("/v1/forecast/" + quote("Ⓑ-USD") + "?date=2024-06-01", 400, "symbol"),
     ("/v1/symbols?x=1", 400, "x"),
+    ("/bitcoin?date=2024-06-01&model=arima", 400, "model"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=1", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=1.5", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=-0.1", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=nan", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0.5,abc", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0.5,0.5", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=" + ",".join(["0.5"] * 30), 400, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0.001", 422, "quantiles"),
+    ("/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0.5&model=prophet", 400, "quantiles"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01", 400, "above"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&above=1&below=2", 400, "above"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&above=0", 400, "above"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&above=-5", 400, "above"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&below=inf", 400, "below"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&below=1e999", 400, "below"),
+    ("/v1/forecast/BTC-USD/probability?above=100000", 400, "date"),
+    ("/v1/forecast/BTC-USD/probability?date=2031-01-01&above=100000", 422, "date"),
+    ("/v1/forecast/BTC-USD/probability?date=2026-12-01&above=1&model=prophet", 400, "model"),
+    ("/v1/forecast/BTC-USD/chart.png?model=other", 400, "model"),
     ("/no/such/path", 404, None),
     ("/bitcoin/../../etc/passwd", 404, None),
 ]
@@ -180,3 +201,78 @@ def test_range_cap_comes_from_settings(client) -> None:
     r = client.get("/v1/forecast/BTC-USD?start=2025-01-01&end=2025-06-01")
     assert r.status_code == 422
     assert r.get_json()["max_points"] == 100
+
+
+def _btc_last_close() -> tuple[str, float]:
+    with open(DATA / "BTC-USD.daily.csv") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    return last["timestamp"], float(last["close"])
+
+
+def test_the_served_forecast_starts_from_the_last_close(live_server: str) -> None:
+    """The day after the data, /bitcoin answers the last close moved by at most a weighted Prophet change, not a jump."""
+    day, close = _btc_last_close()  # 2026-04-18
+    weight = http_get(live_server + "/v1/model").json()["symbols"]["BTC-USD"]["backtest"]["metrics"]["1d"]["weight"]
+    doc = http_get(live_server + "/bitcoin?date=2026-04-19").json()
+    if weight == 0:
+        assert doc["prediction"] == pytest.approx(close, rel=1e-7)
+    else:
+        assert doc["prediction"] == pytest.approx(close, rel=0.02)
+    assert doc["prediction_low"] < close < doc["prediction_high"]
+    # Prophet's own forecast is still there, named: it does not start at the last close.
+    prophet = http_get(live_server + "/bitcoin?date=2026-04-19&model=prophet").json()
+    assert list(prophet) == list(doc)
+    assert prophet["prediction"] != doc["prediction"]
+
+
+def test_a_history_point_is_the_forecast_made_one_bar_before(live_server: str) -> None:
+    """Inside the data the served prediction is the previous close (moved by at most 2% when Prophet has weight)."""
+    with open(DATA / "BTC-USD.daily.csv") as fh:
+        close = {row["timestamp"]: float(row["close"]) for row in csv.DictReader(fh)}
+    doc = http_get(live_server + "/v1/forecast/BTC-USD?date=2025-03-14").json()
+    assert doc["prediction"] == pytest.approx(close["2025-03-13"], rel=0.02)
+    assert doc["actual_close"] == close["2025-03-14"]
+
+
+def test_quantiles_are_ordered_and_match_the_interval(live_server: str) -> None:
+    """Asked quantiles ascend with their levels; 0.1/0.5/0.9 are prediction_low/prediction/prediction_high."""
+    doc = http_get(
+        live_server + "/v1/forecast/BTC-USD?date=2026-12-01&quantiles=0.01,0.05,0.07,0.1,0.5,0.9,0.95,0.99"
+    ).json()
+    q = doc["quantiles"]
+    assert list(q) == ["0.01", "0.05", "0.07", "0.1", "0.5", "0.9", "0.95", "0.99"]
+    values = list(q.values())
+    assert all(v > 0 for v in values)
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+    assert (q["0.1"], q["0.5"], q["0.9"]) == (doc["prediction_low"], doc["prediction"], doc["prediction_high"])
+    assert q["0.05"] < q["0.07"] < q["0.1"]
+
+
+def test_series_points_carry_their_quantiles(live_server: str) -> None:
+    """A range with quantiles gives every point its own, and the band widens with the horizon."""
+    doc = http_get(live_server + "/v1/forecast/BTC-USD?start=2026-05-01&end=2026-05-31&quantiles=0.1,0.9").json()
+    widths = [p["quantiles"]["0.9"] / p["quantiles"]["0.1"] for p in doc["points"]]
+    assert len(widths) == 31
+    assert widths[-1] > widths[0] > 1
+
+
+def test_probability_inverts_the_quantiles(live_server: str) -> None:
+    """P(above the median) is 0.5, above and below a price add to 1, and beyond the published levels only a bound is given."""
+    base = live_server + "/v1/forecast/BTC-USD"
+    point = http_get(base + "?date=2026-12-01&quantiles=0.25").json()
+    half = http_get(base + f"/probability?date=2026-12-01&above={point['prediction']}").json()
+    assert half["probability"] == pytest.approx(0.5, abs=1e-6)
+    assert half["bound"] == "exact"
+    q25 = point["quantiles"]["0.25"]
+    below = http_get(base + f"/probability?date=2026-12-01&below={q25}").json()
+    above = http_get(base + f"/probability?date=2026-12-01&above={q25}").json()
+    assert below["probability"] == pytest.approx(0.25, abs=1e-6)
+    assert below["probability"] + above["probability"] == pytest.approx(1)
+    far = http_get(base + "/probability?date=2026-12-01&above=100000000").json()
+    assert (far["probability"], far["bound"]) == (0.01, "at most")
+    tiny = http_get(base + "/probability?date=2026-12-01&above=0.5").json()
+    assert (tiny["probability"], tiny["bound"]) == (0.99, "at least")
+    prices = [30_000, 60_000, 90_000, 120_000, 150_000]
+    p_above = [http_get(base + f"/probability?date=2026-12-01&above={x}").json()["probability"] for x in prices]
+    assert p_above == sorted(p_above, reverse=True)

@@ -123,7 +123,9 @@ def test_the_landing_page_shows_charts_model_and_backtest(live_server: str) -> N
     assert "test-1.0.0" in page
     for slug in ("BTC-USD", "ETH-USD"):
         assert f'src="/v1/forecast/{slug}/chart.png"' in page
-    assert page.count("<th>naive MAE</th>") == 2
+    assert page.count("<th>served MAPE ÷ naive</th>") == 2
+    assert page.count("<th>weight on Prophet</th>") == 2
+    assert 'href="/v1/forecast/BTC-USD/chart.png?model=prophet"' in page
     assert 'href="/docs"' in page
     assert 'href="/openapi.json"' in page
     assert "<script" not in page

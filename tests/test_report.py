@@ -4,32 +4,37 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from cryptopredict.artifact import Artifact
 from tests.helpers import http_get
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_v1_model_shows_model_and_baselines_per_horizon_and_says_if_it_beats_naive(live_server: str) -> None:
-    """Every symbol carries MAE/MAPE/MASE/coverage for model, naive and drift, and a plain verdict."""
+def test_v1_model_shows_served_prophet_and_baselines_per_horizon_with_a_plain_sentence(live_server: str) -> None:
+    """Every symbol carries MAE/MAPE/MASE/coverage for served, Prophet, naive and drift, the weight, and a sentence."""
     body = http_get(live_server + "/v1/model").json()
     assert body["gate"]["passed"] is True
-    assert {c["name"] for c in body["gate"]["checks"]} >= {"converged", "finite", "interval", "coverage"}
+    names = {c["name"] for c in body["gate"]["checks"]}
+    assert names >= {"converged", "finite", "interval", "quantiles", "skill 1d", "coverage 1d"}
     for slug in ("BTC-USD", "ETH-USD"):
         sym = body["symbols"][slug]
         bt = sym["backtest"]
-        assert [h["name"] for h in bt["horizons"]] == ["1d", "7d", "30d"]
+        assert [h["name"] for h in bt["horizons"]] == ["1d", "7d", "30d", "90d", "180d"]
         assert bt["cutoffs"] == sorted(bt["cutoffs"])
-        for name in ("1d", "7d", "30d"):
-            entry = bt["metrics"][name]
-            for method in ("model", "naive", "drift"):
+        for name, entry in bt["metrics"].items():
+            for method in ("served", "prophet", "naive", "drift"):
                 assert entry[method]["mae"] > 0
-                assert 0 < entry[method]["mape"] < 1
-            assert 0 <= entry["model"]["coverage"] <= 1
-            assert entry["beats_naive"] == (entry["model"]["mae"] < entry["naive"]["mae"])
-            stated = f"{name}" in sym["verdict"]
-            assert stated
-        assert sym["verdict"].startswith(("beats the naive", "does not beat the naive"))
+                assert 0 < entry[method]["mape"] < 1.5
+            assert 0 <= entry["served"]["coverage"] <= 1
+            assert 0 <= entry["weight"] <= 1
+            ratio = entry["served"]["mape"] / entry["naive"]["mape"]
+            assert entry["skill"]["mape_ratio"] == pytest.approx(ratio, rel=1e-4)
+            assert entry["summary"].startswith(f"at {name} this forecast ")
+            assert entry["summary"] in sym["verdict"]
+            if entry["weight"] == 0:
+                assert "is the last close" in entry["summary"]
 
 
 def test_report_and_backtest_charts_are_written_with_the_artifact(artifact: Artifact) -> None:
@@ -39,6 +44,8 @@ def test_report_and_backtest_charts_are_written_with_the_artifact(artifact: Arti
     for symbol in ("BTC/USD", "ETH/USD"):
         assert f"## {symbol}" in report
     assert report.count("| 30d | naive |") == 2
+    assert report.count("| 180d | served |") == 2
+    assert "weight on Prophet" in report
     timings = artifact.manifest["timings"]
     assert set(timings) == {"fetch", "validate", "fit", "backtest", "export"}
     sizes = set()
