@@ -1,16 +1,17 @@
-"""The backtest's rules: cutoffs, what a refit may see, horizons, and the baselines' arithmetic."""
+"""The backtest's rules: cutoffs, what a refit may see, horizons, the baselines' arithmetic, nesting."""
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from cryptopredict.training import backtest
-from cryptopredict.training.backtest import HORIZONS, Horizon
-from cryptopredict.training.config import BacktestConfig, ModelConfig
+from cryptopredict.training.backtest import HORIZONS, Horizon, Refit
+from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
 
 DAY = pd.Timedelta(days=1)
 DAILY = HORIZONS["1Day"]
@@ -28,101 +29,130 @@ def _walk(n: int, seed: int = 0) -> np.ndarray:
     return 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
 
 
+def test_daily_and_hourly_horizons_are_the_ones_the_forecast_is_judged_on() -> None:
+    """Daily bars are scored 1, 7, 30, 90 and 180 days ahead; hourly bars 1, 24, 168 and 720 hours."""
+    assert [(h.name, h.steps) for h in DAILY] == [("1d", 1), ("7d", 7), ("30d", 30), ("90d", 90), ("180d", 180)]
+    assert [h.steps for h in HORIZONS["1Hour"]] == [1, 24, 168, 720]
+
+
+def test_defaults_give_over_a_hundred_cutoffs_on_the_bundled_sample() -> None:
+    """Daily defaults: 120 cutoffs 15 days apart, refits on 4 years, a year of history at least."""
+    config = BacktestConfig().for_timeframe("1Day")
+    assert (config.cutoffs, config.spacing, config.min_train_rows, config.window) == (120, pd.Timedelta(days=15), 365, 1461)
+    hourly = BacktestConfig().for_timeframe("1Hour")
+    assert (hourly.spacing, hourly.window) == (pd.Timedelta(days=7), 90 * 24)
+    ds = pd.Series(pd.date_range("2017-11-09", "2025-07-04", freq="D"))  # ETH/USD's sample
+    assert len(backtest.plan_cutoffs(ds, DAY, DAILY, config)) == 120
+
+
 def test_cutoffs_leave_room_for_the_longest_horizon_and_step_back_evenly() -> None:
-    """The newest cutoff's 30-day target is the last bar; older cutoffs are `spacing` apart, ascending."""
+    """The newest cutoff's 180-day target is the last bar; older cutoffs are `spacing` apart, ascending."""
     ds = pd.Series(pd.date_range("2024-01-01", periods=400, freq="D"))
-    cutoffs = backtest.plan_cutoffs(ds, DAY, DAILY, BacktestConfig(cutoffs=5, spacing=pd.Timedelta(days=10)))
+    config = BacktestConfig(cutoffs=5, spacing=pd.Timedelta(days=10), min_train_rows=60)
+    cutoffs = backtest.plan_cutoffs(ds, DAY, DAILY, config)
     assert len(cutoffs) == 5
     assert cutoffs == sorted(cutoffs)
-    assert cutoffs[-1] + 29 * DAY == ds.iloc[-1]
+    assert cutoffs[-1] + 179 * DAY == ds.iloc[-1]
     assert {b - a for a, b in itertools.pairwise(cutoffs)} == {pd.Timedelta(days=10)}
 
 
 def test_cutoffs_need_enough_history_before_them() -> None:
     """A cutoff with fewer than `min_train_rows` bars before it is not planned."""
-    ds = pd.Series(pd.date_range("2024-01-01", periods=120, freq="D"))
+    ds = pd.Series(pd.date_range("2024-01-01", periods=300, freq="D"))
     config = BacktestConfig(cutoffs=10, spacing=pd.Timedelta(days=14), min_train_rows=60)
     cutoffs = backtest.plan_cutoffs(ds, DAY, DAILY, config)
     assert cutoffs, "some cutoffs fit"
     assert all(int((ds < c).sum()) >= 60 for c in cutoffs)
     assert len(cutoffs) < 10
-    assert backtest.plan_cutoffs(ds.iloc[:80], DAY, DAILY, config) == []
+    assert backtest.plan_cutoffs(ds.iloc[:200], DAY, DAILY, config) == []
 
 
-@pytest.mark.parametrize(("timeframe", "step"), [("1Day", DAY), ("1Hour", pd.Timedelta(hours=1))])
-def test_every_target_is_at_or_after_its_cutoff_by_the_horizon(timeframe: str, step: pd.Timedelta) -> None:
-    """A horizon of h bars targets the bar h-1 steps from the cutoff: its close comes h steps later."""
-    cutoff = pd.Timestamp("2025-03-01")
-    got = backtest.targets(cutoff, step, HORIZONS[timeframe])
-    for h in HORIZONS[timeframe]:
-        assert got[h.name] >= cutoff
-        assert got[h.name] - cutoff == (h.steps - 1) * step
-
-
-def test_training_slice_is_strictly_before_the_cutoff() -> None:
-    """The rows a refit may use all precede the cutoff, and every earlier row is kept."""
+def test_training_slice_is_strictly_before_the_cutoff_and_trails_by_the_window() -> None:
+    """The rows a refit may use all precede the cutoff; a window keeps only the newest of them."""
     frame = _frame(_walk(100))
     cutoff = frame["ds"].iloc[70]
     seen = backtest.training_slice(frame, cutoff)
     assert seen["ds"].max() < cutoff
     assert len(seen) == 70
+    windowed = backtest.training_slice(frame, cutoff, window=30)
+    assert list(windowed["ds"]) == list(frame["ds"].iloc[40:70])
 
 
 def test_a_refit_is_blind_to_everything_at_or_after_its_cutoff() -> None:
-    """Rewriting every price from the cutoff on changes the actuals but not one model forecast."""
+    """Rewriting every price from the cutoff on changes not one forecast, and the origin is the bar before."""
     close = _walk(160)
     cutoff = pd.Timestamp("2024-01-01") + 120 * DAY
     poisoned = close.copy()
     poisoned[120:] *= 5.0
-    a = backtest.backtest_cutoff(_frame(close), cutoff, DAY, DAILY, FAST)
-    b = backtest.backtest_cutoff(_frame(poisoned), cutoff, DAY, DAILY, FAST)
-    model_a = [(f.horizon, f.predicted, f.lower, f.upper) for f in a if f.method == "model"]
-    model_b = [(f.horizon, f.predicted, f.lower, f.upper) for f in b if f.method == "model"]
-    assert model_a == model_b
-    assert len(model_a) == 3
-    assert [f.actual for f in a] != [f.actual for f in b]
-    assert all(f.target >= cutoff for f in a)
+    a = backtest.refit(_frame(close), cutoff, DAY, [1, 7, 30], FAST)
+    b = backtest.refit(_frame(poisoned), cutoff, DAY, [1, 7, 30], FAST)
+    assert (a.at_origin, a.yhat, a.lower, a.upper) == (b.at_origin, b.yhat, b.lower, b.upper)
+    assert len(a.yhat) == 3
+    # A cold start: the same refit twice gives the same numbers (no state carried between refits).
+    assert backtest.refit(_frame(close), cutoff, DAY, [1, 7, 30], FAST).yhat == a.yhat
+
+
+def test_a_refit_on_a_steady_exponential_predicts_its_growth() -> None:
+    """Close = 100 * 1.01^i: Prophet's predicted log change over h days is h * log(1.01), within 5%."""
+    close = 100 * 1.01 ** np.arange(200)
+    r = backtest.refit(_frame(close), pd.Timestamp("2024-01-01") + 150 * DAY, DAY, [1, 7, 30], FAST)
+    np.testing.assert_allclose(backtest.predicted_change(r), np.array([1, 7, 30]) * math.log(1.01), rtol=0.05)
+
+
+def _fake_refits(grid: backtest.Grid, origins: list[int], steps: list[int], change) -> list[Refit]:
+    """Refits whose Prophet forecast from each origin moves the close by change(origin, h) in log."""
+    out = []
+    for o in origins:
+        yhat = tuple(float(grid.close[o] * math.exp(change(o, s))) for s in steps)
+        out.append(Refit(grid.start + (o + 1) * grid.step, tuple(steps), float(grid.close[o]), yhat, yhat, yhat))
+    return out
 
 
 def test_baseline_metrics_on_a_straight_line_equal_the_hand_computed_values() -> None:
     """Close = 100 + 2i: naive misses by 2h (MASE h), drift is exact, MAPE is 2h over the target price."""
-    close = 100 + 2 * np.arange(150, dtype=float)
-    frame = _frame(close)
-    cutoffs = [frame["ds"].iloc[100], frame["ds"].iloc[110]]  # 100 and 110 training rows
-    forecasts = [f for c in cutoffs for f in backtest.backtest_cutoff(frame, c, DAY, DAILY, FAST)]
-    summary = backtest.summarize(forecasts, DAILY)
+    close = 100 + 2 * np.arange(400, dtype=float)
+    grid = backtest.grid_of(_frame(close), DAY)
+    origins = [200, 210]
+    horizons = (Horizon("1d", 1), Horizon("7d", 7))
+    refits = _fake_refits(grid, origins, [1, 7], lambda o, s: 0.0)
+    config = BacktestConfig(cutoffs=2, spacing=pd.Timedelta(days=10), min_train_rows=60, window=0)
+    summary = backtest.evaluate(grid, refits, horizons, config, ServedConfig())
     assert summary is not None
-    for h in DAILY:
-        naive, drift = summary["metrics"][h.name]["naive"], summary["metrics"][h.name]["drift"]
-        # Targets are rows c + h - 1: prices 100 + 2(c + h - 1) for c in (100, 110).
-        targets = [100 + 2 * (c + h.steps - 1) for c in (100, 110)]
+    for h in horizons:
+        entry = summary["metrics"][h.name]
+        naive, drift = entry["naive"], entry["drift"]
+        targets = [100 + 2 * (o + h.steps) for o in origins]
         assert naive["mae"] == pytest.approx(2 * h.steps)
         assert naive["mase"] == pytest.approx(h.steps)
         assert naive["mape"] == pytest.approx(np.mean([2 * h.steps / t for t in targets]), rel=1e-5)
-        assert drift["mae"] == pytest.approx(0, abs=1e-9)
-        assert naive["coverage"] is None
-        assert naive["n"] == 2
-    assert summary["cutoffs"] == ["2024-04-10T00:00:00Z", "2024-04-20T00:00:00Z"]
+        assert drift["mae"] == pytest.approx(0, abs=1e-6)
+        assert entry["served"]["n"] == 2
+        # Prophet "predicted" no change here: its errors are naive's.
+        assert entry["prophet"]["mae"] == pytest.approx(naive["mae"])
+    assert summary["cutoffs"] == ["2024-07-20T00:00:00Z", "2024-07-30T00:00:00Z"]
 
 
-def test_drift_extends_the_mean_change_of_the_whole_window() -> None:
-    """Drift from [1, 3, 2, 4] moves by (4 - 1) / 3 = 1 per step; naive stays at 4."""
-    got = backtest.baseline_forecasts(np.array([1.0, 3.0, 2.0, 4.0]), steps=5)
-    assert got == {"naive": 4.0, "drift": 9.0}
-
-
-def test_coverage_counts_actuals_inside_the_model_interval() -> None:
-    """Two of four actuals inside [lower, upper] is 50% coverage; beats_naive compares MAE."""
-    c = pd.Timestamp("2025-01-01")
+def test_the_weight_used_at_a_cutoff_is_chosen_on_earlier_outcomes_only() -> None:
+    """A perfect Prophet earns weight, but only once 20 earlier outcomes show it; changing later closes changes nothing before."""
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 700)))
+    grid = backtest.grid_of(_frame(close), DAY)
+    lc = grid.log_close
+    origins = list(range(100, 600, 5))
+    refits = _fake_refits(grid, origins, [1], lambda o, s: lc[o + s] - lc[o])  # knows the future
     h = Horizon("1d", 1)
-    rows = [
-        backtest.Forecast("model", "1d", c, c, actual=a, predicted=10.0, scale=1.0, lower=9.0, upper=11.0)
-        for a in (9.5, 10.5, 12.0, 8.0)
-    ] + [backtest.Forecast("naive", "1d", c, c, actual=a, predicted=10.0, scale=1.0) for a in (9.5, 10.5, 12.0, 8.0)]
-    rows += [backtest.Forecast("drift", "1d", c, c, actual=10.0, predicted=10.0, scale=1.0)]
-    summary = backtest.summarize(rows, [h])
-    assert summary is not None
-    entry = summary["metrics"]["1d"]
-    assert entry["model"]["coverage"] == 0.5
-    assert entry["model"]["mae"] == pytest.approx(1.25)
-    assert entry["beats_naive"] is False  # same MAE as naive is not beating it
+    rows = backtest._rows(grid, refits, h)
+    sigma = np.full(lc.size, 0.02)
+    keep, points, weights, _, _ = backtest.served_forecasts(grid, sigma, rows, h, 0, ServedConfig())
+    assert keep.size == len(origins)
+    assert np.all(weights[:20] == 0)  # fewer than 20 outcomes known: no weight yet
+    assert weights[-1] == 1.0
+    # Later prices rewritten: every forecast made before them is unchanged.
+    cut = origins[50]
+    altered = close.copy()
+    altered[cut + 1 :] *= 1.5
+    grid2 = backtest.grid_of(_frame(altered), DAY)
+    rows2 = backtest._rows(grid2, refits, h)  # the same Prophet forecasts
+    _, points2, weights2, _, _ = backtest.served_forecasts(grid2, sigma, rows2, h, 0, ServedConfig())
+    np.testing.assert_array_equal(weights2[:50], weights[:50])
+    np.testing.assert_allclose(points2[:51], points[:51])

@@ -13,23 +13,34 @@ from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
 from tests.helpers import DATA, run_cli
 
-CONFIG = GateConfig(min_coverage=0.4, max_mase_ratio=1.1)
+CONFIG = GateConfig(max_mape_ratio=1.02, coverage_range=(0.7, 0.9), min_independent=10, max_mase_ratio=1.1)
+LEVELS = [0.1, 0.5, 0.9]
 
 
-def _payload(yhat: list[float], lower: list[float], upper: list[float]) -> dict[str, list[float]]:
-    return {"yhat": yhat, "yhat_lower": lower, "yhat_upper": upper}
-
-
-def _backtest(mase: float, coverage: float, n: int = 8) -> dict[str, object]:
-    metrics = {
-        h: {
-            "model": {"mae": 1.0, "mape": 0.1, "mase": mase, "coverage": coverage, "n": n},
-            "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": None, "n": n},
-            "drift": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": None, "n": n},
-            "beats_naive": False,
-        }
-        for h in ("1d", "7d", "30d")
+def _payload(
+    yhat: list[float], lower: list[float], upper: list[float], served: list[list[float]] | None = None
+) -> dict[str, object]:
+    quantiles = served if served is not None else [[9.0, 10.0], [10.0, 11.0], [11.0, 12.0]]
+    return {
+        "yhat": yhat,
+        "yhat_lower": lower,
+        "yhat_upper": upper,
+        "served": {"levels": LEVELS, "quantiles": quantiles},
     }
+
+
+def _entry(served_mape: float, coverage: float, n: int, independent: int, mase: float) -> dict[str, object]:
+    return {
+        "served": {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n},
+        "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": 0.8, "n": n},
+        "independent": independent,
+    }
+
+
+def _backtest(
+    mase: float = 2.0, coverage: float = 0.8, mape: float = 0.1, n: int = 120, independent: int = 120
+) -> dict[str, object]:
+    metrics = {h: _entry(mape, coverage, n, independent, mase) for h in ("1d", "7d", "30d")}
     return {"cutoffs": ["2025-01-01T00:00:00Z"], "horizons": [], "metrics": metrics}
 
 
@@ -41,9 +52,10 @@ def _failed(checks: list[gate.Check]) -> set[str]:
 
 
 def test_a_sound_model_passes_every_check() -> None:
-    """Finite values, intervals around predictions, converged, coverage above the floor: promoted."""
-    checks = gate.check_symbol("BTC/USD", GOOD, _backtest(2.0, 0.7), True, 0.8, CONFIG)
+    """Finite values, ordered quantiles, converged, no worse than naive, calibrated: promoted."""
+    checks = gate.check_symbol("BTC/USD", GOOD, _backtest(), True, CONFIG)
     assert _failed(checks) == set()
+    assert {"skill 1d", "coverage 30d", "quantiles"} <= {c.name for c in checks}
     assert gate.decide(checks).passed
 
 
@@ -54,24 +66,39 @@ def test_a_sound_model_passes_every_check() -> None:
         (_payload([10.0, math.inf], [9.0, 10.0], [11.0, math.inf]), None, True, {"finite"}),
         (_payload([10.0, 13.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
         (_payload([8.0, 11.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
-        (GOOD, _backtest(2.0, 0.25), True, {"coverage"}),
+        (_payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[9.0, 10.0], [10.0, 13.0], [11.0, 12.0]]), None, True,
+         {"quantiles"}),
+        (_payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[-1.0, 10.0], [10.0, 11.0], [11.0, 12.0]]), None, True,
+         {"quantiles"}),
+        (GOOD, _backtest(mape=0.103), True, {"skill 1d", "skill 7d", "skill 30d"}),
+        (GOOD, _backtest(coverage=0.65), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
+        (GOOD, _backtest(coverage=0.95), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
         (GOOD, None, False, {"converged"}),
     ],
-    ids=["nan", "inf", "above-interval", "below-interval", "low-coverage", "not-converged"],
-)
+    ids=["nan", "inf", "above-interval", "below-interval", "crossing-quantiles", "negative-quantile",
+         "worse-than-naive", "under-covered", "over-covered", "not-converged"],
+)  # fmt: skip
 def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, converged, failed) -> None:
-    """Each defect fails exactly its check, and the decision's reason names the symbol and check."""
-    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, 0.8, CONFIG))
+    """Each defect fails exactly its checks, and the decision's reason names the symbol and a check."""
+    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, CONFIG))
     assert not decision.passed
     assert {c.name for c in decision.failures} == failed
-    assert decision.reason().startswith(f"ETH/USD: {next(iter(failed))}: ")
+    assert decision.reason().startswith(f"ETH/USD: {decision.failures[0].name}: ")
+
+
+def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged() -> None:
+    """MAPE 1.5% above naive's passes; a horizon resting on 5 independent outcomes is reported, not refused."""
+    assert _failed(gate.check_symbol("BTC/USD", GOOD, _backtest(mape=0.1015), True, CONFIG)) == set()
+    thin = gate.check_symbol("BTC/USD", GOOD, _backtest(mape=0.5, coverage=0.1, independent=5), True, CONFIG)
+    assert _failed(thin) == set()
+    assert any("too few to judge" in c.detail for c in thin)
 
 
 def test_a_candidate_clearly_worse_than_production_is_refused() -> None:
     """Mean MASE 20% above production's fails the 10% allowance; 5% above passes."""
-    production = _backtest(2.0, 0.8)
-    worse = gate.compare_with_production("BTC/USD", _backtest(2.4, 0.8), production, CONFIG)
-    close = gate.compare_with_production("BTC/USD", _backtest(2.1, 0.8), production, CONFIG)
+    production = _backtest(2.0)
+    worse = gate.compare_with_production("BTC/USD", _backtest(2.4), production, CONFIG)
+    close = gate.compare_with_production("BTC/USD", _backtest(2.1), production, CONFIG)
     assert not worse.passed
     assert "x1.20" in worse.detail
     assert close.passed
@@ -87,12 +114,10 @@ def _production_artifact(out: Path, mase: float) -> bytes:
         "start": "2025-01-01T00:00:00Z",
         "history_points": 1,
         "forecast_points": 1,
-        "yhat": [1.0, 1.0],
-        "yhat_lower": [0.5, 0.5],
-        "yhat_upper": [2.0, 2.0],
+        **_payload([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]),
         "actual": [1.0],
     }
-    meta = {"symbol": "BTC/USD", "backtest": _backtest(mase, 0.8)}
+    meta = {"symbol": "BTC/USD", "backtest": _backtest(mase)}
     manifest = {
         "model_version": "prod-1",
         "trained_at": "2025-01-02T00:00:00Z",
@@ -137,7 +162,7 @@ def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> 
     assert len(vs) == 1
     assert vs[0]["passed"]
     assert "report.md" in manifest["files"]
-    assert manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["30d"]["model"]["n"] == 8
+    assert manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["30d"]["served"]["n"] >= 20
 
 
 def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> None:

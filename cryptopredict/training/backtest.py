@@ -272,25 +272,10 @@ def evaluate(
     for h in horizons:
         rows = _rows(grid, refits, h)
         lag = _lag(h, spacing_steps)
-        keep, served_log, weights, q_served, q_naive = [], [], [], [], []
-        for k, origin in enumerate(rows.origin):
-            z = served.z_table(lc, sigma, int(origin), h.steps)
-            if z is None:
-                continue
-            known = rows.origin[:k][rows.origin[:k] + h.steps <= origin]
-            j = np.arange(known.size)
-            choice = served.choose_weight(
-                lc[known], rows.delta[j], lc[known + h.steps], lag, config.weight_alpha, config.min_weight_evidence
-            )
-            point = lc[origin] + choice.weight * rows.delta[k]
-            keep.append(k)
-            weights.append(choice.weight)
-            served_log.append(point)
-            q_served.append(served.quantiles(point, float(sigma[origin]), h.steps, z))
-            q_naive.append(lc[origin] + served.return_quantiles(lc, int(origin), h.steps))
-        if not keep:
+        keep, served_log, weights, q_served, q_naive = served_forecasts(grid, sigma, rows, h, lag, config)
+        if not keep.size:
             continue
-        idx = np.asarray(keep)
+        idx = keep
         origin = rows.origin[idx]
         actual = close[origin + h.steps]
         y = lc[origin + h.steps]
@@ -361,6 +346,42 @@ def evaluate(
         "horizons": [{"name": h.name, "steps": h.steps} for h in horizons if h.name in metrics],
         "metrics": metrics,
     }
+
+
+def served_forecasts(
+    grid: Grid, sigma: np.ndarray, rows: _Rows, h: Horizon, lag: int, config: ServedConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The served forecast at each scored cutoff, made with what was known at that cutoff only.
+
+    Returns, for the rows that have enough history for quantiles: their row indices, the served
+    log point, the weight used, the served log quantiles and the naive benchmark's (the last close
+    with the empirical quantiles of past h-step returns).
+    """
+    lc = grid.log_close
+    keep, points, weights, q_served, q_naive = [], [], [], [], []
+    for k, origin in enumerate(rows.origin):
+        z = served.z_table(lc, sigma, int(origin), h.steps)
+        if z is None:
+            continue
+        # Rows are in time order, so the cutoffs whose outcome was known by this origin are a prefix.
+        known = int(np.sum(rows.origin[:k] + h.steps <= origin))
+        past = rows.origin[:known]
+        choice = served.choose_weight(
+            lc[past], rows.delta[:known], lc[past + h.steps], lag, config.weight_alpha, config.min_weight_evidence
+        )
+        point = lc[origin] + choice.weight * rows.delta[k]
+        keep.append(k)
+        weights.append(choice.weight)
+        points.append(point)
+        q_served.append(served.quantiles(point, float(sigma[origin]), h.steps, z))
+        q_naive.append(lc[origin] + served.return_quantiles(lc, int(origin), h.steps))
+    return (
+        np.asarray(keep, int),
+        np.asarray(points, float),
+        np.asarray(weights, float),
+        np.asarray(q_served, float),
+        np.asarray(q_naive, float),
+    )
 
 
 def refits_for(grid: Grid, origins: np.ndarray) -> list[pd.Timestamp]:

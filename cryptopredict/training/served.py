@@ -60,10 +60,11 @@ def ewma_volatility(log_close: np.ndarray, halflife: float) -> np.ndarray:
         return np.full(log_close.shape, math.nan)
     alpha = 1 - 0.5 ** (1 / halflife)
     var = np.empty(r.size)
-    # Seeded with the first returns' mean square so the first weeks are not one return's square.
-    acc = float(np.mean(r[: min(r.size, _BURN_IN)] ** 2))
+    # The first returns get their plain running mean square (no return after i is used), so the
+    # first weeks do not rest on one return's square; then the exponential weighting takes over.
+    acc = 0.0
     for i, x in enumerate(r):
-        acc += alpha * (x * x - acc)
+        acc = acc + (x * x - acc) / (i + 1) if i < _BURN_IN else acc + alpha * (x * x - acc)
         var[i] = acc
     sigma = np.sqrt(np.maximum(var, 1e-12))
     return np.concatenate([sigma[:1], sigma])

@@ -1,0 +1,119 @@
+"""The served forecast's statistics, and proof that its weighting is not hard-wired to naive."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptopredict.training import backtest, served
+from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
+
+DAY = pd.Timedelta(days=1)
+
+
+def test_published_levels_run_from_1_to_99_percent_with_5_percent_steps_and_the_median() -> None:
+    """23 levels: 1%, 2.5%, 5%..95% every 5%, 97.5%, 99%; 10%/50%/90% are where the interval and point read."""
+    assert len(served.LEVELS) == 23
+    assert served.LEVELS[:3] == (0.01, 0.025, 0.05) and served.LEVELS[-3:] == (0.95, 0.975, 0.99)
+    assert (served.LEVELS[served.LOW], served.LEVELS[served.MEDIAN], served.LEVELS[served.HIGH]) == (0.1, 0.5, 0.9)
+
+
+def test_pinball_loss_matches_the_hand_computed_value() -> None:
+    """Actual 0 against quantiles -1, 0, 1 at 10/50/90%: losses 0.1, 0, 0.1, mean 1/15."""
+    assert served.pinball(0.0, np.array([-1.0, 0.0, 1.0]), [0.1, 0.5, 0.9]) == pytest.approx(0.2 / 3)
+
+
+def test_diebold_mariano_matches_the_hand_computed_statistic() -> None:
+    """Differences -1, 1, -1, -1: mean -0.5, variance 0.75, HLN factor sqrt(0.75): statistic -1, p = Phi(-1)."""
+    stat, p = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0]), lag=0)
+    assert stat == pytest.approx(-1.0)
+    assert p == pytest.approx(0.158655, abs=1e-6)
+
+
+def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
+    """Weights 0 at 1 step and 1 at 10: 0.5 at sqrt(10) steps; at 20 steps 1 * 10/20."""
+    got = served.weight_curve(np.array([1.0, math.sqrt(10), 10.0, 20.0]), [1, 10], [0.0, 1.0])
+    np.testing.assert_allclose(got, [0.0, 0.5, 1.0, 0.5])
+
+
+def test_the_volatility_uses_only_returns_up_to_each_close() -> None:
+    """Changing a later close leaves every earlier volatility as it was."""
+    lc = np.log(100 + np.arange(50.0))
+    a = served.ewma_volatility(lc, 10)
+    lc2 = lc.copy()
+    lc2[30:] += 0.5
+    b = served.ewma_volatility(lc2, 10)
+    np.testing.assert_array_equal(a[:30], b[:30])
+    assert b[30] > a[30]
+
+
+def test_grid_quantiles_never_cross_never_go_negative_and_widen() -> None:
+    """On a noisy series every grid row ascends, prices stay positive, and the forecast band widens with the step."""
+    rng = np.random.default_rng(0)
+    lc = np.cumsum(rng.standard_t(3, 800) * 0.03) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    q = served.grid_quantiles(lc, sigma, np.zeros(800), rng.normal(0, 0.1, 365), [1, 7, 30, 90, 180], [0.3] * 5)
+    assert q.shape == (800 + 365, 23)
+    assert np.all(np.diff(q, axis=1) >= 0)
+    assert np.all(np.isfinite(np.exp(q)))
+    width = q[800:, served.HIGH] - q[800:, served.LOW]
+    assert width[179] > width[29] > width[0]
+
+
+def test_a_weight_needs_a_significant_win_over_naive() -> None:
+    """A change that predicts the outcome earns weight 1; a change that is noise earns 0."""
+    rng = np.random.default_rng(1)
+    origin = np.zeros(200)
+    move = rng.normal(0, 0.02, 200)
+    right = served.choose_weight(origin, move, origin + move, lag=0, alpha=0.05, min_n=20)
+    assert right.weight == 1.0 and right.p_value < 0.001
+    noise = served.choose_weight(origin, rng.normal(0, 0.02, 200), origin + move, lag=0, alpha=0.05, min_n=20)
+    assert noise.weight == 0.0
+    few = served.choose_weight(origin[:30], move[:30], move[:30], lag=4, alpha=0.05, min_n=20)
+    assert few.weight == 0.0 and few.n == 30  # 30 overlapping forecasts are 6 independent ones
+
+
+# A quick, honest backtest on synthetic daily closes: 40 cutoffs a week apart, refits on a year.
+_CONFIG = BacktestConfig(cutoffs=40, spacing=pd.Timedelta(days=7), min_train_rows=200, window=365)
+_MODEL = ModelConfig(uncertainty_samples=0, yearly_seasonality=False, changepoint_prior_scale=0.05)
+
+
+def _backtest(close: np.ndarray) -> dict:
+    frame = backtest.backtest_frame(
+        pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=close.size, freq="D", tz="UTC"),
+                      "close": close}), "log")  # fmt: skip
+    horizons = backtest.HORIZONS["1Day"][:2]  # 1d and 7d
+    cutoffs = backtest.plan_cutoffs(frame["ds"], DAY, horizons, _CONFIG)
+    refits = [backtest.refit(frame, c, DAY, [1, 7], _MODEL, _CONFIG.window, intervals=False) for c in cutoffs]
+    summary = backtest.evaluate(backtest.grid_of(frame, DAY), refits, horizons, _CONFIG, ServedConfig())
+    assert summary is not None
+    return summary["metrics"]
+
+
+def test_where_prophet_has_skill_it_gets_weight_and_beats_naive() -> None:
+    """A strong weekly pattern plus small noise: Prophet earns weight at 1 day, and the served forecast beats naive."""
+    rng = np.random.default_rng(7)
+    t = np.arange(700)
+    close = np.exp(4.6 + 0.0005 * t + 0.04 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.005, t.size))
+    metrics = _backtest(close)
+    one = metrics["1d"]
+    assert one["weight"] > 0.5
+    assert one["skill"]["mape_ratio"] < 0.9
+    assert one["served"]["mape"] < one["naive"]["mape"]
+    assert one["beats_naive"] is True
+    assert "of Prophet's predicted change" in one["summary"]
+
+
+def test_on_a_random_walk_the_weight_falls_to_zero() -> None:
+    """Closes that are a random walk: Prophet earns no weight, and the served forecast is naive at every horizon."""
+    rng = np.random.default_rng(11)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, 700)))
+    metrics = _backtest(close)
+    for entry in metrics.values():
+        assert entry["weight"] == 0.0
+        assert entry["weights_used"]["max"] <= 0.3
+        assert entry["skill"]["mape_ratio"] == pytest.approx(1.0, abs=0.02)
+        assert "is the last close" in entry["summary"]
