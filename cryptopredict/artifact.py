@@ -386,7 +386,7 @@ def _parse_served(slug: str, served: Any, n: int) -> tuple[tuple[float, ...], tu
     if (
         not levels
         or list(levels) != sorted(set(levels))
-        or not 0 < levels[0]
+        or not levels[0] > 0
         or not levels[-1] < 1
         or not {0.1, 0.5, 0.9} <= set(levels)
     ):

@@ -210,8 +210,8 @@ def _btc_last_close() -> tuple[str, float]:
 
 
 def test_the_served_forecast_starts_from_the_last_close(live_server: str) -> None:
-    """The day after the data, /bitcoin answers the last close moved by at most a weighted Prophet change, not a jump."""
-    day, close = _btc_last_close()  # 2026-04-18
+    """The day after the data, /bitcoin answers the last close (moved at most by weighted Prophet), not a jump."""
+    _, close = _btc_last_close()  # 2026-04-18
     weight = http_get(live_server + "/v1/model").json()["symbols"]["BTC-USD"]["backtest"]["metrics"]["1d"]["weight"]
     doc = http_get(live_server + "/bitcoin?date=2026-04-19").json()
     if weight == 0:
@@ -258,7 +258,7 @@ def test_series_points_carry_their_quantiles(live_server: str) -> None:
 
 
 def test_probability_inverts_the_quantiles(live_server: str) -> None:
-    """P(above the median) is 0.5, above and below a price add to 1, and beyond the published levels only a bound is given."""
+    """P(above the median) is 0.5, above + below is 1, and beyond the published levels only a bound is given."""
     base = live_server + "/v1/forecast/BTC-USD"
     point = http_get(base + "?date=2026-12-01&quantiles=0.25").json()
     half = http_get(base + f"/probability?date=2026-12-01&above={point['prediction']}").json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -43,6 +44,27 @@ def _future_schema(path: Path) -> None:
     (path / MANIFEST_NAME).write_text(json.dumps(m))
 
 
+def _schema_one(path: Path) -> None:
+    m = _manifest(path)
+    m["schema_version"] = 1
+    (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
+def _crossing_quantiles(path: Path) -> None:
+    """Swap the 10% and 90% columns of one grid, and re-sign it so only the content check can catch it."""
+    f = _gen_file(path, "BTC-USD.json")
+    payload = json.loads(f.read_bytes())
+    q = payload["served"]["quantiles"]
+    levels = payload["served"]["levels"]
+    lo, hi = levels.index(0.1), levels.index(0.9)
+    q[lo], q[hi] = q[hi], q[lo]
+    data = json.dumps(payload).encode()
+    f.write_bytes(data)
+    m = _manifest(path)
+    m["files"]["BTC-USD.json"] = hashlib.sha256(data).hexdigest()
+    (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
 def _drop_grid(path: Path) -> None:
     _gen_file(path, "ETH-USD.json").unlink()
 
@@ -58,6 +80,8 @@ def _missing(path: Path) -> None:
         (_corrupt_manifest, "not valid JSON"),
         (_tamper, "checksum mismatch"),
         (_future_schema, "unknown artifact schema version 99"),
+        (_schema_one, "schema version 1 predates the served forecast"),
+        (_crossing_quantiles, "served quantiles at point 0 are not positive, finite and ascending"),
         (_drop_grid, "incomplete artifact"),
     ],
 )

@@ -38,7 +38,12 @@ def test_daily_and_hourly_horizons_are_the_ones_the_forecast_is_judged_on() -> N
 def test_defaults_give_over_a_hundred_cutoffs_on_the_bundled_sample() -> None:
     """Daily defaults: 120 cutoffs 15 days apart, refits on 4 years, a year of history at least."""
     config = BacktestConfig().for_timeframe("1Day")
-    assert (config.cutoffs, config.spacing, config.min_train_rows, config.window) == (120, pd.Timedelta(days=15), 365, 1461)
+    assert (config.cutoffs, config.spacing, config.min_train_rows, config.window) == (
+        120,
+        pd.Timedelta(days=15),
+        365,
+        1461,
+    )
     hourly = BacktestConfig().for_timeframe("1Hour")
     assert (hourly.spacing, hourly.window) == (pd.Timedelta(days=7), 90 * 24)
     ds = pd.Series(pd.date_range("2017-11-09", "2025-07-04", freq="D"))  # ETH/USD's sample
@@ -133,7 +138,7 @@ def test_baseline_metrics_on_a_straight_line_equal_the_hand_computed_values() ->
 
 
 def test_the_weight_used_at_a_cutoff_is_chosen_on_earlier_outcomes_only() -> None:
-    """A perfect Prophet earns weight, but only once 20 earlier outcomes show it; changing later closes changes nothing before."""
+    """A perfect Prophet earns weight only once 20 earlier outcomes show it; later closes change nothing before."""
     rng = np.random.default_rng(3)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 700)))
     grid = backtest.grid_of(_frame(close), DAY)

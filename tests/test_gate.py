@@ -13,7 +13,7 @@ from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
 from tests.helpers import DATA, run_cli
 
-CONFIG = GateConfig(max_mape_ratio=1.02, coverage_range=(0.7, 0.9), min_independent=10, max_mase_ratio=1.1)
+CONFIG = GateConfig(max_mape_ratio=1.02, coverage_range=(0.7, 0.9), min_independent=20, max_mase_ratio=1.1)
 LEVELS = [0.1, 0.5, 0.9]
 
 

@@ -17,7 +17,8 @@ DAY = pd.Timedelta(days=1)
 def test_published_levels_run_from_1_to_99_percent_with_5_percent_steps_and_the_median() -> None:
     """23 levels: 1%, 2.5%, 5%..95% every 5%, 97.5%, 99%; 10%/50%/90% are where the interval and point read."""
     assert len(served.LEVELS) == 23
-    assert served.LEVELS[:3] == (0.01, 0.025, 0.05) and served.LEVELS[-3:] == (0.95, 0.975, 0.99)
+    assert served.LEVELS[:3] == (0.01, 0.025, 0.05)
+    assert served.LEVELS[-3:] == (0.95, 0.975, 0.99)
     assert (served.LEVELS[served.LOW], served.LEVELS[served.MEDIAN], served.LEVELS[served.HIGH]) == (0.1, 0.5, 0.9)
 
 
@@ -69,11 +70,13 @@ def test_a_weight_needs_a_significant_win_over_naive() -> None:
     origin = np.zeros(200)
     move = rng.normal(0, 0.02, 200)
     right = served.choose_weight(origin, move, origin + move, lag=0, alpha=0.05, min_n=20)
-    assert right.weight == 1.0 and right.p_value < 0.001
+    assert right.weight == 1.0
+    assert right.p_value < 0.001
     noise = served.choose_weight(origin, rng.normal(0, 0.02, 200), origin + move, lag=0, alpha=0.05, min_n=20)
     assert noise.weight == 0.0
     few = served.choose_weight(origin[:30], move[:30], move[:30], lag=4, alpha=0.05, min_n=20)
-    assert few.weight == 0.0 and few.n == 30  # 30 overlapping forecasts are 6 independent ones
+    assert few.weight == 0.0  # 30 overlapping forecasts are 6 independent ones
+    assert few.n == 30
 
 
 # A quick, honest backtest on synthetic daily closes: 40 cutoffs a week apart, refits on a year.

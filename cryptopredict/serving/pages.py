@@ -10,8 +10,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request, sen
 from flask.typing import ResponseReturnValue
 
 from cryptopredict.serving.errors import ApiError
-from cryptopredict.serving.openapi import document
 from cryptopredict.serving.lookup import MODELS
+from cryptopredict.serving.openapi import document
 from cryptopredict.serving.params import check_known, parse_model
 from cryptopredict.serving.routes import BITCOIN, _forecast_for, _state, _verdict
 

@@ -231,7 +231,9 @@ def _rows(grid: Grid, refits: Sequence[Refit], h: Horizon) -> _Rows:
         prophet.append((r.yhat[k], lo, hi))
     order = np.argsort(origins, kind="stable")
     return _Rows(
-        np.asarray(origins, int)[order], np.asarray(deltas, float)[order], np.asarray(prophet, float).reshape(-1, 3)[order]
+        np.asarray(origins, int)[order],
+        np.asarray(deltas, float)[order],
+        np.asarray(prophet, float).reshape(-1, 3)[order],
     )
 
 

@@ -2,7 +2,8 @@
 
 Runs the same rolling-origin backtest the training run uses for every combination of price scale,
 changepoint prior and changepoint range, on the given CSV sample, and prints a Markdown table
-ranked by mean MASE over all horizons and symbols (lower is better), with the naive baseline.
+ranked by Prophet's MAPE over the naive forecast's, averaged over horizons and symbols (lower is
+better), with the served forecast's ratio and how many horizons gave Prophet weight.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training import backtest
 from cryptopredict.training.config import ModelConfig, TrainConfig
-from cryptopredict.training.gate import mean_mase, pooled_coverage
 from cryptopredict.training.pipeline import _runner, load_bars, validate_all
 
 __all__ = ["main"]
@@ -56,41 +56,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     symbols = tuple(s.strip() for s in args.symbols.split(","))
-    config = TrainConfig(source="csv", symbols=symbols, timeframe=args.timeframe, csv_dir=args.csv_dir)
+    # start=None: the whole CSV, as train.py reads it.
+    config = TrainConfig(source="csv", symbols=symbols, timeframe=args.timeframe, csv_dir=args.csv_dir, start=None)
     timeframe = get_timeframe(args.timeframe)
     bars = validate_all(config, timeframe, load_bars(config, timeframe))
     step = pd.Timedelta(seconds=timeframe.seconds)
     horizons = backtest.HORIZONS[timeframe.name]
+    settings = config.backtest.for_timeframe(timeframe.name)
     grid = _grid(args.scales.split(","), _floats(args.priors), _floats(args.ranges))
-    jobs = {}
+    jobs, frames = {}, {}
     for (i, model), symbol in itertools.product(enumerate(grid), symbols):
-        frame = backtest.backtest_frame(bars[symbol].frame, model.scale)
-        for j, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, config.backtest)):
-            jobs[i, symbol, j] = (frame, cutoff, step, horizons, model, None)
+        frame = frames[i, symbol] = backtest.backtest_frame(bars[symbol].frame, model.scale)
+        for j, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, settings)):
+            jobs[i, symbol, j] = (frame, cutoff, step, [h.steps for h in horizons], model, settings.window)
     print(f"compare: {len(grid)} settings x {len(symbols)} symbols, {len(jobs)} refits", file=sys.stderr)
-    rows: dict[tuple[int, str], list[backtest.Forecast]] = {}
+    refits: dict[tuple[int, str], list[backtest.Refit]] = {}
     with _runner(args.workers or 2) as run_jobs:
-        for n, ((i, symbol, _), forecasts) in enumerate(run_jobs(backtest.backtest_cutoff, jobs), 1):
-            rows.setdefault((i, symbol), []).extend(forecasts)
-            if n % 10 == 0 or n == len(jobs):
+        for n, ((i, symbol, _), result) in enumerate(run_jobs(backtest.refit, jobs), 1):
+            refits.setdefault((i, symbol), []).append(result)
+            if n % 20 == 0 or n == len(jobs):
                 print(f"compare: {n}/{len(jobs)} refits done", file=sys.stderr)
     results = []
     for i, model in enumerate(grid):
-        summaries = [backtest.summarize(rows.get((i, s), []), horizons) for s in symbols]
-        summaries = [s for s in summaries if s]
-        mase = sum(mean_mase(s) for s in summaries) / len(summaries)
-        naive = sum(
-            sum(e["naive"]["mase"] for e in s["metrics"].values()) / len(s["metrics"]) for s in summaries
-        ) / len(summaries)
-        coverage = sum(pooled_coverage(s) for s in summaries) / len(summaries)
-        results.append((mase, naive, coverage, model))
+        summaries = [
+            backtest.evaluate(backtest.grid_of(frames[i, s], step), refits.get((i, s), []), horizons, settings,
+                              config.served)
+            for s in symbols
+        ]  # fmt: skip
+        entries = [e for s in summaries if s for e in s["metrics"].values()]
+        prophet = sum(e["skill"]["prophet_mape_ratio"] for e in entries) / len(entries)
+        served = sum(e["skill"]["mape_ratio"] for e in entries) / len(entries)
+        weighted = sum(1 for e in entries if e["weight"] > 0)
+        results.append((prophet, served, weighted, len(entries), model))
     results.sort(key=lambda r: r[0])
-    print("| rank | scale | changepoint prior | changepoint range | mean MASE | naive MASE | 80% coverage |")
+    print(
+        "| rank | scale | changepoint prior | changepoint range | Prophet's MAPE / naive's | "
+        "served MAPE / naive's | horizons with weight |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|")
-    for rank, (mase, naive, coverage, model) in enumerate(results, 1):
+    for rank, (prophet, served, weighted, total, model) in enumerate(results, 1):
         print(
             f"| {rank} | {model.scale} | {model.changepoint_prior_scale} | {model.changepoint_range} | "
-            f"{mase:.2f} | {naive:.2f} | {coverage:.0%} |"
+            f"{prophet:.2f} | {served:.3f} | {weighted} of {total} |"
         )
     return 0
 

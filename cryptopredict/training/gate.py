@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -69,11 +70,14 @@ def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
     bad = [
         i
         for i, row in enumerate(zip(*columns, strict=True))
-        if not all(math.isfinite(v) and v > 0 for v in row) or any(a > b for a, b in zip(row, row[1:], strict=False))
+        if not all(math.isfinite(v) and v > 0 for v in row) or any(a > b for a, b in itertools.pairwise(row))
     ]
     if not bad:
         return True, f"{len(columns)} quantiles positive and in order at every grid point"
-    return False, f"{len(bad)} grid point(s) with crossing, non-positive or non-finite quantiles (first at index {bad[0]})"
+    return (
+        False,
+        f"{len(bad)} grid point(s) with crossing, non-positive or non-finite quantiles (first at index {bad[0]})",
+    )
 
 
 def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:

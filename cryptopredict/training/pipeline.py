@@ -184,9 +184,7 @@ def _backtest_all(
             log(f"{symbol}: backtest refits {done[symbol]}/{total[symbol]}")
     results: dict[str, dict[str, Any] | None] = {}
     for symbol, frame in frames.items():
-        summary = backtest.evaluate(
-            backtest.grid_of(frame, step), refits[symbol], horizons, settings, config.served
-        )
+        summary = backtest.evaluate(backtest.grid_of(frame, step), refits[symbol], horizons, settings, config.served)
         results[symbol] = summary
         if summary:
             log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))

@@ -28,10 +28,10 @@ __all__ = [
     "block_bootstrap_ci",
     "choose_weight",
     "diebold_mariano",
-    "grid_quantiles",
-    "normal_z",
     "ewma_volatility",
+    "grid_quantiles",
     "interpolate_over_horizons",
+    "normal_z",
     "pinball",
     "quantiles",
     "return_quantiles",
@@ -85,9 +85,7 @@ def z_table(
     return np.quantile(z, levels)
 
 
-def return_quantiles(
-    log_close: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS
-) -> np.ndarray:
+def return_quantiles(log_close: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS) -> np.ndarray:
     """Empirical quantiles of raw `steps`-step log returns known at `origin` (the naive benchmark's spread)."""
     t = np.arange(_BURN_IN, max(_BURN_IN, origin - steps + 1))
     if t.size == 0:

@@ -1,0 +1,57 @@
+"""Write tests/golden/artifact again: `python tests/golden/make_golden.py` (a deliberate, versioned step).
+
+Trains BTC/USD and ETH/USD on 90 days of the bundled sample with a 30-day horizon and no backtest,
+then keeps the grids and fitted models only (no charts or report), so the fixture stays small.
+Update the recorded values in tests/test_golden.py after running it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact  # noqa: E402
+from cryptopredict.training.config import BacktestConfig, TrainConfig  # noqa: E402
+from cryptopredict.training.pipeline import run  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "golden" / "artifact"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(
+            source="csv",
+            symbols=("BTC/USD", "ETH/USD"),
+            csv_dir=str(ROOT / "data"),
+            start="2025-01-01",
+            end="2025-04-01",
+            horizon_days=30,
+            model_version="golden-2",
+            backtest=BacktestConfig(cutoffs=0),
+            out=tmp,
+        )
+        run(config, log=lambda _line: None)
+        trained = read_artifact(tmp)
+        manifest = json.loads((Path(tmp) / MANIFEST_NAME).read_text())
+        payloads, extra = {}, {}
+        for slug, meta in manifest["symbols"].items():
+            payloads[slug] = json.loads(trained.file_path(meta["file"]).read_text())
+            extra[meta["model_file"]] = trained.file_path(meta["model_file"]).read_bytes()
+            meta.pop("charts", None)
+            meta.pop("backtest_chart", None)
+        manifest.pop("report", None)
+        for key in ("schema_version", "generation", "files"):
+            manifest.pop(key)
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        write_artifact(GOLDEN, manifest, payloads, extra)
+    print(f"wrote {GOLDEN}")
+
+
+if __name__ == "__main__":
+    main()
