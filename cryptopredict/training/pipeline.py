@@ -206,7 +206,8 @@ def _served_payload(
     sigma = served.ewma_volatility(lc, config.served.volatility_halflife(step))
     history = fit.payload["history_points"]
     fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
-    history_change = np.concatenate([[0.0], np.diff(fitted)])
+    # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
+    history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -5.0, 5.0)])
     horizons = backtest.HORIZONS[timeframe.name]
     metrics = (bt or {}).get("metrics", {})
     weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
