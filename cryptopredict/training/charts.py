@@ -41,7 +41,11 @@ def _usd_axis(ax, log: bool) -> None:
     from matplotlib.ticker import FuncFormatter
 
     if log:
+        from matplotlib.ticker import LogLocator
+
         ax.set_yscale("log")
+        # 1, 2 and 5 of each power of ten: a log axis over one decade otherwise shows a single label.
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"${v:,.0f}"))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda _v, _pos: ""))
     ax.set_ylabel("USD")
