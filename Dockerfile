@@ -18,6 +18,11 @@ ARG SYMBOLS=BTC/USD,ETH/USD
 ARG TIMEFRAME=1Hour
 ARG START=2021-01-01
 ARG MODEL_VERSION=dev
+# Unique to each workflow run (X.Y.Z-YYYYMMDDHHMMSS). Secrets are not part of BuildKit's cache
+# key and the other arguments repeat between scheduled runs, so without it a scheduled retrain
+# would be a cache hit: no fresh bars, no new model. The same run's api build passes the same
+# value and reuses this stage, so both platforms serve the artifact trained here.
+ARG RUN_ID=local
 # Alpaca keys are optional for crypto data; as BuildKit secrets they never reach a layer.
 # A failed fetch, validation or promotion gate fails the build: nothing is shipped.
 RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_key \
@@ -25,7 +30,7 @@ RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_k
     ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
     MODEL_VERSION="$MODEL_VERSION" \
     /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
-        --timeframe "$TIMEFRAME" --start "$START" --out /artifacts \
+        --timeframe "$TIMEFRAME" --start "$START" --run-id "$RUN_ID" --out /artifacts \
     && cp /artifacts/gen-*/report.md /artifacts/report.md
 
 # The training report and artifact on their own, for the workflow's job summary and upload:

@@ -3,6 +3,10 @@
 #
 #   scripts/build-image.sh [TAG]        (default TAG: cryptopredict:local)
 #
+# Environment: RUN_ID (the training run's identity, as the workflow passes it; default a UTC
+# stamp, so every build trains afresh), TARGETS (default "train api"), SOURCE, SYMBOLS,
+# TIMEFRAME, MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY.
+#
 # Builds stage `train` (which trains on the bundled daily sample, offline) and stage `api`, tagged
 # TAG-train and TAG. The Dockerfile's base image is made locally the first time: a debootstrap of
 # Debian 12 with python3 and python3-venv, committed under the exact name the Dockerfile's FROM
@@ -85,10 +89,11 @@ common=(
     --build-arg "SYMBOLS=${SYMBOLS:-BTC/USD,ETH/USD}"
     --build-arg "TIMEFRAME=${TIMEFRAME:-1Day}"
     --build-arg "MODEL_VERSION=$version"
+    --build-arg "RUN_ID=${RUN_ID:-local-$(date -u +%Y%m%d%H%M%S)}"
     --build-arg "REVISION=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)"
     --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 )
-for target in train api; do
+for target in ${TARGETS:-train api}; do
     name="$tag"
     [ "$target" = train ] && name="$tag-train"
     say "building stage $target as $name (model $version)"

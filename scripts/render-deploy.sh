@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Deploy IMAGE to the Render web service, wait until it is live, then smoke-test PUBLIC_URL.
 #
-# Environment: IMAGE and VERSION (required); RENDER_API_KEY + RENDER_SERVICE_ID (deploy through
+# Environment: IMAGE, VERSION and GENERATION (required; GENERATION is the artifact generation
+# this run trained, which /healthz must report: the previous deploy reports its own); RENDER_API_KEY + RENDER_SERVICE_ID (deploy through
 # Render's API, wait for the deploy, roll back on a failed smoke test) or RENDER_DEPLOY_HOOK_URL
 # (the service's deploy hook; no waiting beyond the smoke test's retries); PUBLIC_URL (the
 # service's address, for the smoke test). Render moves traffic to a new deploy only once its
 # health check (/healthz) passes, so a deploy that never gets healthy leaves the old one serving.
 set -euo pipefail
-: "${IMAGE:?}" "${VERSION:?}"
+: "${IMAGE:?}" "${VERSION:?}" "${GENERATION:?}"
 api="https://api.render.com/v1"
 say() { printf 'render-deploy: %s\n' "$*" >&2; }
 auth=(-H "Authorization: Bearer ${RENDER_API_KEY:-}" -H "Accept: application/json")
@@ -40,21 +41,22 @@ else
 fi
 
 [ -n "${PUBLIC_URL:-}" ] || { say "no PUBLIC_URL variable: smoke test skipped"; exit 0; }
-say "smoke test of $PUBLIC_URL: /healthz must report $VERSION, /bitcoin must answer"
+say "smoke test of $PUBLIC_URL: /healthz must report $VERSION generation $GENERATION, /bitcoin must answer"
 ok=""
-for _ in $(seq 1 60); do
+for _ in $(seq 1 "${SMOKE_TRIES:-60}"); do
     served="$(curl -fsS --max-time 10 "$PUBLIC_URL/healthz" 2>/dev/null \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["model_version"])' 2>/dev/null || true)"
-    if [ "$served" = "$VERSION" ]; then ok=1; break; fi
-    sleep 10
+        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["model_version"], d.get("generation"))' \
+        2>/dev/null || true)"
+    if [ "$served" = "$VERSION $GENERATION" ]; then ok=1; break; fi
+    sleep "${SMOKE_WAIT:-10}"
 done
 today="$(date -u +%Y-%m-%d)"
 if [ -n "$ok" ] && curl -fsS --max-time 10 "$PUBLIC_URL/bitcoin?date=$today" \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["prediction"] > 0, d'; then
-    say "smoke test passed: $VERSION is serving"
+    say "smoke test passed: $VERSION generation $GENERATION is serving"
     exit 0
 fi
-say "error: smoke test failed (serving ${served:-nothing} instead of $VERSION)"
+say "error: smoke test failed (serving ${served:-nothing} instead of $VERSION $GENERATION)"
 if [ -n "$previous" ]; then
     say "rolling back to deploy $previous"
     curl -fsS "${auth[@]}" -H "Content-Type: application/json" -X POST \

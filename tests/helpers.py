@@ -82,6 +82,9 @@ IMAGE_TAG = "cryptopredict:test"
 _image_build: subprocess.Popen | None = None
 
 
+IMAGE_RUN_ID = "image-test-run-1"
+
+
 def start_image_build() -> subprocess.Popen:
     """Start scripts/build-image.sh in the background once per session (see conftest.py)."""
     global _image_build
@@ -91,7 +94,11 @@ def start_image_build() -> subprocess.Popen:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "MODEL_VERSION": "image-test"},
+            env={
+                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "MODEL_VERSION": "image-test",
+                "RUN_ID": IMAGE_RUN_ID,
+            },
         )
     return _image_build
 

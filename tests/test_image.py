@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import IMAGE_TAG, free_port, http_get, start_image_build, stop
+from tests.helpers import IMAGE_RUN_ID, IMAGE_TAG, ROOT, free_port, http_get, start_image_build, stop
 
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 
@@ -115,3 +115,47 @@ def test_the_runtime_image_is_a_fraction_of_the_train_stage(image: str) -> None:
         sizes[name] = float(number) * {"kB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
     print(f"image sizes: api {sizes[image] / 1e6:.0f} MB, train stage {sizes[f'{image}-train'] / 1e6:.0f} MB")
     assert sizes[image] * 2 < sizes[f"{image}-train"]
+
+
+def _manifest_in(image: str, path: str) -> dict:
+    ctr = _buildah("from", "--pull-never", image).stdout.strip()
+    assert ctr, f"buildah from {image} failed"
+    try:
+        proc = _buildah("run", "--isolation", "chroot", ctr, "--", "cat", path)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+    finally:
+        _buildah("rm", ctr)
+
+
+def test_a_build_with_another_run_id_trains_a_new_model(image: str) -> None:
+    """The train stage built again with a new RUN_ID really trains again: another generation, its run id.
+
+    A build cache that replayed the train stage (what a scheduled retrain would get without a
+    run-unique value) would hand back the first artifact, and this test would fail.
+    """
+    first = _manifest_in(f"{image}-train", "/artifacts/manifest.json")
+    assert first["run_id"] == IMAGE_RUN_ID
+    again = subprocess.run(
+        ["/bin/bash", "scripts/build-image.sh", "cryptopredict:test-again"],
+        env={
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "MODEL_VERSION": "image-test",
+            "RUN_ID": "image-test-run-2",
+            "TARGETS": "train",
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-4000:]
+    second = _manifest_in("cryptopredict:test-again-train", "/artifacts/manifest.json")
+    assert second["run_id"] == "image-test-run-2"
+    assert second["generation"] != first["generation"]
+    assert second["trained_at"] >= first["trained_at"]
+    # The api image of the first build serves the first build's own run.
+    served = _manifest_in(image, "/app/artifacts/manifest.json")
+    assert served["run_id"] == IMAGE_RUN_ID
+    _buildah("rmi", "cryptopredict:test-again-train")

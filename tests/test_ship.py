@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,130 @@ def test_a_scheduled_run_reuses_the_latest_tag_and_pushes_nothing(tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     assert "version=0.4.1" in proc.stdout
     assert _run("git", "ls-remote", "--tags", "origin", cwd=work).stdout == ""
+
+
+def _workflow() -> dict:
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _build_args(step: dict) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in step["with"]["build-args"].strip().splitlines())
+
+
+# Every argument the train stage declares: equal in both builds of a run, so the api build reuses it.
+TRAIN_ARGS = ("SOURCE", "SYMBOLS", "TIMEFRAME", "START", "MODEL_VERSION", "RUN_ID")
+
+
+def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> None:
+    """A run-unique RUN_ID reaches the train stage's RUN; both builds of a run pass the same train arguments."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    train = dockerfile.split(" AS train", 1)[1].split("\nFROM ", 1)[0]
+    declared = [line.split()[1].split("=")[0] for line in train.splitlines() if line.startswith("ARG ")]
+    assert sorted(declared) == sorted(TRAIN_ARGS)
+    run = train[train.index("RUN --mount=type=secret") :]
+    assert '--run-id "$RUN_ID"' in run
+    assert train.index("ARG RUN_ID") < train.index("RUN --mount=type=secret")
+    steps = _workflow()["jobs"]["build-and-push"]["steps"]
+    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+    assert [b["with"]["target"] for b in builds] == ["report", "api"]
+    args = [_build_args(b) for b in builds]
+    assert {k: args[0][k] for k in TRAIN_ARGS} == {k: args[1][k] for k in TRAIN_ARGS}
+    # Unique to the run: the stamp next-version.sh prints at every run, scheduled ones included.
+    assert "needs.version.outputs.stamp" in args[0]["RUN_ID"]
+
+
+def test_each_run_gets_its_own_stamp(tmp_path: Path) -> None:
+    """Two scheduled runs of the same version print different stamps (the RUN_ID and the image tag)."""
+    work = _repo(tmp_path, ["v0.4.1"], "anything")
+    first = _run("bash", ROOT / "scripts" / "next-version.sh", "schedule", cwd=work).stdout
+    time.sleep(1.1)
+    second = _run("bash", ROOT / "scripts" / "next-version.sh", "schedule", cwd=work).stdout
+    stamp = [line for line in first.splitlines() if line.startswith("stamp=")]
+    assert stamp
+    assert stamp != [line for line in second.splitlines() if line.startswith("stamp=")]
+
+
+def test_the_deploy_ships_the_runs_own_tag_and_checks_the_runs_generation() -> None:
+    """Render deploys X.Y.Z-stamp, and the smoke test is handed the generation this run trained."""
+    jobs = _workflow()["jobs"]
+    env = next(s for s in jobs["deploy"]["steps"] if "render-deploy.sh" in str(s.get("run")))["env"]
+    assert env["IMAGE"].endswith(":${{ needs.version.outputs.version }}-${{ needs.version.outputs.stamp }}")
+    assert env["GENERATION"] == "${{ needs.build-and-push.outputs.generation }}"
+    assert jobs["build-and-push"]["outputs"]["generation"] == "${{ steps.trained.outputs.generation }}"
+
+
+class _StandIn:
+    """A local stand-in for the Render service: a deploy hook, /healthz naming a generation, /bitcoin."""
+
+    def __init__(self, generation: str) -> None:
+        import http.server
+        import json
+        import threading
+
+        calls = self.calls = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                calls.append(self.path)
+                self._send({})
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/healthz"):
+                    self._send({"status": "ok", "model_version": "1.2.3", "generation": generation})
+                else:
+                    self._send({"date": "2026-01-01T00:00:00", "prediction": 1.0})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("serving", "ok"), [("gen-new", True), ("gen-old", False)])
+def test_the_smoke_test_fails_while_the_service_still_serves_the_previous_generation(serving: str, ok: bool) -> None:
+    """Against a stand-in that reports the same version but another generation, the deploy script exits 1."""
+    service = _StandIn(serving)
+    try:
+        proc = subprocess.run(
+            ["/bin/bash", str(ROOT / "scripts" / "render-deploy.sh")],
+            env={
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "IMAGE": "ghcr.io/owner/repo:1.2.3-20261124000000",
+                "VERSION": "1.2.3",
+                "GENERATION": "gen-new",
+                "RENDER_DEPLOY_HOOK_URL": service.url + "/deploy/srv-x?key=k",
+                "PUBLIC_URL": service.url,
+                "SMOKE_TRIES": "2",
+                "SMOKE_WAIT": "0",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        service.close()
+    assert service.calls, "the deploy hook was called"
+    assert "imgurl=ghcr.io%2fowner%2frepo%3a1.2.3-20261124000000" in service.calls[0].lower()
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+        assert "smoke test passed: 1.2.3 generation gen-new is serving" in proc.stderr
+    else:
+        assert proc.returncode == 1
+        assert "serving 1.2.3 gen-old instead of 1.2.3 gen-new" in proc.stderr

@@ -435,6 +435,8 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"const": "ok"},
             "model_version": {"type": "string"},
             "trained_at": _TIME,
+            "generation": {"type": "string", "description": "the artifact generation: unique to its training run"},
+            "run_id": {"type": ["string", "null"], "description": "the training run's identity, when given"},
             "symbols": {"type": "array", "items": {"type": "string"}},
         },
     },

@@ -279,5 +279,8 @@ def healthz() -> ResponseReturnValue:
         status="ok",
         model_version=state.artifact.model_version,
         trained_at=state.artifact.manifest["trained_at"],
+        # Unique to the training run: what a deploy's smoke test checks to tell new from old.
+        generation=state.artifact.manifest["generation"],
+        run_id=state.artifact.manifest.get("run_id"),
         symbols=list(state.artifact.forecasts),
     )

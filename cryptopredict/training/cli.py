@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="artifact now in production: refuse a candidate clearly worse on the backtest",
     )
     p.add_argument("--model-version", help="version stamped in the artifact (env MODEL_VERSION, else git, else dev)")
+    p.add_argument(
+        "--run-id",
+        default=os.environ.get("RUN_ID") or None,
+        help="identity of this training run, stamped in the artifact and shown by /healthz (env RUN_ID)",
+    )
     p.add_argument("--workers", type=int, help="parallel fitting processes (default: one per symbol, up to the cores)")
     return p
 
@@ -90,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         alpaca_url=args.alpaca_url,
         horizon_days=args.horizon_days,
         model_version=resolve_model_version(args.model_version),
+        run_id=args.run_id,
         workers=args.workers,
         baseline_artifact=args.baseline_artifact,
         model=replace(ModelConfig(), scale=args.scale),

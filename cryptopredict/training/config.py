@@ -130,6 +130,9 @@ class TrainConfig:
     alpaca_url: str | None = None
     horizon_days: int | None = None  # None: the timeframe's default (365 days daily, 90 hourly)
     model_version: str = "dev"
+    # What identifies the run that trained (the workflow passes X.Y.Z-YYYYMMDDHHMMSS): stamped in
+    # the manifest and reported by /healthz, so a deploy can tell its model from the previous one.
+    run_id: str | None = None
     workers: int | None = None  # None: one process per symbol, at most the number of cores
     baseline_artifact: str | None = None  # the production artifact to compare with, if any
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -336,6 +336,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     decision = gate.decide(checks)
     manifest = {
         "model_version": config.model_version,
+        "run_id": config.run_id,
         "trained_at": format_utc(datetime.now(UTC)),
         "source": config.source,
         "timeframe": timeframe.name,
