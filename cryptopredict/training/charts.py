@@ -56,6 +56,19 @@ def _title(symbol: str, timeframe: str, model_version: str, start: pd.Timestamp,
     return f"{symbol} {timeframe} · model {model_version} · data {start:%Y-%m-%d} to {end:%Y-%m-%d}"
 
 
+def _finish(fig, ax, end: pd.Timestamp, title: str, log_scale: bool) -> bytes:
+    """A marker where the data ends, USD and date axes, the title and legend; the PNG bytes."""
+    ax.axvline(end, color="#555555", ls="--", lw=1)
+    ax.annotate(f"data ends {end:%Y-%m-%d}", (end, 0.97), xycoords=("data", "axes fraction"), ha="right",
+                va="top", fontsize=8, color="#555555")  # fmt: skip
+    _usd_axis(ax, log_scale)
+    ax.set_xlabel("date (UTC)")
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def forecast_chart(
     symbol: str,
     timeframe: str,
@@ -77,15 +90,7 @@ def forecast_chart(
     ax.plot(grid[fut], yhat[fut], lw=1.5, color="#d62728", label="forecast")
     ax.fill_between(grid[fut], lower[fut], upper[fut], color="#d62728", alpha=0.2, lw=0, label="80% interval")
     end = grid[history_points - 1]
-    ax.axvline(end, color="#555555", ls="--", lw=1)
-    ax.annotate(f"data ends {end:%Y-%m-%d}", (end, 0.97), xycoords=("data", "axes fraction"), ha="right",
-                va="top", fontsize=8, color="#555555")  # fmt: skip
-    _usd_axis(ax, log_scale)
-    ax.set_xlabel("date (UTC)")
-    ax.set_title(_title(symbol, timeframe, model_version, grid[0], end), fontsize=11)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
+    return _finish(fig, ax, end, _title(symbol, timeframe, model_version, grid[0], end), log_scale)
 
 
 def components_chart(
@@ -155,12 +160,5 @@ def served_chart(
                         alpha=alpha, lw=0, label=f"{hi - lo:.0%} interval")  # fmt: skip
     ax.plot(grid[fut], quantiles[fut, col[0.5]], lw=1.5, color="#1f77b4", label="forecast (median)")
     end = grid[history_points - 1]
-    ax.axvline(end, color="#555555", ls="--", lw=1)
-    ax.annotate(f"data ends {end:%Y-%m-%d}", (end, 0.97), xycoords=("data", "axes fraction"), ha="right",
-                va="top", fontsize=8, color="#555555")  # fmt: skip
-    _usd_axis(ax, log_scale)
-    ax.set_xlabel("date (UTC)")
-    ax.set_title(_title(symbol, timeframe, model_version, grid[first], end) + " · served forecast", fontsize=11)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
+    title = _title(symbol, timeframe, model_version, grid[first], end) + " · served forecast"
+    return _finish(fig, ax, end, title, log_scale)
