@@ -26,7 +26,12 @@ def test_v1_model_shows_served_prophet_and_baselines_per_horizon_with_a_plain_se
         for name, entry in bt["metrics"].items():
             for method in ("served", "prophet", "naive", "drift"):
                 assert entry[method]["mae"] > 0
-                assert 0 < entry[method]["mape"] < 1.5
+                assert entry[method]["mape"] > 0
+            # Prophet's own forecast may miss by more than 100% at long horizons; the others may not here.
+            for method in ("served", "naive", "drift"):
+                assert entry[method]["mape"] < 1.5
+            prophet_ratio = entry["prophet"]["mape"] / entry["naive"]["mape"]
+            assert entry["skill"]["prophet_mape_ratio"] == pytest.approx(prophet_ratio, rel=1e-4)
             assert 0 <= entry["served"]["coverage"] <= 1
             assert 0 <= entry["weight"] <= 1
             ratio = entry["served"]["mape"] / entry["naive"]["mape"]
