@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,10 +35,13 @@ def test_train_then_serve_over_http(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     with api_server(out) as base:
         health = http_get(base + "/healthz").json()
+        manifest = json.loads((out / "manifest.json").read_text())
         assert health == {
             "status": "ok",
             "model_version": "e2e-1",
-            "trained_at": health["trained_at"],
+            "trained_at": manifest["trained_at"],
+            "generation": manifest["generation"],
+            "run_id": None,
             "symbols": ["BTC-USD", "ETH-USD"],
         }
         r = http_get(base + "/bitcoin?date=2026-06-01")
