@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from cryptopredict.artifact import SymbolForecast
 
-__all__ = ["MODELS", "OutOfRange", "Point", "at", "between", "probability_below", "quantiles_at"]
+__all__ = ["MODELS", "OutOfRange", "Point", "at", "between", "check_levels", "probability_below", "quantiles_at"]
 
 MODELS = ("served", "prophet")
 
@@ -84,19 +84,26 @@ def _all_levels(fc: SymbolForecast, when: datetime) -> list[float]:
     return [_value(c, i, rem, step_us) for c in fc.quantiles]
 
 
+def check_levels(fc: SymbolForecast, levels: Sequence[float]) -> None:
+    """Raise ValueError naming the first level outside the stored ones (no extrapolation)."""
+    stored = fc.levels
+    for p in levels:
+        if not stored[0] <= p <= stored[-1]:
+            msg = f"{p:g} is outside the published levels {stored[0]:g} to {stored[-1]:g}"
+            raise ValueError(msg)
+
+
 def quantiles_at(fc: SymbolForecast, when: datetime, levels: Sequence[float]) -> list[float]:
     """The served forecast's price at each level in [first stored, last stored] (ValueError outside).
 
     A level between two stored ones is interpolated linearly in log price, which keeps every
     answer positive and the answers in the order of their levels.
     """
+    check_levels(fc, levels)
     stored = fc.levels
     values = _all_levels(fc, when)
     out = []
     for p in levels:
-        if not stored[0] <= p <= stored[-1]:
-            msg = f"{p:g} is outside the published levels {stored[0]:g} to {stored[-1]:g}"
-            raise ValueError(msg)
         k = min(bisect.bisect_left(stored, p), len(stored) - 1)
         if abs(stored[k] - p) < 1e-12:
             out.append(values[k])

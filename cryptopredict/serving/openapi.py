@@ -264,26 +264,27 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "Probability": {
-        "type": "object",
-        "required": ["symbol", "date", "kind", "probability", "bound", "prediction"],
-        "properties": {
-            "symbol": {"type": "string"},
-            "pair": {"type": "string"},
-            "timeframe": {"type": "string"},
-            "model_version": {"type": "string"},
-            "model": {"const": "served"},
-            "date": _TIME,
-            "kind": {"enum": ["fitted", "forecast"]},
-            "above": _NUM,
-            "below": _NUM,
-            "probability": {**_NUM, "minimum": 0, "maximum": 1},
-            "bound": {
-                "enum": ["exact", "at least", "at most"],
-                "description": "beyond the published 1%-99% quantiles only a bound is known",
+        "allOf": [
+            {"$ref": "#/components/schemas/ForecastHead"},
+            {
+                "type": "object",
+                "required": ["date", "kind", "probability", "bound", "prediction"],
+                "properties": {
+                    "model": {"const": "served"},
+                    "date": _TIME,
+                    "kind": {"enum": ["fitted", "forecast"]},
+                    "above": _NUM,
+                    "below": _NUM,
+                    "probability": {**_NUM, "minimum": 0, "maximum": 1},
+                    "bound": {
+                        "enum": ["exact", "at least", "at most"],
+                        "description": "beyond the published 1%-99% quantiles only a bound is known",
+                    },
+                    "prediction": _NUM,
+                    "actual_close": _NUM_OR_NULL,
+                },
             },
-            "prediction": _NUM,
-            "actual_close": _NUM_OR_NULL,
-        },
+        ]
     },
     "ForecastHead": {
         "type": "object",

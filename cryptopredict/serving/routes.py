@@ -10,7 +10,16 @@ from flask.typing import ResponseReturnValue
 
 from cryptopredict.artifact import SymbolForecast, format_utc
 from cryptopredict.serving.errors import ApiError
-from cryptopredict.serving.lookup import MODELS, OutOfRange, Point, at, between, probability_below, quantiles_at
+from cryptopredict.serving.lookup import (
+    MODELS,
+    OutOfRange,
+    Point,
+    at,
+    between,
+    check_levels,
+    probability_below,
+    quantiles_at,
+)
 from cryptopredict.serving.openapi import OPERATIONS
 from cryptopredict.serving.params import check_known, parse_levels, parse_model, parse_price, parse_when, single
 from cryptopredict.serving.state import ServingState
@@ -61,13 +70,10 @@ def _levels(fc: SymbolForecast, model: str) -> list[float] | None:
     if model != "served":
         raise ApiError.bad_param("quantiles", "quantiles are published for the served forecast only (drop model)")
     levels = parse_levels(raw)
-    outside = [p for p in levels if not fc.levels[0] <= p <= fc.levels[-1]]
-    if outside:
-        raise ApiError.bad_param(
-            "quantiles",
-            f"{outside[0]:g} is outside the published levels {fc.levels[0]:g} to {fc.levels[-1]:g}",
-            422,
-        )
+    try:
+        check_levels(fc, levels)
+    except ValueError as exc:
+        raise ApiError.bad_param("quantiles", str(exc), 422) from None
     return levels
 
 

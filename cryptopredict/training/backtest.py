@@ -27,6 +27,7 @@ from cryptopredict.training.model import from_scale, to_prophet_frame
 
 __all__ = [
     "HORIZONS",
+    "MAX_LOG_CHANGE",
     "Grid",
     "Horizon",
     "Refit",
@@ -52,7 +53,7 @@ HORIZONS: Mapping[str, tuple[Horizon, ...]] = {
     "1Hour": (Horizon("1h", 1), Horizon("24h", 24), Horizon("168h", 168), Horizon("720h", 720)),
 }
 # Clip Prophet's predicted log change: a fit that runs away (e^5 = x148) is not a forecast.
-_MAX_LOG_CHANGE = 5.0
+MAX_LOG_CHANGE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def predicted_change(r: Refit) -> np.ndarray:
     """Prophet's predicted log change from the origin to each target (clipped)."""
     floor = 1e-12 * max(abs(r.at_origin), 1.0)
     ratio = np.maximum(np.asarray(r.yhat), floor) / max(r.at_origin, floor)
-    return np.clip(np.log(ratio), -_MAX_LOG_CHANGE, _MAX_LOG_CHANGE)
+    return np.clip(np.log(ratio), -MAX_LOG_CHANGE, MAX_LOG_CHANGE)
 
 
 def refit(

@@ -151,7 +151,7 @@ def _backtest_all(
     bars: Mapping[str, ValidatedBars],
     horizon: int,
     log: Log,
-) -> tuple[dict[str, dict[str, Any] | None], dict[str, backtest.Refit]]:
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, backtest.Refit], dict[str, backtest.Grid]]:
     """Refit every cutoff of every symbol, plus one refit at the data end (the served forecast's
     anchor: the same procedure the backtest scored, run on all the data); score the backtest."""
     step = pd.Timedelta(seconds=timeframe.seconds)
@@ -183,31 +183,31 @@ def _backtest_all(
         if total[symbol] > 1 and (done[symbol] % every == 0 or done[symbol] == total[symbol]):
             log(f"{symbol}: backtest refits {done[symbol]}/{total[symbol]}")
     results: dict[str, dict[str, Any] | None] = {}
-    for symbol, frame in frames.items():
-        summary = backtest.evaluate(backtest.grid_of(frame, step), refits[symbol], horizons, settings, config.served)
+    grids = {symbol: backtest.grid_of(frame, step) for symbol, frame in frames.items()}
+    for symbol, grid in grids.items():
+        summary = backtest.evaluate(grid, refits[symbol], horizons, settings, config.served)
         results[symbol] = summary
         if summary:
             log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))
-    return results, anchors
+    return results, anchors, grids
 
 
 def _served_payload(
     config: TrainConfig,
     timeframe: Timeframe,
-    bars: ValidatedBars,
+    grid: backtest.Grid,
     fit: FitResult,
     bt: dict[str, Any] | None,
     anchor: backtest.Refit,
 ) -> dict[str, Any]:
     """The served forecast's quantile grid, for the artifact."""
-    step = pd.Timedelta(seconds=timeframe.seconds)
-    grid = backtest.grid_of(backtest.backtest_frame(bars.frame, config.model.scale), step)
     lc = grid.log_close
-    sigma = served.ewma_volatility(lc, config.served.volatility_halflife(step))
+    sigma = served.ewma_volatility(lc, config.served.volatility_halflife(grid.step))
     history = fit.payload["history_points"]
     fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
     # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
-    history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -5.0, 5.0)])
+    limit = backtest.MAX_LOG_CHANGE
+    history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -limit, limit)])
     horizons = backtest.HORIZONS[timeframe.name]
     metrics = (bt or {}).get("metrics", {})
     weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
@@ -287,7 +287,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         fits = _fit_all(run_jobs, config, timeframe, bars, horizon, log)
         t_fit = time.perf_counter() - t0
         t0 = time.perf_counter()
-        backtests, anchors = _backtest_all(run_jobs, config, timeframe, bars, horizon, log)
+        backtests, anchors, grids = _backtest_all(run_jobs, config, timeframe, bars, horizon, log)
         t_backtest = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -312,7 +312,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             "backtest": bt,
         }
         extra[f"{res.slug}.prophet.json"] = res.model_json.encode()
-        res.payload["served"] = _served_payload(config, timeframe, bars[symbol], res, bt, anchors[symbol])
+        res.payload["served"] = _served_payload(config, timeframe, grids[symbol], res, bt, anchors[symbol])
         charts = {
             **res.charts,
             "forecast": served_chart(

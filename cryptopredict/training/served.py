@@ -93,9 +93,13 @@ def return_quantiles(log_close: np.ndarray, origin: int, steps: int, levels: Seq
     return np.quantile(log_close[t + steps] - log_close[t], levels)
 
 
-def quantiles(log_point: float, sigma: float, steps: int, z: np.ndarray) -> np.ndarray:
-    """Log-price quantiles around a point: the point is the median, the spread sigma * sqrt(h) * (z - z_median)."""
-    return log_point + sigma * math.sqrt(steps) * (z - z[MEDIAN])
+def quantiles(log_point, sigma, steps, z: np.ndarray) -> np.ndarray:
+    """Log-price quantiles around a point: the point is the median, the spread sigma * sqrt(h) * (z - z_median).
+
+    Broadcasts: with arrays of points, sigmas and steps as columns (shape (n, 1)) and z of shape
+    (levels,) or (n, levels), one row of quantiles per point.
+    """
+    return log_point + sigma * np.sqrt(steps) * (z - z[..., MEDIAN, None])
 
 
 def pinball(log_actual: float, log_q: np.ndarray, levels: Sequence[float] = LEVELS) -> float:
@@ -257,9 +261,9 @@ def grid_quantiles(
     w1 = float(weight_curve(np.array([1.0]), horizons, weights)[0])
     hist_point = np.concatenate([log_close[:1], log_close[:-1] + w1 * history_change[1:]])
     hist_sigma = np.concatenate([sigma[:1], sigma[:-1]])
-    history = hist_point[:, None] + hist_sigma[:, None] * (one - one[MEDIAN])[None, :]
+    history = quantiles(hist_point[:, None], hist_sigma[:, None], 1, one)
     steps = np.arange(1, future_change.size + 1, dtype=float)
     z = interpolate_over_horizons(steps, known, zs)
     point = log_close[origin] + weight_curve(steps, horizons, weights) * future_change
-    future = point[:, None] + sigma[origin] * np.sqrt(steps)[:, None] * (z - z[:, MEDIAN : MEDIAN + 1])
+    future = quantiles(point[:, None], sigma[origin], steps[:, None], z)
     return np.vstack([history, future])
