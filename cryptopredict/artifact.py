@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptopredict.errors import ArtifactError
+from cryptopredict.ledger import Ledger, parse_ledger
 
 __all__ = [
     "MANIFEST_NAME",
@@ -43,6 +44,7 @@ __all__ = [
     "Artifact",
     "SymbolForecast",
     "format_utc",
+    "new_generation",
     "parse_utc",
     "read_artifact",
     "write_artifact",
@@ -113,6 +115,9 @@ class Artifact:
     path: Path
     manifest: Mapping[str, Any]
     forecasts: Mapping[str, SymbolForecast]
+    # The track record carried from artifact to artifact (cryptopredict.ledger); None before it
+    # existed (an artifact whose manifest names no ledger).
+    ledger: Ledger | None = None
 
     @property
     def model_version(self) -> str:
@@ -157,23 +162,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def new_generation() -> str:
+    """A fresh generation name: the write time and a random part, unique to the run."""
+    return f"{_GEN_PREFIX}{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
 def write_artifact(
     out_dir: str | os.PathLike[str],
     manifest: Mapping[str, Any],
     symbol_payloads: Mapping[str, Mapping[str, Any]],
     extra_files: Mapping[str, bytes] | None = None,
+    generation: str | None = None,
 ) -> Path:
     """Write a new generation into `out_dir` and commit it by replacing the manifest atomically.
 
     `manifest` holds the run's metadata (model_version, trained_at, ...; its "symbols" entry maps
     each slug to that symbol's metadata). `symbol_payloads` maps slug to the grid payload written
     as `<slug>.json`. `extra_files` are other files of the generation (fitted models, charts,
-    reports), by file name. Returns the path of the manifest.
+    reports), by file name. `generation` is the new generation's name (`new_generation()`, when
+    files inside name it); by default a fresh one. Returns the path of the manifest.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    generation = f"{_GEN_PREFIX}{stamp}-{secrets.token_hex(4)}"
+    generation = generation or new_generation()
+    if not generation.startswith(_GEN_PREFIX) or not _SAFE_NAME.match(generation) or (out / generation).exists():
+        msg = f"invalid or existing generation name {generation!r}"
+        raise ValueError(msg)
     gen_dir = out / generation
     gen_dir.mkdir()
     try:
@@ -286,7 +300,23 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
     if not forecasts:
         msg = f"artifact {root} serves no symbol"
         raise ArtifactError(msg)
-    return Artifact(path=root, manifest=manifest, forecasts=forecasts)
+    return Artifact(path=root, manifest=manifest, forecasts=forecasts, ledger=_ledger(root, manifest, blobs))
+
+
+def _ledger(root: Path, manifest: Mapping[str, Any], blobs: Mapping[str, bytes]) -> Ledger | None:
+    """The track record the manifest names, checksummed like every file and validated entry by entry."""
+    name = manifest.get("ledger")
+    if name is None:
+        return None
+    where = root / manifest["generation"] / str(name)
+    if name not in blobs:
+        msg = f"corrupt artifact {root / MANIFEST_NAME}: the ledger {name!r} is not a checksummed file"
+        raise ArtifactError(msg)
+    try:
+        return parse_ledger(_loads(blobs[name], where))
+    except ValueError as exc:
+        msg = f"corrupt track record {where}: {exc}"
+        raise ArtifactError(msg) from None
 
 
 def _loads(raw: bytes, where: Path) -> Any:

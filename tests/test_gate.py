@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, Artifact, write_artifact
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
 from tests.helpers import DATA, run_cli
 
-CONFIG = GateConfig(max_mape_ratio=1.02, coverage_range=(0.7, 0.9), min_independent=20, max_mase_ratio=1.1)
+CONFIG = GateConfig(max_mape_ratio=1.02, coverage_range=(0.7, 0.9), min_independent=20, max_vs_production=1.1)
 LEVELS = [0.1, 0.5, 0.9]
 
 
@@ -95,17 +95,22 @@ def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged(
 
 
 def test_a_candidate_clearly_worse_than_production_is_refused() -> None:
-    """Mean MASE 20% above production's fails the 10% allowance; 5% above passes."""
-    production = _backtest(2.0)
-    worse = gate.compare_with_production("BTC/USD", _backtest(2.4), production, CONFIG)
-    close = gate.compare_with_production("BTC/USD", _backtest(2.1), production, CONFIG)
+    """MAPE/naive 20% above production's fails the 10% allowance; 5% above passes; a first run passes."""
+    manifest = {"model_version": "prod-1", "symbols": {"BTC-USD": {"symbol": "BTC/USD", "backtest": _backtest()}}}
+    production = Artifact(path=Path("unused"), manifest=manifest, forecasts={})
+    worse = gate.compare_with_production("BTC/USD", _backtest(mape=0.12), production, CONFIG)
+    close = gate.compare_with_production("BTC/USD", _backtest(mape=0.105), production, CONFIG)
     assert not worse.passed
     assert "x1.20" in worse.detail
+    assert "production prod-1" in worse.detail
     assert close.passed
+    first = gate.compare_with_production("BTC/USD", _backtest(2.4), None, CONFIG)
+    assert first.passed
+    assert "first run" in first.detail
 
 
-def _production_artifact(out: Path, mase: float) -> bytes:
-    """A real, checksummed artifact whose BTC/USD backtest claims the given MASE."""
+def _production_artifact(out: Path, mape: float) -> bytes:
+    """A real, checksummed artifact whose BTC/USD backtest claims the given MAPE (naive's: 10%)."""
     payload = {
         "symbol": "BTC/USD",
         "timeframe": "1Day",
@@ -117,7 +122,7 @@ def _production_artifact(out: Path, mase: float) -> bytes:
         **_payload([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]),
         "actual": [1.0],
     }
-    meta = {"symbol": "BTC/USD", "backtest": _backtest(mase)}
+    meta = {"symbol": "BTC/USD", "backtest": _backtest(mape=mape)}
     manifest = {
         "model_version": "prod-1",
         "trained_at": "2025-01-02T00:00:00Z",
@@ -132,7 +137,7 @@ def _production_artifact(out: Path, mase: float) -> bytes:
 def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_path: Path) -> None:
     """train.py --baseline-artifact exits 1 with one line, leaves the old artifact, writes the report."""
     out = tmp_path / "artifacts"
-    before = _production_artifact(out, mase=0.01)  # a production model no candidate can match
+    before = _production_artifact(out, mape=0.001)  # a production model no candidate can match
     proc = run_cli(
         "train.py", "--csv-dir", str(DATA), "--symbols", "BTC/USD", "--start", "2024-01-01",
         "--horizon-days", "30", "--out", str(out), "--baseline-artifact", str(out),
@@ -150,7 +155,7 @@ def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_
 def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> None:
     """Against a weak production model the candidate passes, and its manifest records the comparison."""
     out = tmp_path / "artifacts"
-    _production_artifact(out, mase=1000.0)
+    _production_artifact(out, mape=1000.0)
     proc = run_cli(
         "train.py", "--csv-dir", str(DATA), "--symbols", "BTC/USD", "--start", "2024-01-01",
         "--horizon-days", "30", "--out", str(out), "--baseline-artifact", str(out),

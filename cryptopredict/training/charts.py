@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHART_SIZE", "components_chart", "forecast_chart", "served_chart"]
+__all__ = ["CHART_SIZE", "components_chart", "forecast_chart", "served_chart", "track_record_chart"]
 
 CHART_SIZE = (1000, 560)  # pixels: readable on a laptop, small as a PNG
 _DPI = 100
@@ -162,3 +162,52 @@ def served_chart(
     end = grid[history_points - 1]
     title = _title(symbol, timeframe, model_version, grid[first], end) + " · served forecast"
     return _finish(fig, ax, end, title, log_scale)
+
+
+def track_record_chart(
+    symbol: str,
+    model_version: str,
+    ledger,  # cryptopredict.ledger.Ledger
+    dates: pd.DatetimeIndex,
+    closes: np.ndarray,
+) -> bytes:
+    """What production published, horizon by horizon, against what happened.
+
+    One panel per horizon: at each published forecast's target time its median and 80% band
+    (green where the close landed inside, red where not, grey while the target is ahead), over
+    the actual closes of the same span.
+    """
+    series = ledger.series(symbol)
+    fig, axes = _figure(max(1, len(series)))
+    lo, hi = ledger.band_indices()
+    mid = ledger.median_index
+    for ax, (horizon, entries) in zip(axes, series.items(), strict=False):
+        first = min(e.origin for e in entries).replace(tzinfo=None)
+        last = max(e.target for e in entries).replace(tzinfo=None)
+        shown = (dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))
+        ax.plot(dates[shown], closes[shown], lw=1, color="#333333")
+        for state, color in (("held", "#2ca02c"), ("missed", "#d62728"), ("pending", "#999999")):
+            picked = [
+                e
+                for e in entries
+                if state == ("pending" if e.actual is None else "held" if ledger.scores(e)["in_80"] else "missed")
+            ]
+            if not picked:
+                continue
+            t = [e.target.replace(tzinfo=None) for e in picked]
+            med = np.array([e.quantiles[mid] for e in picked])
+            err = np.array([[med[i] - e.quantiles[lo], e.quantiles[hi] - med[i]] for i, e in enumerate(picked)]).T
+            ax.errorbar(t, med, yerr=err, fmt="o", ms=3, lw=1, color=color, label=f"{state} ({len(picked)})")
+        _usd_axis(ax, log=False)
+        ax.set_ylabel(f"{horizon} ahead")
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=3)
+    if not series:
+        axes[0].text(0.5, 0.5, "no published forecasts yet", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle(
+        f"{symbol} · track record to model {model_version}: published median and 80% band at each target, "
+        "against the actual close",
+        fontsize=9,
+    )
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _png(fig)

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cryptopredict.artifact import Artifact
 from cryptopredict.training.config import GateConfig
 
-__all__ = ["Check", "Decision", "check_symbol", "compare_with_production", "decide"]
+__all__ = ["Check", "Decision", "check_symbol", "compare_with_production", "decide", "mean_skill"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,34 +142,47 @@ def check_symbol(
     return checks + _horizon_checks(symbol, backtest, config)
 
 
-def mean_mase(backtest: Mapping[str, Any] | None, horizons: Sequence[str] | None = None) -> float | None:
-    """The served forecast's MASE averaged over horizons (all, or the named ones)."""
-    if not backtest:
-        return None
-    values = [e["served"]["mase"] for h, e in backtest["metrics"].items() if horizons is None or h in horizons]
-    return sum(values) / len(values) if values else None
+def mean_skill(backtest: Mapping[str, Any], horizons: Sequence[str]) -> float | None:
+    """The served forecast's MAPE over naive's, averaged over the named horizons.
+
+    A ratio to the last close from the same cutoffs, so two runs that backtested different
+    windows (a calm year and a wild one) compare fairly; MASE or MAPE alone would not.
+    """
+    ratios = [
+        e["served"]["mape"] / e["naive"]["mape"]
+        for h, e in backtest["metrics"].items()
+        if h in horizons and e["naive"]["mape"] > 0
+    ]
+    return sum(ratios) / len(ratios) if ratios else None
 
 
 def compare_with_production(
     symbol: str,
     candidate: Mapping[str, Any] | None,
-    production: Mapping[str, Any] | None,
+    production: Artifact | None,
     config: GateConfig,
 ) -> Check:
     """Refuse a candidate clearly worse than the model in production, on the horizons both have."""
-    if not candidate or not production:
-        return Check(symbol, "vs production", True, "no backtest on both sides to compare")
-    common = sorted(set(candidate["metrics"]) & set(production["metrics"]))
-    new, old = mean_mase(candidate, common), mean_mase(production, common)
+    if production is None:
+        return Check(symbol, "vs production", True, "no artifact in production (a first run): nothing to compare with")
+    metas = production.manifest["symbols"].values()
+    theirs = next((m.get("backtest") for m in metas if m.get("symbol") == symbol), None)
+    who = f"production {production.model_version}"
+    if not candidate or not theirs:
+        side = "this model" if not candidate else who
+        return Check(symbol, "vs production", True, f"{side} has no backtest of {symbol}: nothing to compare")
+    common = [h for h in candidate["metrics"] if h in theirs["metrics"]]
+    new, old = mean_skill(candidate, common), mean_skill(theirs, common)
     if new is None or old is None:
-        return Check(symbol, "vs production", True, "no common horizons to compare")
+        return Check(symbol, "vs production", True, f"no horizon in common with {who}")
     ratio = new / old if old > 0 else math.inf
-    ok = ratio <= config.max_mase_ratio
+    ok = ratio <= config.max_vs_production
     return Check(
         symbol,
         "vs production",
         ok,
-        f"mean MASE {new:.3f} against production's {old:.3f} (x{ratio:.2f}, limit x{config.max_mase_ratio:.2f})",
+        f"served MAPE / naive's {new:.3f} against {who}'s {old:.3f} over {', '.join(common)} "
+        f"(x{ratio:.2f}, limit x{config.max_vs_production:.2f})",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -20,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from cryptopredict import __version__
-from cryptopredict.artifact import format_utc, read_artifact, write_artifact
-from cryptopredict.errors import ArtifactError, DataSourceError, TrainingError
+from cryptopredict.artifact import format_utc, new_generation, write_artifact
+from cryptopredict.errors import DataSourceError, TrainingError
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
-from cryptopredict.training import backtest, gate, report, served
+from cryptopredict.training import backtest, gate, record, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.model import FitResult, fit_and_forecast, quiet_prophet
@@ -223,18 +222,6 @@ def _served_payload(
     }
 
 
-def _production_backtests(path: str | None) -> dict[str, Any]:
-    """Per-symbol backtests of the artifact in production, keyed by symbol ({} when none given)."""
-    if path is None:
-        return {}
-    try:
-        current = read_artifact(path)
-    except ArtifactError as exc:
-        msg = f"--baseline-artifact: {exc}"
-        raise TrainingError(msg) from None
-    return {meta["symbol"]: meta.get("backtest") for meta in current.manifest["symbols"].values()}
-
-
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "cryptopredict": __version__}
     for name in _LIBRARIES:
@@ -280,7 +267,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         for warning in r.warnings:
             log(f"{symbol}: warning: {warning}")
 
-    production = _production_backtests(config.baseline_artifact)
+    production = record.load_production(config.baseline_artifact, log)
     workers = config.workers or os.cpu_count() or 1
     with _runner(workers) as run_jobs:
         t0 = time.perf_counter()
@@ -331,8 +318,16 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             symbols_meta[res.slug]["backtest_chart"] = f"{res.slug}.backtest.png"
             extra[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
         checks += gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
-        if config.baseline_artifact is not None:
-            checks.append(gate.compare_with_production(symbol, bt, production.get(symbol), config.gate))
+        checks.append(gate.compare_with_production(symbol, bt, production, config.gate))
+    generation = new_generation()
+    ledger, scored, published = record.update(
+        production, bars, {s: r.payload for s, r in fits.items()}, timeframe, generation, config.model_version
+    )
+    log(record.log_line(ledger, scored, published))
+    extra[record.LEDGER_FILE] = record.dump(ledger)
+    for symbol, res in fits.items():
+        symbols_meta[res.slug]["charts"]["track-record"] = f"{res.slug}.track-record.png"
+        extra[f"{res.slug}.track-record.png"] = record.chart(symbol, config.model_version, ledger, bars[symbol])
     decision = gate.decide(checks)
     manifest = {
         "model_version": config.model_version,
@@ -350,6 +345,9 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             "backtest": round(t_backtest, 3),
         },
         "gate": decision.to_dict(),
+        "production": record.describe_production(production),
+        "ledger": record.LEDGER_FILE,
+        "track_record": record.summaries(ledger),
         "report": "report.md",
         "symbols": symbols_meta,
     }
@@ -362,8 +360,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         raise TrainingError(msg)
     manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
     extra["report.md"] = report.render_markdown(manifest, manifest["gate"]).encode()
-    path = write_artifact(config.out, manifest, {r.slug: r.payload for r in fits.values()}, extra)
-    generation = json.loads(path.read_text(encoding="utf-8"))["generation"]
+    path = write_artifact(config.out, manifest, {r.slug: r.payload for r in fits.values()}, extra, generation)
     log(
         f"wrote {path} (model {config.model_version}, {len(fits)} symbol(s)) in "
         f"{time.perf_counter() - t_start:.1f} s; gate passed; report: {path.parent / generation / 'report.md'}"
