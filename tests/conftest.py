@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,19 +35,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 SLICE_START = "2024-01-01"
 
 
+# The production model the session's artifact replaced: trained on 2024 only, so the session's
+# artifact carries its published forecasts in the track record, scored against 2025's closes.
+PRODUCTION_END = "2025-01-01"
+
+
 @pytest.fixture(scope="session")
 def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample."""
-    out = tmp_path_factory.mktemp("artifact")
+    """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample, trained with the
+    artifact of an earlier run (data to PRODUCTION_END) as production."""
     config = TrainConfig(
         source="csv",
         symbols=("BTC/USD", "ETH/USD"),
         csv_dir=str(DATA),
         start=SLICE_START,
-        out=str(out),
-        model_version="test-1.0.0",
+        end=PRODUCTION_END,
+        out=str(tmp_path_factory.mktemp("production")),
+        model_version="test-0.9.0",
     )
     run(config, log=lambda _line: None)
+    out = tmp_path_factory.mktemp("artifact")
+    run(
+        replace(config, end=None, out=str(out), model_version="test-1.0.0", baseline_artifact=config.out),
+        log=lambda _line: None,
+    )
     return out
 
 

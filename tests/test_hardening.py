@@ -113,14 +113,23 @@ def test_forwarded_headers_are_believed_only_as_deep_as_the_configured_proxies()
 
 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
-_NAMES = st.sampled_from(["date", "start", "end", "Date", "", "date[]", "x"]) | _TEXT
+_NAMES = st.sampled_from(["date", "start", "end", "Date", "", "date[]", "x", "horizon", "quantiles"]) | _TEXT
 
 
 @settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    path=st.sampled_from(["/bitcoin", "/v1/forecast/BTC-USD", "/v1/forecast/ETH-USD", "/bitcoin/forecast", "/"]),
+    path=st.sampled_from(
+        [
+            "/bitcoin",
+            "/v1/forecast/BTC-USD",
+            "/v1/forecast/ETH-USD",
+            "/bitcoin/forecast",
+            "/",
+            "/v1/track-record/BTC-USD",
+        ]
+    ),
     params=st.lists(st.tuples(_NAMES, _TEXT), max_size=4),
 )
 def test_fuzzed_query_strings_never_cause_a_server_error(client: FlaskClient, path: str, params) -> None:

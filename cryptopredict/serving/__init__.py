@@ -10,7 +10,7 @@ from flask_cors import CORS
 from werkzeug.routing import PathConverter
 
 from cryptopredict.artifact import read_artifact
-from cryptopredict.serving import pages, routes, security
+from cryptopredict.serving import pages, record, routes, security
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.errors import register_error_handlers
 from cryptopredict.serving.state import ServingState
@@ -29,7 +29,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `test_config`; the artifact is verified
     here, so a bad one stops the process before it serves anything (raises ArtifactError)."""
     settings = ServeSettings.from_env(**dict(test_config or {}))
-    state = ServingState(artifact=read_artifact(settings.artifact_dir), settings=settings)
+    artifact = read_artifact(settings.artifact_dir)
+    state = ServingState(artifact=artifact, settings=settings, track_record=record.build(artifact))
     app = Flask(__name__)
     app.url_map.converters["anything"] = _AnythingConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]

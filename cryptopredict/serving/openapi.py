@@ -195,6 +195,38 @@ OPERATIONS: dict[str, Operation] = {
             (400, 404),
             cached=True,
         ),
+        Operation(
+            "/v1/track-record",
+            "trackRecord",
+            "Every pair's track record in summary: published forecasts scored against what happened",
+            "track record",
+            ok=_json("TrackRecord"),
+        ),
+        Operation(
+            "/v1/track-record/{symbol}",
+            "trackRecordPair",
+            "A pair's published forecasts, per horizon, each scored once its target time has passed",
+            "track record",
+            (
+                _SYMBOL,
+                Param(
+                    "horizon", "Only this horizon (as the record names it, e.g. `7d` or `24h`).", example="7d",
+                    pattern=r"^\d{1,4}[dh]$",
+                ),
+            ),
+            _json("PairTrackRecord"),
+            (400, 404, 422),
+        ),
+        Operation(
+            "/v1/track-record/{symbol}/chart.png",
+            "trackRecordChart",
+            "A pair's published medians and 80% bands against the actual closes",
+            "track record",
+            (_SYMBOL,),
+            _PNG,
+            (400, 404),
+            cached=True,
+        ),
         Operation("/v1/symbols", "symbols", "The pairs served, with their windows", "service", ok=_json("Symbols")),
         Operation(
             "/v1/model",
@@ -441,6 +473,98 @@ _SCHEMAS: dict[str, Any] = {
             "symbols": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "RecordSummary": {
+        "type": "object",
+        "required": ["published", "scored", "pending", "mape", "naive_mape", "coverage_80", "summary"],
+        "properties": {
+            "published": {"type": "integer"},
+            "scored": {"type": "integer", "description": "published forecasts whose target close is known"},
+            "pending": {"type": "integer"},
+            "mape": {**_NUM_OR_NULL, "description": "mean absolute percentage error of the median, scored ones"},
+            "naive_mape": {**_NUM_OR_NULL, "description": "the same for the last close at each origin"},
+            "mape_ratio": _NUM_OR_NULL,
+            "coverage_80": {**_NUM_OR_NULL, "description": "share of scored closes inside the 80% band"},
+            "pinball": {**_NUM_OR_NULL, "description": "mean pinball loss over the published quantiles, log prices"},
+            "summary": {"type": "string"},
+        },
+    },
+    "RecordEntry": {
+        "type": "object",
+        "required": [
+            "origin",
+            "target",
+            "origin_close",
+            "prediction",
+            "prediction_low",
+            "prediction_high",
+            "actual_close",
+            "status",
+            "model_version",
+            "generation",
+        ],
+        "properties": {
+            "origin": {**_TIME, "description": "the last bar the publishing model saw"},
+            "target": {**_TIME, "description": "the bar forecast"},
+            "origin_close": {**_NUM, "description": "the close at the origin: the naive forecast"},
+            "prediction": {**_NUM, "description": "the published median"},
+            "prediction_low": {**_NUM, "description": "the published 10% quantile"},
+            "prediction_high": {**_NUM, "description": "the published 90% quantile"},
+            "actual_close": _NUM_OR_NULL,
+            "status": {"enum": ["pending", "held", "missed"], "description": "did the 80% band hold the close"},
+            "abs_pct_error": _NUM_OR_NULL,
+            "naive_abs_pct_error": _NUM_OR_NULL,
+            "pinball": _NUM_OR_NULL,
+            "model_version": {"type": "string"},
+            "generation": {"type": "string", "description": "the artifact that published it"},
+        },
+    },
+    "TrackRecord": {
+        "type": "object",
+        "required": ["model_version", "generation", "retention_days", "symbols"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "generation": {"type": "string"},
+            "retention_days": {"type": "integer", "description": "entries older than this are dropped"},
+            "symbols": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["pair", "horizons", "url"],
+                    "properties": {
+                        "pair": {"type": "string"},
+                        "horizons": {
+                            "type": "object",
+                            "additionalProperties": {"$ref": "#/components/schemas/RecordSummary"},
+                        },
+                        "url": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "PairTrackRecord": {
+        "type": "object",
+        "required": ["model_version", "generation", "symbol", "pair", "horizons"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "generation": {"type": "string"},
+            "retention_days": {"type": "integer"},
+            "symbol": {"type": "string"},
+            "pair": {"type": "string"},
+            "horizons": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["horizon", "summary", "entries"],
+                    "properties": {
+                        "horizon": {"type": "string"},
+                        "summary": {"$ref": "#/components/schemas/RecordSummary"},
+                        "entries": {"type": "array", "items": {"$ref": "#/components/schemas/RecordEntry"}},
+                    },
+                },
+            },
+        },
+    },
     "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details",
@@ -471,9 +595,10 @@ _SCHEMAS: dict[str, Any] = {
 
 _ERROR_TEXT = {
     400: "A parameter is missing, unknown, repeated, too long or unreadable",
-    404: "No such pair (or chart) in this deployment",
+    404: "No such pair (or chart, or track record) in this deployment",
     405: "Only GET, HEAD and OPTIONS are allowed",
-    422: "A date outside the served window, a range over the point limit, or a level outside the published ones",
+    422: "A date outside the served window, a range over the point limit, a level outside the published ones, "
+    "or a horizon without a record",
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -508,6 +633,7 @@ def document(version: str) -> dict[str, Any]:
         "tags": [
             {"name": "original", "description": "The original public contract, unchanged"},
             {"name": "forecast", "description": "Every pair, points and series, charts"},
+            {"name": "track record", "description": "What production published, scored against what happened"},
             {"name": "service", "description": "What is served and how good it is"},
         ],
         "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS.values()},

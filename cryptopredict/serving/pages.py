@@ -13,7 +13,7 @@ from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.lookup import MODELS
 from cryptopredict.serving.openapi import document
 from cryptopredict.serving.params import check_known, parse_model
-from cryptopredict.serving.routes import BITCOIN, _forecast_for, _state, _verdict
+from cryptopredict.serving.routes import BITCOIN, _forecast_for, _record_for, _state, _verdict
 
 __all__ = ["bp"]
 
@@ -81,6 +81,12 @@ def chart(symbol: str, name: str) -> ResponseReturnValue:
     return _send_chart(_forecast_for(symbol).slug, _KINDS[name])
 
 
+@bp.get("/v1/track-record/<anything:symbol>/chart.png")
+def track_record_chart(symbol: str) -> ResponseReturnValue:
+    """A pair's published forecasts and their 80% bands against the actual closes."""
+    return _send_chart(_record_for(symbol)[0], "track-record")
+
+
 @bp.get("/openapi.json")
 def openapi_json() -> ResponseReturnValue:
     """The OpenAPI 3.1 document."""
@@ -109,6 +115,8 @@ def home() -> ResponseReturnValue:
             "backtest": meta.get("backtest"),
             "verdict": _verdict(meta.get("backtest")),
             "has_chart": bool((meta.get("charts") or {}).get("forecast")),
+            "record": _state().track_record.get(slug),
+            "has_record_chart": bool((meta.get("charts") or {}).get("track-record")),
         }
         for slug, meta in m["symbols"].items()
     ]

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from cryptopredict.artifact import SymbolForecast, format_utc
+from cryptopredict.ledger import RETENTION_DAYS
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.lookup import (
     MODELS,
@@ -22,6 +23,7 @@ from cryptopredict.serving.lookup import (
 )
 from cryptopredict.serving.openapi import OPERATIONS
 from cryptopredict.serving.params import check_known, parse_levels, parse_model, parse_price, parse_when, single
+from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
 from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
 
@@ -275,6 +277,74 @@ def _verdict(backtest: dict[str, Any] | None) -> str:
     if not backtest:
         return "not backtested: the served forecast is the last close with volatility-scaled quantiles"
     return "; ".join(e["summary"] for e in backtest["metrics"].values())
+
+
+_TRACK_PARAMS = OPERATIONS["trackRecordPair"].query_names
+
+
+def _record_for(raw_slug: str) -> tuple[str, PairRecord]:
+    """A pair's track record by its path spelling; 400 for a malformed pair, 404 for one without a record."""
+    try:
+        slug = symbol_to_slug(slug_to_symbol(raw_slug))
+    except ValueError:
+        shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
+        raise ApiError.bad_param("symbol", f"{shown} is not a pair like BTC-USD", location="path") from None
+    records = _state().track_record
+    if slug not in records:
+        have = ", ".join(records) or "none yet"
+        raise ApiError(
+            404,
+            "No track record",
+            f"{slug} has no published forecasts in this deployment's record; pairs with one: {have}",
+            "unknown-symbol",
+            extra={"served": list(records)},
+        )
+    return slug, records[slug]
+
+
+def _record_head() -> dict[str, Any]:
+    m = _state().artifact.manifest
+    return {"model_version": m["model_version"], "generation": m["generation"], "retention_days": RETENTION_DAYS}
+
+
+@bp.get("/v1/track-record")
+def track_record() -> ResponseReturnValue:
+    """Every pair's record in summary: what production models published and how it turned out."""
+    check_known(request.args, ())
+    return jsonify(
+        {
+            **_record_head(),
+            "symbols": {
+                slug: {
+                    "pair": r.symbol,
+                    "horizons": {h: v["summary"] for h, v in r.horizons.items()},
+                    "url": f"/v1/track-record/{slug}",
+                }
+                for slug, r in _state().track_record.items()
+            },
+        }
+    )
+
+
+@bp.get("/v1/track-record/<anything:symbol>")
+def track_record_pair(symbol: str) -> ResponseReturnValue:
+    """One pair's published forecasts, per horizon, each scored once its target is known."""
+    slug, rec = _record_for(symbol)
+    check_known(request.args, _TRACK_PARAMS)
+    horizon = single(request.args, "horizon", required=False)
+    if horizon is not None and horizon not in rec.horizons:
+        raise ApiError.bad_param(
+            "horizon", f"{slug} has no record at {horizon}; recorded horizons: {', '.join(rec.horizons)}", 422
+        )
+    chosen = {horizon: rec.horizons[horizon]} if horizon is not None else rec.horizons
+    return jsonify(
+        {
+            **_record_head(),
+            "symbol": slug,
+            "pair": rec.symbol,
+            "horizons": [{"horizon": h, **v} for h, v in chosen.items()],
+        }
+    )
 
 
 @bp.get("/healthz")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cryptopredict.artifact import Artifact
 from cryptopredict.serving.config import ServeSettings
+from cryptopredict.serving.record import PairRecord
 
 __all__ = ["ServingState"]
 
@@ -14,3 +16,5 @@ __all__ = ["ServingState"]
 class ServingState:
     artifact: Artifact
     settings: ServeSettings
+    # The artifact's track record by slug, summarised once at start (cryptopredict.serving.record).
+    track_record: Mapping[str, PairRecord] = field(default_factory=dict)

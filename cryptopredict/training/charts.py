@@ -15,14 +15,14 @@ _DPI = 100
 _MAX_POINTS = 4000
 
 
-def _figure(rows: int = 1):
+def _figure(rows: int = 1, sharex: bool = False):
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
-    return fig, fig.subplots(rows, 1, squeeze=False)[:, 0]
+    return fig, fig.subplots(rows, 1, squeeze=False, sharex=sharex)[:, 0]
 
 
 def _png(fig) -> bytes:
@@ -178,14 +178,14 @@ def track_record_chart(
     the actual closes of the same span.
     """
     series = ledger.series(symbol)
-    fig, axes = _figure(max(1, len(series)))
+    fig, axes = _figure(max(1, len(series)), sharex=True)
     lo, hi = ledger.band_indices()
     mid = ledger.median_index
     for ax, (horizon, entries) in zip(axes, series.items(), strict=False):
         first = min(e.origin for e in entries).replace(tzinfo=None)
         last = max(e.target for e in entries).replace(tzinfo=None)
         shown = (dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))
-        ax.plot(dates[shown], closes[shown], lw=1, color="#333333")
+        ax.plot(dates[shown], closes[shown], lw=1, color="#333333", label="actual close")
         for state, color in (("held", "#2ca02c"), ("missed", "#d62728"), ("pending", "#999999")):
             picked = [
                 e
@@ -200,7 +200,7 @@ def track_record_chart(
             ax.errorbar(t, med, yerr=err, fmt="o", ms=3, lw=1, color=color, label=f"{state} ({len(picked)})")
         _usd_axis(ax, log=False)
         ax.set_ylabel(f"{horizon} ahead")
-        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=3)
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
     if not series:
         axes[0].text(0.5, 0.5, "no published forecasts yet", ha="center", va="center", transform=axes[0].transAxes)
     fig.suptitle(

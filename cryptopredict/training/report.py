@@ -46,6 +46,51 @@ def _symbol_table(backtest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _champion(manifest: Mapping[str, Any]) -> list[str]:
+    """This run (the challenger) against the artifact in production (the champion), horizon by horizon."""
+    prod = manifest.get("production")
+    lines = ["", "## Challenger against production", ""]
+    if not prod:
+        return [*lines, "No artifact in production was given: a first run, nothing to compare with."]
+    lines += [
+        f"Production: model {prod['model_version']}, {prod['generation']} (run {prod.get('run_id') or '–'}), "
+        f"trained {prod['trained_at']}. Each side's figure is its served MAPE over naive's on its own backtest "
+        "(below 1: better than the last close).",
+        "",
+        "| pair | horizon | challenger | production |",
+        "|---|---|---:|---:|",
+    ]
+    for meta in manifest["symbols"].values():
+        theirs = prod.get("skill", {}).get(meta["symbol"], {})
+        for h, e in ((meta.get("backtest") or {}).get("metrics") or {}).items():
+            lines.append(
+                f"| {meta['symbol']} | {h} | {_num(e['skill']['mape_ratio'], '.3f')} | {_num(theirs.get(h), '.3f')} |"
+            )
+    return lines
+
+
+def _track_record(manifest: Mapping[str, Any]) -> list[str]:
+    """What production published before, scored against the closes this run has."""
+    record = manifest.get("track_record") or {}
+    lines = [
+        "",
+        "## Track record",
+        "",
+        "Forecasts published at each production model's data end, scored once their target is inside the data.",
+        "",
+        "| pair | horizon | published | scored | MAPE | last close's MAPE | 80% band held |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for symbol, horizons in record.items():
+        for h, r in horizons.items():
+            held = "–" if r["coverage_80"] is None else f"{round(r['coverage_80'] * r['scored'])} of {r['scored']}"
+            lines.append(
+                f"| {symbol} | {h} | {r['published']} | {r['scored']} | {_num(r['mape'], '.2%')} | "
+                f"{_num(r['naive_mape'], '.2%')} | {held} |"
+            )
+    return lines
+
+
 def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str:
     """The report as Markdown: run facts, the gate's decision, and a metrics table per symbol."""
     verdict = "**passed**: the model is promoted" if gate["passed"] else "**refused**: no artifact was written"
@@ -65,6 +110,7 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
         f"| {c['symbol']} | {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | {c['detail']} |"
         for c in gate["checks"]
     ]
+    lines += _champion(manifest) + _track_record(manifest)
     for meta in manifest["symbols"].values():
         lines += ["", f"## {meta['symbol']}", ""]
         lines.append(f"{meta['rows']:,} bars, {meta['data_start']} to {meta['data_end']}.")
