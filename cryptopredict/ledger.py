@@ -115,6 +115,9 @@ class Ledger:
     levels: tuple[float, ...]
     entries: tuple[Entry, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entries", _ordered(self.entries))
+
     @property
     def median_index(self) -> int:
         return self.levels.index(0.5)
@@ -169,7 +172,7 @@ class Ledger:
         per: dict[tuple[str, str], list[Entry]] = {}
         for e in kept:
             per.setdefault((e.symbol, e.horizon), []).append(e)
-        kept = [e for series in per.values() for e in series[-MAX_PER_SERIES:]]
+        kept = [e for series in per.values() for e in sorted(series, key=lambda e: e.origin)[-MAX_PER_SERIES:]]
         return replace(self, entries=_ordered(kept))
 
     def series(self, symbol: str) -> dict[str, list[Entry]]:

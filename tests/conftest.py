@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from flask.testing import FlaskClient
 
 from cryptopredict.artifact import Artifact, read_artifact
 from cryptopredict.serving import create_app
-from cryptopredict.training.config import TrainConfig
+from cryptopredict.training.config import BacktestConfig, GateConfig, TrainConfig
 from cryptopredict.training.pipeline import run
 from tests.helpers import DATA, api_server, start_image_build
 
@@ -35,30 +34,50 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 SLICE_START = "2024-01-01"
 
 
-# The production model the session's artifact replaced: trained on 2024 only, so the session's
-# artifact carries its published forecasts in the track record, scored against 2025's closes.
+# The production model the session's artifact replaced: trained on data to PRODUCTION_END, so the
+# session's artifact carries its published forecasts in the track record, scored against 2025's
+# closes, and its gate compares with that model's backtest.
 PRODUCTION_END = "2025-01-01"
 
 
 @pytest.fixture(scope="session")
-def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample, trained with the
-    artifact of an earlier run (data to PRODUCTION_END) as production."""
+def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact in production before the session's: four years to PRODUCTION_END, 30 cutoffs.
+
+    Its own gate judges no horizon (30 cutoffs are too few to refuse on); the session's artifact,
+    trained against it, is judged by the default gate.
+    """
+    out = tmp_path_factory.mktemp("production")
+    config = TrainConfig(
+        source="csv",
+        symbols=("BTC/USD", "ETH/USD"),
+        csv_dir=str(DATA),
+        start="2021-01-01",
+        end=PRODUCTION_END,
+        out=str(out),
+        model_version="test-0.9.0",
+        backtest=BacktestConfig(cutoffs=30),
+        gate=GateConfig(min_independent=10**6),
+    )
+    run(config, log=lambda _line: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(tmp_path_factory: pytest.TempPathFactory, production_dir: Path) -> Path:
+    """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample, trained with
+    `production_dir` as the artifact in production."""
+    out = tmp_path_factory.mktemp("artifact")
     config = TrainConfig(
         source="csv",
         symbols=("BTC/USD", "ETH/USD"),
         csv_dir=str(DATA),
         start=SLICE_START,
-        end=PRODUCTION_END,
-        out=str(tmp_path_factory.mktemp("production")),
-        model_version="test-0.9.0",
+        out=str(out),
+        model_version="test-1.0.0",
+        baseline_artifact=str(production_dir),
     )
     run(config, log=lambda _line: None)
-    out = tmp_path_factory.mktemp("artifact")
-    run(
-        replace(config, end=None, out=str(out), model_version="test-1.0.0", baseline_artifact=config.out),
-        log=lambda _line: None,
-    )
     return out
 
 

@@ -1,0 +1,129 @@
+"""The ledger's rules, on hand-made entries: scoring, one entry per origin, bounds, refusal of bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cryptopredict.ledger import MAX_PER_SERIES, RETENTION_DAYS, Entry, Ledger, parse_ledger, summarize
+
+LEVELS = (0.1, 0.5, 0.9)
+DAY = timedelta(days=1)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _entry(origin: datetime = T0, steps: int = 7, quantiles=(90.0, 100.0, 110.0), **kw) -> Entry:
+    return Entry(
+        symbol=kw.pop("symbol", "BTC/USD"),
+        horizon=f"{steps}d",
+        origin=origin,
+        target=origin + steps * DAY,
+        origin_close=kw.pop("origin_close", 100.0),
+        quantiles=quantiles,
+        generation=kw.pop("generation", "gen-a"),
+        model_version="1.0.0",
+        **kw,
+    )
+
+
+def _bars(start: datetime, closes: list[float]) -> list[tuple[datetime, float]]:
+    return [(start + i * DAY, c) for i, c in enumerate(closes)]
+
+
+def test_scores_are_the_hand_computed_ones() -> None:
+    """Median error, the last close's error, the band and the pinball loss, from the close at the target."""
+    ledger = Ledger(LEVELS, (_entry(quantiles=(95.0, 104.0, 112.0), origin_close=100.0),))
+    closes = _bars(T0, [100.0] * 7 + [120.0])  # the target bar (T0 + 7 days) closes at 120
+    scored, n = ledger.score({"BTC/USD": closes}, "gen-b")
+    assert n == 1
+    (e,) = scored.entries
+    assert (e.actual, e.scored_by) == (120.0, "gen-b")
+    s = scored.scores(e)
+    assert s["error"] == pytest.approx(104.0 - 120.0)
+    assert s["abs_pct_error"] == pytest.approx(16 / 120)
+    assert s["naive_abs_pct_error"] == pytest.approx(20 / 120)
+    assert s["in_80"] is False  # 120 is above the 90% quantile, 112
+    d = [math.log(120) - math.log(q) for q in (95.0, 104.0, 112.0)]
+    assert s["pinball"] == pytest.approx(sum(max(p * x, (p - 1) * x) for p, x in zip(LEVELS, d, strict=True)) / 3)
+    summary = summarize(scored, scored.entries)
+    assert (summary["scored"], summary["pending"], summary["coverage_80"]) == (1, 0, 0.0)
+    assert summary["mape_ratio"] == pytest.approx(16 / 20)
+
+
+def test_an_entry_waits_until_its_target_is_inside_the_data_and_a_missing_bar_takes_the_last_close() -> None:
+    """Data ending a day before the target scores nothing; a gap at the target uses the close before it."""
+    ledger = Ledger(LEVELS, (_entry(),))
+    early, n = ledger.score({"BTC/USD": _bars(T0, [100.0] * 7)}, "gen-b")  # last bar: T0 + 6 days
+    assert n == 0
+    assert early.entries[0].actual is None
+    gap = [b for b in _bars(T0, [100.0, 101, 102, 103, 104, 105, 106, 107, 108]) if b[0] != T0 + 7 * DAY]
+    scored, n = ledger.score({"BTC/USD": gap}, "gen-b")
+    assert n == 1
+    assert scored.entries[0].actual == 106.0
+    _, n = ledger.score({"ETH/USD": _bars(T0, [1.0] * 30)}, "gen-b")
+    assert n == 0
+
+
+def test_an_entry_once_scored_keeps_its_score() -> None:
+    """A later run with other closes does not re-score: what was scored is what happened then."""
+    ledger, _ = Ledger(LEVELS, (_entry(),)).score({"BTC/USD": _bars(T0, [100.0] * 8)}, "gen-b")
+    again, n = ledger.score({"BTC/USD": _bars(T0, [50.0] * 8)}, "gen-c")
+    assert n == 0
+    assert (again.entries[0].actual, again.entries[0].scored_by) == (100.0, "gen-b")
+
+
+def test_publishing_the_same_origin_again_keeps_the_first() -> None:
+    first = Ledger(LEVELS).publish([_entry(generation="gen-a")])
+    again = first.publish([_entry(generation="gen-b", quantiles=(1.0, 2.0, 3.0)), _entry(steps=30)])
+    assert [(e.horizon, e.generation) for e in again.entries] == [("7d", "gen-a"), ("30d", "gen-a")]
+
+
+def test_the_ledger_is_bounded_by_age_and_by_count() -> None:
+    """Targets over RETENTION_DAYS before the newest data end go; each series keeps its newest MAX_PER_SERIES."""
+    newest = T0 + 3000 * DAY
+    old = _entry(origin=newest - (RETENTION_DAYS + 8) * DAY)  # target 1 day past the limit
+    kept = _entry(origin=newest - (RETENTION_DAYS + 7) * DAY)  # target exactly at the limit
+    assert Ledger(LEVELS, (old, kept)).bound(newest).entries == (kept,)
+    many = tuple(_entry(origin=newest - i * timedelta(hours=1)) for i in range(MAX_PER_SERIES + 5))
+    bounded = Ledger(LEVELS, many).bound(newest).entries
+    assert len(bounded) == MAX_PER_SERIES
+    assert min(e.origin for e in bounded) == newest - (MAX_PER_SERIES - 1) * timedelta(hours=1)
+
+
+def test_a_ledger_survives_its_json_form() -> None:
+    ledger, _ = Ledger(LEVELS, (_entry(), _entry(steps=1))).score({"BTC/USD": _bars(T0, [100.0] * 3)}, "gen-b")
+    back = parse_ledger(json.loads(json.dumps(ledger.to_json())))
+    assert back == ledger
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d.update(version=9), "unknown ledger version 9"),
+        (lambda d: d.update(levels=[0.5, 0.1, 0.9]), "'levels' must rise"),
+        (lambda d: d["entries"][0].update(quantiles=[90.0, 120.0, 110.0]), "entry 0: quantiles cross"),
+        (lambda d: d["entries"][0].update(quantiles=[90.0, 100.0]), "entry 0: 'quantiles' must list 3 prices"),
+        (lambda d: d["entries"][0].update(actual=5.0), "entry 0: 'actual' and 'scored_by' must be given together"),
+        (lambda d: d["entries"][0].update(origin_close=-1), "entry 0: 'origin_close' must be a positive"),
+        (lambda d: d["entries"][0].update(target="2024-01-01T00:00:00Z"), "entry 0: target is not after origin"),
+        (lambda d: d["entries"][0].update(origin="yesterday"), "entry 0: origin 'yesterday' is not a UTC time"),
+        (lambda d: d["entries"].append(dict(d["entries"][0])), "entry 1: a second entry for BTC/USD 7d"),
+        (lambda d: d["entries"][0].update(quantiles=[90.0, math.nan, 110.0]), "entry 0: a quantile must be a positive"),
+    ],
+)
+def test_a_malformed_ledger_is_refused_naming_what_is_wrong(change, reason: str) -> None:
+    data = Ledger(LEVELS, (_entry(),)).to_json()
+    change(data)
+    with pytest.raises(ValueError, match="^" + reason.replace("(", r"\(").replace(")", r"\)")):
+        parse_ledger(data)
+
+
+def test_summaries_say_when_nothing_is_scored_yet() -> None:
+    ledger = Ledger(LEVELS, (_entry(), replace(_entry(steps=1))))
+    summary = summarize(ledger, ledger.entries)
+    assert (summary["published"], summary["scored"], summary["mape"]) == (2, 0, None)
+    assert "none scored yet" in summary["summary"]
