@@ -4,6 +4,13 @@
 # every target platform serves the identical model and nothing trains under emulation.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+# The image now in production (the champion). The workflow passes the one tagged `production`
+# in GHCR, pinned by digest: --build-context production=docker-image://<image>@<digest>, which
+# replaces this stage. Without one, /app/artifacts stays empty: a first run, nothing to compare
+# with, and the track record starts with this model.
+FROM ${PYTHON_IMAGE} AS production
+RUN mkdir -p /app/artifacts
+
 FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -23,20 +30,32 @@ ARG MODEL_VERSION=dev
 # would be a cache hit: no fresh bars, no new model. The same run's api build passes the same
 # value and reuses this stage, so both platforms serve the artifact trained here.
 ARG RUN_ID=local
+COPY --from=production /app/artifacts/ /production/
 # Alpaca keys are optional for crypto data; as BuildKit secrets they never reach a layer.
-# A failed fetch, validation or promotion gate fails the build: nothing is shipped.
+# The stage always completes, so that a refused challenger's report can still be exported:
+# /run-output/status holds train.py's exit code and /run-output/train.log what it printed.
+# A failed fetch, validation or promotion gate leaves no manifest in /artifacts, and the api
+# stage's `api.py --check` then fails the build: nothing is shipped. (The pipe into tee needs no
+# pipefail: train.py's status is written inside it.)
+# hadolint ignore=DL4006
 RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_key \
-    ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
-    ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
-    MODEL_VERSION="$MODEL_VERSION" \
-    /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
-        --timeframe "$TIMEFRAME" --start "$START" --run-id "$RUN_ID" --out /artifacts \
-    && cp /artifacts/gen-*/report.md /artifacts/report.md
+    mkdir -p /artifacts /run-output \
+    && if [ -f /production/manifest.json ]; then set -- --baseline-artifact /production; else set --; fi \
+    && { ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
+         ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
+         MODEL_VERSION="$MODEL_VERSION" \
+         /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
+             --timeframe "$TIMEFRAME" --start "$START" --run-id "$RUN_ID" --out /artifacts "$@"; \
+         echo "$?" > /run-output/status; } 2>&1 | tee /run-output/train.log \
+    && if [ -f /artifacts/manifest.json ]; then cp /artifacts/gen-*/report.md /artifacts/report.md; fi
 
 # The training report and artifact on their own, for the workflow's job summary and upload:
 #   docker buildx build --target report --output type=local,dest=out .
+# out/status is train.py's exit code; out/train.log its output; out/report.md (promoted) or
+# out/rejected-report.md (refused) the gate's decision.
 FROM scratch AS report
 COPY --from=train /artifacts /
+COPY --from=train /run-output /
 
 FROM ${PYTHON_IMAGE} AS api
 ARG MODEL_VERSION=dev
@@ -60,10 +79,13 @@ RUN python3 -m venv /venv \
     && /venv/bin/pip uninstall --quiet --yes pip setuptools
 # Only the light half of the package: the API imports nothing from cryptopredict/training.
 COPY api.py ./
-COPY cryptopredict/__init__.py cryptopredict/artifact.py cryptopredict/errors.py cryptopredict/timeframes.py ./cryptopredict/
+COPY cryptopredict/__init__.py cryptopredict/artifact.py cryptopredict/errors.py cryptopredict/ledger.py \
+     cryptopredict/timeframes.py ./cryptopredict/
 COPY cryptopredict/serving ./cryptopredict/serving
 COPY --from=train /artifacts ./artifacts
 USER 10001:10001
+# No verified artifact (a refused challenger, a failed fetch), no image.
+RUN ["/venv/bin/python", "api.py", "--check"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]

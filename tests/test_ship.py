@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -141,6 +143,73 @@ def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> Non
     assert {k: args[0][k] for k in TRAIN_ARGS} == {k: args[1][k] for k in TRAIN_ARGS}
     # Unique to the run: the stamp next-version.sh prints at every run, scheduled ones included.
     assert "needs.version.outputs.stamp" in args[0]["RUN_ID"]
+
+
+def test_both_builds_of_a_run_train_against_the_same_champion_and_only_a_deployed_image_becomes_it() -> None:
+    """The production image, pinned by digest, is the named context `production` of both builds; the
+    train stage reads its artifact as --baseline-artifact; the deploy job tags production only after
+    the smoke test."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "AS production\n" in dockerfile
+    train = dockerfile.split(" AS train", 1)[1].split("\nFROM ", 1)[0]
+    assert "COPY --from=production /app/artifacts/ /production/" in train
+    assert "--baseline-artifact /production" in train
+    steps = _workflow()["jobs"]["build-and-push"]["steps"]
+    names = [s.get("name") for s in steps]
+    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+    assert [b["with"]["build-contexts"] for b in builds] == ["${{ steps.production.outputs.context }}"] * 2
+    assert names.index("The image in production") < names.index("Train and gate") < names.index("Gate decision")
+    assert names.index("Gate decision") < names.index("Build and push the API image")
+    champion = next(s for s in steps if s.get("name") == "The image in production")
+    assert "docker-image://" in champion["run"]
+    assert "@" in champion["run"]  # pinned by digest
+    deploy = _workflow()["jobs"]["deploy"]["steps"]
+    smoke = next(i for i, s in enumerate(deploy) if "render-deploy.sh" in str(s.get("run")))
+    tag = next(i for i, s in enumerate(deploy) if s.get("name") == "Tag the deployed image as production")
+    assert smoke < tag
+    assert "imagetools create" in deploy[tag]["run"]
+
+
+def _verdict(tmp_path: Path, status: str, files: dict[str, str], production: str = "") -> tuple:
+    out = tmp_path / "train-output"
+    out.mkdir()
+    (out / "status").write_text(status + "\n")
+    for name, text in files.items():
+        (out / name).write_text(text)
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    proc = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(ROOT / "scripts" / "train-verdict.sh"), str(out)],
+        env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
+             "PRODUCTION_IMAGE": production},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    read = lambda p: p.read_text() if p.exists() else ""  # noqa: E731
+    return proc, read(summary), read(outputs)
+
+
+def test_a_refused_challenger_fails_the_run_in_one_line_with_its_report_in_the_summary(tmp_path: Path) -> None:
+    reason = "the gate refused the model, no artifact written: BTC/USD: vs production: x1.30 (limit x1.10)"
+    proc, summary, outputs = _verdict(
+        tmp_path,
+        "1",
+        {"train.log": f"loading...\ntrain.py: error: {reason}\n", "rejected-report.md": "## Gate: **refused**\n"},
+        production="ghcr.io/o/r@sha256:abc",
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.strip().splitlines() == [f"::error title=Challenger not promoted::{reason}"]
+    assert "Champion: `ghcr.io/o/r@sha256:abc`" in summary
+    assert "## Gate: **refused**" in summary
+    assert f"**Not promoted: production is untouched.** {reason}" in summary
+    assert "generation=" not in outputs
+
+
+def test_a_promoted_first_run_says_so_and_outputs_its_generation(tmp_path: Path) -> None:
+    manifest = '{"generation": "gen-20260101T000000Z-0123abcd"}'
+    proc, summary, outputs = _verdict(tmp_path, "0", {"manifest.json": manifest, "report.md": "## Gate: **passed**\n"})
+    assert proc.returncode == 0, proc.stderr
+    assert "this is a first run" in summary
+    assert "## Gate: **passed**" in summary
+    assert outputs == "generation=gen-20260101T000000Z-0123abcd\n"
 
 
 def test_each_run_gets_its_own_stamp(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ def build_parser(defaults: ServeSettings) -> argparse.ArgumentParser:
     p.add_argument("--host", help=f"address to bind (env HOST, default {defaults.host})")
     p.add_argument("--port", type=int, help=f"port (env PORT, default {defaults.port})")
     p.add_argument("--threads", type=int, help=f"worker threads (env WEB_CONCURRENCY, default {defaults.threads})")
+    p.add_argument(
+        "--check", action="store_true", help="verify the artifact (checksums, grids, track record), then exit"
+    )
     return p
 
 
@@ -41,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     settings = app.extensions["cryptopredict"].settings
     model = app.extensions["cryptopredict"].artifact
+    if args.check:
+        print(
+            f"api.py: artifact {settings.artifact_dir} verified: model {model.model_version}, "
+            f"{model.manifest['generation']}, serving {', '.join(model.forecasts)}",
+            file=sys.stderr,
+        )
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(
         f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest['trained_at']}) "
