@@ -4,7 +4,8 @@
 #   scripts/build-image.sh [TAG]        (default TAG: cryptopredict:local)
 #
 # Environment: RUN_ID (the training run's identity, as the workflow passes it; default a UTC
-# stamp, so every build trains afresh), TARGETS (default "train api"), SOURCE, SYMBOLS,
+# stamp, so every build trains afresh), PRODUCTION_IMAGE (an image whose artifact is production:
+# the champion the workflow passes; default none, a first run), TARGETS (default "train api"), SOURCE, SYMBOLS,
 # TIMEFRAME, MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY.
 #
 # Builds stage `train` (which trains on the bundled daily sample, offline) and stage `api`, tagged
@@ -93,12 +94,22 @@ common=(
     --build-arg "REVISION=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)"
     --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 )
+# The champion, as the workflow passes it: a named build context replacing the `production` stage.
+if [ -n "${PRODUCTION_IMAGE:-}" ]; then
+    common+=(--build-context "production=docker-image://$PRODUCTION_IMAGE")
+fi
 for target in ${TARGETS:-train api}; do
     name="$tag"
     [ "$target" = train ] && name="$tag-train"
     say "building stage $target as $name (model $version)"
     "${buildah[@]}" build "${common[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
         || { tail -n 40 "$work/build.log" >&2; say "error: building stage $target failed"; exit 1; }
-    grep -E '^(loading|\[[0-9]+/[0-9]+\]|wrote|.*backtested)' "$work/build.log" >&2 || true
+    grep -E '^(loading|production:|track record:|\[[0-9]+/[0-9]+\]|wrote)' "$work/build.log" >&2 || true
+    # The train stage completes even when training fails (so the workflow can export the report):
+    # here, as in the workflow's gate step, a failed or refused training run fails the build.
+    if grep -q '^train.py: error: ' "$work/build.log"; then
+        say "error: $(grep '^train.py: error: ' "$work/build.log" | tail -n 1)"
+        exit 1
+    fi
 done
 "${buildah[@]}" images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E "$(echo "${tag%%:*}" | sed 's/[.]/\\./g')" >&2 || true

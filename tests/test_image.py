@@ -128,8 +128,10 @@ def _manifest_in(image: str, path: str) -> dict:
         _buildah("rm", ctr)
 
 
-def test_a_build_with_another_run_id_trains_a_new_model(image: str) -> None:
+def test_a_build_with_another_run_id_trains_a_new_model_against_the_first_as_production(image: str) -> None:
     """The train stage built again with a new RUN_ID really trains again: another generation, its run id.
+    Given the first api image as production (as the workflow passes the image tagged production), it
+    compares with that model and carries its track record forward.
 
     A build cache that replayed the train stage (what a scheduled retrain would get without a
     run-unique value) would hand back the first artifact, and this test would fail.
@@ -142,7 +144,8 @@ def test_a_build_with_another_run_id_trains_a_new_model(image: str) -> None:
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "MODEL_VERSION": "image-test",
             "RUN_ID": "image-test-run-2",
-            "TARGETS": "train",
+            "TARGETS": "train api",
+            "PRODUCTION_IMAGE": f"localhost/{image}",
         },
         cwd=ROOT,
         capture_output=True,
@@ -155,7 +158,19 @@ def test_a_build_with_another_run_id_trains_a_new_model(image: str) -> None:
     assert second["run_id"] == "image-test-run-2"
     assert second["generation"] != first["generation"]
     assert second["trained_at"] >= first["trained_at"]
+    # The first build's artifact was the champion: compared with, its forecasts carried forward.
+    assert "production: model image-test" in again.stderr
+    assert second["production"]["generation"] == first["generation"]
+    vs = [c for c in second["gate"]["checks"] if c["name"] == "vs production"]
+    assert len(vs) == 2
+    assert all("against production image-test's" in c["detail"] for c in vs), vs
+    ledger = _manifest_in("cryptopredict:test-again-train", f"/artifacts/{second['generation']}/ledger.json")
+    # Same data end as the first run: its published forecasts stay, none is published twice.
+    assert {e["generation"] for e in ledger["entries"]} == {first["generation"]}
+    assert len(ledger["entries"]) == 10
+    # The second api image verified its artifact at build time and serves it.
+    assert _manifest_in("cryptopredict:test-again", "/app/artifacts/manifest.json")["run_id"] == "image-test-run-2"
     # The api image of the first build serves the first build's own run.
     served = _manifest_in(image, "/app/artifacts/manifest.json")
     assert served["run_id"] == IMAGE_RUN_ID
-    _buildah("rmi", "cryptopredict:test-again-train")
+    _buildah("rmi", "cryptopredict:test-again", "cryptopredict:test-again-train")
