@@ -97,6 +97,21 @@ def test_server_refuses_a_bad_artifact_in_one_line(artifact_dir: Path, tmp_path:
     assert lines[0].startswith("api.py: cannot start:")
 
 
+def test_api_check_verifies_the_artifact_and_exits_without_serving(artifact_dir: Path, tmp_path: Path) -> None:
+    """`api.py --check` (the image build's guard): 0 and one line on a sound artifact, 1 on a tampered ledger."""
+    ok = run_cli("api.py", "--artifact", str(artifact_dir), "--check", timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stderr.strip().startswith(f"api.py: artifact {artifact_dir} verified: model test-1.0.0, gen-")
+    bad = _copy(artifact_dir, tmp_path / "art")
+    manifest = json.loads((bad / MANIFEST_NAME).read_text())
+    ledger = bad / manifest["generation"] / "ledger.json"
+    ledger.write_bytes(ledger.read_bytes() + b" ")
+    proc = run_cli("api.py", "--artifact", str(bad), "--check", timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("api.py: cannot start: checksum mismatch for ")
+    assert "ledger.json" in proc.stderr
+
+
 def test_waitress_serve_entry_refuses_a_bad_artifact(tmp_path: Path) -> None:
     """`waitress-serve --call api:create_app` on a missing artifact exits non-zero with one line, no traceback."""
     import subprocess
