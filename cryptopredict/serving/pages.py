@@ -27,7 +27,7 @@ _charts_lock = threading.Lock()
 
 def _chart_bytes(slug: str, kind: str) -> bytes:
     artifact = _state().artifact
-    key = (artifact.model_version, slug, kind)
+    key = (artifact.manifest["generation"], slug, kind)
     with _charts_lock:
         if key in _charts:
             return _charts[key]
@@ -54,7 +54,8 @@ def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
     response = send_file(
         io.BytesIO(data),
         mimetype="image/png",
-        etag=f"{_state().artifact.model_version}-{slug}-{kind}",
+        # The generation too: a scheduled retrain keeps the version but redraws every chart.
+        etag=f"{_state().artifact.model_version}-{_state().artifact.manifest['generation']}-{slug}-{kind}",
         conditional=True,
         max_age=3600,
         last_modified=None,

@@ -37,13 +37,18 @@ def _state() -> ServingState:
     return current_app.extensions["cryptopredict"]
 
 
-def _forecast_for(raw_slug: str) -> SymbolForecast:
-    state = _state()
+def _slug(raw_slug: str) -> str:
+    """The path's pair in its canonical spelling (`btc-usd` -> `BTC-USD`); 400 naming it when malformed."""
     try:
-        slug = symbol_to_slug(slug_to_symbol(raw_slug))
+        return symbol_to_slug(slug_to_symbol(raw_slug))
     except ValueError:
         shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
         raise ApiError.bad_param("symbol", f"{shown} is not a pair like BTC-USD", location="path") from None
+
+
+def _forecast_for(raw_slug: str) -> SymbolForecast:
+    state = _state()
+    slug = _slug(raw_slug)
     fc = state.artifact.forecasts.get(slug)
     if fc is None:
         served = ", ".join(state.artifact.forecasts)
@@ -284,11 +289,7 @@ _TRACK_PARAMS = OPERATIONS["trackRecordPair"].query_names
 
 def _record_for(raw_slug: str) -> tuple[str, PairRecord]:
     """A pair's track record by its path spelling; 400 for a malformed pair, 404 for one without a record."""
-    try:
-        slug = symbol_to_slug(slug_to_symbol(raw_slug))
-    except ValueError:
-        shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
-        raise ApiError.bad_param("symbol", f"{shown} is not a pair like BTC-USD", location="path") from None
+    slug = _slug(raw_slug)
     records = _state().track_record
     if slug not in records:
         have = ", ".join(records) or "none yet"
