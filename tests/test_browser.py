@@ -130,11 +130,18 @@ def test_the_landing_page_shows_every_chart_and_loads_nothing_from_elsewhere(
     live_server: str,
     tmp_path: Path,
 ) -> None:
-    """/ renders both pairs' charts as decoded images; a screenshot is taken; no request leaves 127.0.0.1."""
+    """/ renders both pairs' forecast and track-record charts as decoded images; a screenshot is taken;
+    no request leaves 127.0.0.1."""
     page.goto(live_server + "/", wait_until="load")
     images = page.locator("img")
-    assert images.count() == 2
-    for i in range(2):
+    sources = [images.nth(i).get_attribute("src") for i in range(images.count())]
+    assert sources == [
+        "/v1/forecast/BTC-USD/chart.png",
+        "/v1/track-record/BTC-USD/chart.png",
+        "/v1/forecast/ETH-USD/chart.png",
+        "/v1/track-record/ETH-USD/chart.png",
+    ]
+    for i in range(len(sources)):
         size = images.nth(i).evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
         assert size == [True, 1000, 560]
     shot = tmp_path / "landing.png"
