@@ -37,6 +37,7 @@ from typing import Any
 
 from cryptopredict.errors import ArtifactError
 from cryptopredict.ledger import Ledger, parse_ledger
+from cryptopredict.timeframes import format_utc, parse_utc
 
 __all__ = [
     "MANIFEST_NAME",
@@ -56,16 +57,6 @@ MANIFEST_NAME = "manifest.json"
 _GEN_PREFIX = "gen-"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 _SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
-
-
-def format_utc(t: datetime) -> str:
-    """An aware datetime as 'YYYY-MM-DDTHH:MM:SSZ' (the artifact's one time format)."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_utc(s: str) -> datetime:
-    """Inverse of `format_utc`."""
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,10 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from cryptopredict.timeframes import format_utc, parse_utc
 
 __all__ = [
     "LEDGER_VERSION",
@@ -40,7 +42,6 @@ __all__ = [
 LEDGER_VERSION = 1
 RETENTION_DAYS = 730
 MAX_PER_SERIES = 1000
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _time(value: Any, what: str) -> datetime:
@@ -48,14 +49,10 @@ def _time(value: Any, what: str) -> datetime:
         msg = f"{what} is not a time string"
         raise ValueError(msg)
     try:
-        return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+        return parse_utc(value)
     except ValueError:
         msg = f"{what} {value[:40]!r} is not a UTC time like 2025-01-31T00:00:00Z"
         raise ValueError(msg) from None
-
-
-def _fmt(t: datetime) -> str:
-    return t.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
 def _positive(value: Any, what: str) -> float:
@@ -97,8 +94,8 @@ class Entry:
         return {
             "symbol": self.symbol,
             "horizon": self.horizon,
-            "origin": _fmt(self.origin),
-            "target": _fmt(self.target),
+            "origin": format_utc(self.origin),
+            "target": format_utc(self.target),
             "origin_close": self.origin_close,
             "quantiles": list(self.quantiles),
             "generation": self.generation,
@@ -277,7 +274,7 @@ def parse_ledger(obj: Any) -> Ledger:
             msg = f"entry {i}: {exc}"
             raise ValueError(msg) from None
         if e.key in seen:
-            msg = f"entry {i}: a second entry for {e.symbol} {e.horizon} from {_fmt(e.origin)}"
+            msg = f"entry {i}: a second entry for {e.symbol} {e.horizon} from {format_utc(e.origin)}"
             raise ValueError(msg)
         seen.add(e.key)
         entries.append(e)

@@ -1,11 +1,22 @@
-"""Timeframes and symbol spellings shared by both halves (standard library only)."""
+"""Timeframes, symbol spellings and the one time format, shared by both halves (standard library only)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-__all__ = ["TIMEFRAMES", "Timeframe", "get_timeframe", "slug_to_symbol", "symbol_to_slug"]
+__all__ = ["TIMEFRAMES", "Timeframe", "format_utc", "get_timeframe", "parse_utc", "slug_to_symbol", "symbol_to_slug"]
+
+
+def format_utc(t: datetime) -> str:
+    """An aware datetime as 'YYYY-MM-DDTHH:MM:SSZ' (the artifact's and the ledger's one time format)."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(s: str) -> datetime:
+    """Inverse of `format_utc`; ValueError for anything else."""
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
