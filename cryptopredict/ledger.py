@@ -107,7 +107,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """Published forecasts, oldest origin first, with the quantile levels they are stated at."""
+    """Published forecasts with the quantile levels they are stated at; the constructor keeps the
+    entries ordered (oldest origin first), so every ledger made from another is ordered too."""
 
     levels: tuple[float, ...]
     entries: tuple[Entry, ...] = ()
@@ -140,7 +141,7 @@ class Ledger:
             if len(e.quantiles) != len(self.levels):
                 msg = f"{e.symbol} {e.horizon}: {len(e.quantiles)} quantiles for {len(self.levels)} levels"
                 raise ValueError(msg)
-        return replace(self, entries=_ordered([*self.entries, *added]))
+        return replace(self, entries=(*self.entries, *added))
 
     def score(self, closes: Mapping[str, Sequence[tuple[datetime, float]]], generation: str) -> tuple[Ledger, int]:
         """Score every pending entry whose target is inside the data now known.
@@ -169,8 +170,9 @@ class Ledger:
         per: dict[tuple[str, str], list[Entry]] = {}
         for e in kept:
             per.setdefault((e.symbol, e.horizon), []).append(e)
-        kept = [e for series in per.values() for e in sorted(series, key=lambda e: e.origin)[-MAX_PER_SERIES:]]
-        return replace(self, entries=_ordered(kept))
+        # Each series is in origin order already: the ledger's entries are.
+        kept = [e for series in per.values() for e in series[-MAX_PER_SERIES:]]
+        return replace(self, entries=tuple(kept))
 
     def series(self, symbol: str) -> dict[str, list[Entry]]:
         """A pair's entries by horizon, horizons in order of length, entries oldest first."""
@@ -227,17 +229,18 @@ def summarize(ledger: Ledger, entries: Sequence[Entry]) -> dict[str, Any]:
     mape = sum(s["abs_pct_error"] for s in scored) / n
     naive = sum(s["naive_abs_pct_error"] for s in scored) / n
     held = sum(1 for s in scored if s["in_80"])
+    ratio = mape / naive if naive > 0 else None
     out.update(
         mape=mape,
         naive_mape=naive,
-        mape_ratio=mape / naive if naive > 0 else None,
+        mape_ratio=ratio,
         coverage_80=held / n,
         pinball=sum(s["pinball"] for s in scored) / n,
     )
-    ratio = f" (x{mape / naive:.2f})" if naive > 0 else ""
+    shown = "" if ratio is None else f" (x{ratio:.2f})"
     out["summary"] = (
         f"{n} of {len(entries)} published forecasts scored: MAPE {mape:.2%} against the last close's "
-        f"{naive:.2%}{ratio}; the 80% band held {held} of {n}"
+        f"{naive:.2%}{shown}; the 80% band held {held} of {n}"
     )
     return out
 
@@ -278,7 +281,7 @@ def parse_ledger(obj: Any) -> Ledger:
             raise ValueError(msg)
         seen.add(e.key)
         entries.append(e)
-    return Ledger(levels=levels, entries=_ordered(entries))
+    return Ledger(levels=levels, entries=tuple(entries))
 
 
 def _parse_entry(raw: Any, n_levels: int) -> Entry:
