@@ -11,7 +11,7 @@ from typing import Any
 from cryptopredict.artifact import Artifact
 from cryptopredict.training.config import GateConfig
 
-__all__ = ["Check", "Decision", "check_symbol", "compare_with_production", "decide", "mean_skill"]
+__all__ = ["Check", "Decision", "check_symbol", "compare_with_production", "decide", "mean_skill", "skill"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,17 +142,19 @@ def check_symbol(
     return checks + _horizon_checks(symbol, backtest, config)
 
 
-def mean_skill(backtest: Mapping[str, Any], horizons: Sequence[str]) -> float | None:
-    """The served forecast's MAPE over naive's, averaged over the named horizons.
+def skill(entry: Mapping[str, Any]) -> float | None:
+    """One horizon's served MAPE over naive's (None when naive never erred), the champion's measure.
 
     A ratio to the last close from the same cutoffs, so two runs that backtested different
     windows (a calm year and a wild one) compare fairly; MASE or MAPE alone would not.
     """
-    ratios = [
-        e["served"]["mape"] / e["naive"]["mape"]
-        for h, e in backtest["metrics"].items()
-        if h in horizons and e["naive"]["mape"] > 0
-    ]
+    naive = entry["naive"]["mape"]
+    return entry["served"]["mape"] / naive if naive > 0 else None
+
+
+def mean_skill(backtest: Mapping[str, Any], horizons: Sequence[str]) -> float | None:
+    """`skill` averaged over the named horizons that have one."""
+    ratios = [r for h, e in backtest["metrics"].items() if h in horizons and (r := skill(e)) is not None]
     return sum(ratios) / len(ratios) if ratios else None
 
 

@@ -19,11 +19,11 @@ from cryptopredict.artifact import Artifact, format_utc, read_artifact
 from cryptopredict.errors import ArtifactError, TrainingError
 from cryptopredict.ledger import Entry, Ledger, summarize
 from cryptopredict.timeframes import Timeframe
-from cryptopredict.training import backtest, served
+from cryptopredict.training import backtest, gate, served
 from cryptopredict.training.charts import track_record_chart
 from cryptopredict.training.validation import ValidatedBars
 
-__all__ = ["chart", "describe_production", "dump", "load_production", "summaries", "update"]
+__all__ = ["LEDGER_FILE", "chart", "describe_production", "dump", "load_production", "log_line", "summaries", "update"]
 
 LEDGER_FILE = "ledger.json"
 
@@ -64,8 +64,7 @@ def describe_production(current: Artifact | None) -> dict[str, Any] | None:
         # Per pair and horizon, the champion's served MAPE over naive's (the gate compares on it).
         "skill": {
             meta.get("symbol", slug): {
-                h: e["served"]["mape"] / e["naive"]["mape"] if e["naive"]["mape"] > 0 else None
-                for h, e in (meta.get("backtest") or {}).get("metrics", {}).items()
+                h: gate.skill(e) for h, e in (meta.get("backtest") or {}).get("metrics", {}).items()
             }
             for slug, meta in m["symbols"].items()
         },
