@@ -518,52 +518,65 @@ _SCHEMAS: dict[str, Any] = {
             "generation": {"type": "string", "description": "the artifact that published it"},
         },
     },
-    "TrackRecord": {
+    "RecordHead": {
         "type": "object",
-        "required": ["model_version", "generation", "retention_days", "symbols"],
+        "required": ["model_version", "generation", "retention_days"],
         "properties": {
             "model_version": {"type": "string"},
             "generation": {"type": "string"},
             "retention_days": {"type": "integer", "description": "entries older than this are dropped"},
-            "symbols": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "required": ["pair", "horizons", "url"],
-                    "properties": {
-                        "pair": {"type": "string"},
-                        "horizons": {
-                            "type": "object",
-                            "additionalProperties": {"$ref": "#/components/schemas/RecordSummary"},
-                        },
-                        "url": {"type": "string"},
-                    },
-                },
-            },
         },
     },
-    "PairTrackRecord": {
-        "type": "object",
-        "required": ["model_version", "generation", "symbol", "pair", "horizons"],
-        "properties": {
-            "model_version": {"type": "string"},
-            "generation": {"type": "string"},
-            "retention_days": {"type": "integer"},
-            "symbol": {"type": "string"},
-            "pair": {"type": "string"},
-            "horizons": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["horizon", "summary", "entries"],
-                    "properties": {
-                        "horizon": {"type": "string"},
-                        "summary": {"$ref": "#/components/schemas/RecordSummary"},
-                        "entries": {"type": "array", "items": {"$ref": "#/components/schemas/RecordEntry"}},
+    "TrackRecord": {
+        "allOf": [
+            {"$ref": "#/components/schemas/RecordHead"},
+            {
+                "type": "object",
+                "required": ["symbols"],
+                "properties": {
+                    "symbols": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["pair", "horizons", "url"],
+                            "properties": {
+                                "pair": {"type": "string"},
+                                "horizons": {
+                                    "type": "object",
+                                    "additionalProperties": {"$ref": "#/components/schemas/RecordSummary"},
+                                },
+                                "url": {"type": "string"},
+                            },
+                        },
                     },
                 },
             },
-        },
+        ]
+    },
+    "PairTrackRecord": {
+        "allOf": [
+            {"$ref": "#/components/schemas/RecordHead"},
+            {
+                "type": "object",
+                "required": ["symbol", "pair", "horizons"],
+                "properties": {
+                    "symbol": {"type": "string"},
+                    "pair": {"type": "string"},
+                    "horizons": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["horizon", "summary", "entries"],
+                            "properties": {
+                                "horizon": {"type": "string"},
+                                "summary": {"$ref": "#/components/schemas/RecordSummary"},
+                                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/RecordEntry"}},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
     },
     "Problem": {
         "type": "object",

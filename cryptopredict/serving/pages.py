@@ -51,11 +51,12 @@ def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
     else:
         check_known(request.args, ())
     data = _chart_bytes(slug, kind)
+    artifact = _state().artifact
     response = send_file(
         io.BytesIO(data),
         mimetype="image/png",
         # The generation too: a scheduled retrain keeps the version but redraws every chart.
-        etag=f"{_state().artifact.model_version}-{_state().artifact.manifest['generation']}-{slug}-{kind}",
+        etag=f"{artifact.model_version}-{artifact.manifest['generation']}-{slug}-{kind}",
         conditional=True,
         max_age=3600,
         last_modified=None,
