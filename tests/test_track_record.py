@@ -114,11 +114,6 @@ def test_the_landing_page_shows_the_track_record_chart(live_server: str) -> None
     assert http_get(live_server + "/v1/track-record/XRP-USD/chart.png").status == 404
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
-
-
 def _train_against(production: Path, out: Path, *extra: str):
     return run_cli(
         "train.py", "--csv-dir", str(DATA), "--start", "2024-06-01", "--backtest-cutoffs", "0",
@@ -128,7 +123,7 @@ def _train_against(production: Path, out: Path, *extra: str):
 
 def test_a_tampered_ledger_in_production_is_refused_in_one_line(artifact_dir: Path, tmp_path: Path) -> None:
     """One changed byte in production's ledger: training stops before any fit, writes nothing."""
-    production = _copy(artifact_dir, tmp_path / "production")
+    production = shutil.copytree(artifact_dir, tmp_path / "production")
     manifest = json.loads((production / MANIFEST_NAME).read_text())
     ledger = production / manifest["generation"] / "ledger.json"
     ledger.write_bytes(ledger.read_bytes().replace(b'"horizon":"7d"', b'"horizon":"8d"', 1))
@@ -143,7 +138,7 @@ def test_a_tampered_ledger_in_production_is_refused_in_one_line(artifact_dir: Pa
 
 def test_a_malformed_ledger_with_a_matching_checksum_is_refused_too(artifact_dir: Path, tmp_path: Path) -> None:
     """A ledger rewritten with crossing quantiles and its checksum updated is still refused, naming the entry."""
-    production = _copy(artifact_dir, tmp_path / "production")
+    production = shutil.copytree(artifact_dir, tmp_path / "production")
     manifest = json.loads((production / MANIFEST_NAME).read_text())
     path = production / manifest["generation"] / "ledger.json"
     data = json.loads(path.read_text())
