@@ -13,6 +13,7 @@ from cryptopredict.artifact import read_artifact
 from cryptopredict.serving import pages, record, routes, security
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.errors import register_error_handlers
+from cryptopredict.serving.hotpath import HotPath
 from cryptopredict.serving.state import ServingState
 
 __all__ = ["create_app"]
@@ -48,4 +49,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     app.register_blueprint(pages.bp)
     security.init_app(app)
+    # Ahead of the whole Flask stack, CORS and headers included: it replays what they answered.
+    app.wsgi_app = HotPath(app.wsgi_app, settings.hot_cache_mb * 2**20)  # type: ignore[method-assign]
     return app

@@ -8,13 +8,41 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptopredict.errors import ArtifactError
 from cryptopredict.serving import create_app
 from cryptopredict.serving.config import ServeSettings
 
-__all__ = ["main"]
+__all__ = ["QueueNotices", "main"]
+
+
+class QueueNotices(logging.Filter):
+    """Waitress logs "Task queue depth is N" for every request that waits for a thread: under load,
+    a line per request. Let through at most one line per `every` seconds, saying how many requests
+    waited since the last one and the deepest queue seen."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._every, self._clock = every, clock
+        self._next = float("-inf")
+        self._waited = 0
+        self._deepest = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        depth = record.args[0] if isinstance(record.args, tuple) and record.args else 0
+        with self._lock:
+            self._waited += 1
+            self._deepest = max(self._deepest, int(depth))
+            now = self._clock()
+            if now < self._next:
+                return False
+            record.msg = "%d request(s) waited for a free thread in the last %.0f s (deepest queue %d); more "
+            record.msg += "threads (WEB_CONCURRENCY) or instances help if this persists"
+            record.args = (self._waited, self._every, self._deepest)
+            self._next, self._waited, self._deepest = now + self._every, 0, 0
+            return True
 
 
 def build_parser(defaults: ServeSettings) -> argparse.ArgumentParser:
@@ -52,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("waitress.queue").addFilter(QueueNotices())
     print(
         f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest['trained_at']}) "
         f"on http://{settings.host}:{settings.port}",

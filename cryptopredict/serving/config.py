@@ -23,6 +23,8 @@ class ServeSettings:
     # How many reverse proxies stand in front (Render: 1). X-Forwarded-For/-Proto are believed
     # only that many hops deep, and ignored (removed) when 0.
     proxy_count: int = 0  # PROXY_COUNT
+    # Memory for whole answers replayed ahead of Flask (cryptopredict.serving.hotpath); 0 = off.
+    hot_cache_mb: int = 64  # HOT_CACHE_MB
 
     _ENV: ClassVar[dict[str, str]] = {
         "artifact_dir": "ARTIFACT_DIR",
@@ -32,6 +34,7 @@ class ServeSettings:
         "cors_origins": "CORS_ORIGINS",
         "max_series_points": "MAX_SERIES_POINTS",
         "proxy_count": "PROXY_COUNT",
+        "hot_cache_mb": "HOT_CACHE_MB",
     }
 
     @classmethod
@@ -48,13 +51,13 @@ class ServeSettings:
 
 
 def _parse(name: str, var: str, raw: str) -> Any:
-    if name in ("port", "threads", "max_series_points", "proxy_count"):
+    if name in ("port", "threads", "max_series_points", "proxy_count", "hot_cache_mb"):
         try:
             value = int(raw)
         except ValueError:
             msg = f"{var} must be a whole number, got {raw!r}"
             raise ValueError(msg) from None
-        low, high = {"port": (1, 65535), "proxy_count": (0, 10)}.get(name, (1, 100_000))
+        low, high = {"port": (1, 65535), "proxy_count": (0, 10), "hot_cache_mb": (0, 4096)}.get(name, (1, 100_000))
         if not low <= value <= high:
             msg = f"{var} must be between {low} and {high}, got {value}"
             raise ValueError(msg)

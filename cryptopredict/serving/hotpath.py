@@ -1,0 +1,127 @@
+"""Whole answers kept ahead of Flask: a bounded memo of what the app itself answered.
+
+The artifact never changes while a process serves it, so a GET answer is a pure function of the
+request line and the few request headers the app reads. The first such request runs through Flask
+(routes, CORS, security headers, problem+json) and its status, headers and body are kept; the same
+request again is answered with those bytes, without the framework. The two can never disagree:
+there is one code path that builds an answer, and the memo only replays it.
+
+What an answer depends on, and so the key: method (GET only), path, query string, `Origin` (CORS),
+`Host` and the URL scheme (anything built from the request's own URL). Requests that carry a
+conditional or range header (`If-None-Match`, `Range`, ...) go to Flask every time, so ETag/304
+and partial answers stay Flask's own. Only 200 answers and the client errors that depend on
+nothing but the request (400, 404, 422) are kept; a 5xx is never replayed.
+
+The memory bound is stated in bytes (`HOT_CACHE_MB`, 64 MB by default; 0 turns the memo off):
+every kept answer counts its body, its headers and its key; one answer larger than a sixteenth of
+the bound is never kept; when a new answer would pass the bound, the oldest kept ones are dropped
+first. A client sending endless distinct queries can only churn the memo, never grow it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["HotPath"]
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+# Request headers that make an answer depend on more than the key: always Flask's.
+_BYPASS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+    "HTTP_RANGE",
+)
+_KEPT_STATUSES = frozenset({200, 400, 404, 422})
+# Per kept answer, what the dict entry, the tuples and the header list cost beyond their text.
+_ENTRY_OVERHEAD = 512
+
+
+class HotPath:
+    """WSGI middleware: replay the app's own GET answers from a memo bounded to `max_bytes`."""
+
+    __slots__ = ("_app", "_lock", "_max_bytes", "_max_entry", "_memo", "_used", "hits", "misses")
+
+    def __init__(self, app: WSGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+        self._max_entry = max_bytes // 16
+        self._memo: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes, int]] = {}
+        self._used = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def used_bytes(self) -> int:
+        """What the kept answers count against the bound."""
+        return self._used
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "GET" or not self._max_bytes:
+            return self._app(environ, start_response)
+        for name in _BYPASS:
+            if name in environ:
+                return self._app(environ, start_response)
+        key = (
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_ORIGIN", "\0"),  # absent and empty are different requests to CORS
+            environ.get("HTTP_HOST", ""),
+            environ["wsgi.url_scheme"],
+            environ.get("SCRIPT_NAME", ""),
+        )
+        kept = self._memo.get(key)
+        if kept is not None:
+            self.hits += 1  # a statistic: a lost increment under threads costs nothing
+            start_response(kept[0], kept[1])
+            return (kept[2],)
+        self.misses += 1
+        return self._answer_and_keep(key, environ, start_response)
+
+    def _answer_and_keep(
+        self, key: tuple[str, ...], environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Run the app, collect its whole answer, keep it when it may be replayed, then send it."""
+        answer: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer[:] = [status, list(headers), exc_info]
+            return chunks.append
+
+        chunks: list[bytes] = []
+        iterable = self._app(environ, capture)
+        try:
+            chunks.extend(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+        status, headers, exc_info = answer
+        body = b"".join(chunks)
+        if exc_info is None and int(status[:3]) in _KEPT_STATUSES:
+            self._keep(key, status, headers, body)
+        start_response(status, headers, exc_info)
+        return (body,)
+
+    def _keep(self, key: tuple[str, ...], status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        size = len(body) + sum(len(k) + len(v) for k, v in headers) + sum(map(len, key)) + _ENTRY_OVERHEAD
+        if size > self._max_entry:
+            return
+        with self._lock:
+            if key in self._memo:
+                return
+            while self._memo and self._used + size > self._max_bytes:
+                oldest = next(iter(self._memo))
+                self._used -= self._memo.pop(oldest)[3]
+            self._memo[key] = (status, headers, body, size)
+            self._used += size

@@ -1,0 +1,247 @@
+"""The hot path: answers replayed ahead of Flask are Flask's own, byte for byte, and the memo is bounded."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from cryptopredict.serving import create_app
+from cryptopredict.serving.cli import QueueNotices, waitress_options
+from cryptopredict.serving.config import ServeSettings
+from cryptopredict.serving.hotpath import HotPath
+
+ALLOWED = "https://allowed.example"
+OTHER = "https://elsewhere.example"
+DATE = "2025-06-01"
+
+# A sample of what clients send: the hot answers, every other GET route, errors of each kind.
+PATHS = [
+    f"/bitcoin?date={DATE}",
+    f"/bitcoin?date={DATE}T12:00:00%2B05:30",
+    f"/bitcoin?date={DATE}&model=prophet",
+    "/bitcoin?date=tomorrow",
+    "/bitcoin?date=1999-01-01",
+    "/bitcoin",
+    f"/bitcoin?date={DATE}&date={DATE}",
+    f"/v1/forecast/BTC-USD?date={DATE}",
+    f"/v1/forecast/eth-usd?date={DATE}&quantiles=0.05,0.5,0.95",
+    "/v1/forecast/BTC-USD?start=2025-05-01&end=2025-05-30",
+    "/v1/forecast/BTC-USD?start=2020-01-01&end=2026-01-01",
+    f"/v1/forecast/DOGE-USD?date={DATE}",
+    f"/v1/forecast/BTC-USD/probability?date={DATE}&above=100000",
+    "/v1/forecast/BTC-USD/chart.png",
+    "/v1/forecast/ETH-USD/components.png",
+    "/bitcoin/forecast",
+    "/bitcoin/trends",
+    "/v1/symbols",
+    "/v1/model",
+    "/v1/track-record",
+    "/v1/track-record/BTC-USD?horizon=7d",
+    "/healthz",
+    "/openapi.json",
+    "/docs",
+    "/",
+    "/no/such/path",
+    "/healthz?unknown=1",
+]
+
+
+@contextmanager
+def waitress(app: Flask) -> Iterator[int]:
+    """A real Waitress server on 127.0.0.1 in this process (so its memo can be inspected); yields the port."""
+    from waitress import create_server
+
+    options = waitress_options(ServeSettings(port=0))
+    server = create_server(app, **options)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port  # type: ignore[union-attr]
+    finally:
+        server.close()
+        thread.join(timeout=10)
+
+
+def ask(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request on a fresh connection: status, every header but Date in the order sent, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers)
+        r = conn.getresponse()
+        return r.status, [(k, v) for k, v in r.getheaders() if k.lower() != "date"], r.read()
+    finally:
+        conn.close()
+
+
+def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Every path with no Origin, an allowed and a disallowed one; preflights; HEAD; conditional GETs."""
+    out: list[tuple[str, str, dict[str, str]]] = []
+    for path in PATHS:
+        for origin in (None, ALLOWED, OTHER):
+            out.append(("GET", path, {"Origin": origin} if origin else {}))
+    for origin in (ALLOWED, OTHER):
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "GET"}
+        out.append(("OPTIONS", f"/bitcoin?date={DATE}", preflight))
+        out.append(("OPTIONS", "/v1/symbols", {**preflight, "Access-Control-Request-Headers": "accept"}))
+    out += [
+        ("HEAD", f"/bitcoin?date={DATE}", {}),
+        ("POST", f"/bitcoin?date={DATE}", {}),
+        ("GET", "/bitcoin/forecast", {"If-None-Match": etag}),
+        ("GET", "/bitcoin/forecast", {"If-None-Match": '"something-else"'}),
+        ("GET", "/v1/forecast/BTC-USD/chart.png", {"Range": "bytes=0-99"}),
+    ]
+    return out
+
+
+@pytest.mark.parametrize("cors", ["*", ALLOWED], ids=["any-origin", "one-origin"])
+def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: str) -> None:
+    """Each sampled request answered twice by the hot path (the second from its memo) equals Flask's own answer
+    (status, headers in order, body) from a server with the hot path off, CORS preflights and refused origins
+    included."""
+    settings = {"artifact_dir": str(artifact_dir), "cors_origins": (cors,)}
+    hot_app, flask_app = create_app(settings), create_app({**settings, "hot_cache_mb": 0})
+    memo = hot_app.wsgi_app
+    assert isinstance(memo, HotPath)
+    with waitress(hot_app) as hot, waitress(flask_app) as plain:
+        etag = {k.lower(): v for k, v in ask(plain, "GET", "/bitcoin/forecast", {})[1]}["etag"]
+        sample = requests(etag)
+        for method, path, headers in sample:
+            expected = ask(plain, method, path, headers)
+            first = ask(hot, method, path, headers)
+            again = ask(hot, method, path, headers)
+            where = f"{method} {path} {headers}"
+            assert first == expected, where
+            assert again == expected, where
+    # The comparison means something only if replays happened: every plain GET's second answer came from the memo.
+    replayable = [r for r in sample if r[0] == "GET" and not ({"If-None-Match", "Range"} & set(r[2]))]
+    assert memo.hits == len(replayable)
+    assert memo.misses == len(replayable)
+
+
+def _counting_app(status: str = "200 OK", body: bytes = b"x") -> tuple[Any, list[int]]:
+    calls: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(1)
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app, calls
+
+
+def _get(app: Any, path: str = "/p", query: str = "", method: str = "GET", **headers: str) -> tuple[str, bytes]:
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.url_scheme": "http"}
+    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    seen: list[str] = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(status)))
+    return seen[0], body
+
+
+def test_a_repeated_get_runs_the_app_once() -> None:
+    """The second identical GET is answered from the memo; a different query, origin or method runs the app."""
+    app, calls = _counting_app()
+    hot = HotPath(app, 2**20)
+    assert _get(hot) == ("200 OK", b"x")
+    assert _get(hot) == ("200 OK", b"x")
+    assert len(calls) == 1
+    _get(hot, query="a=1")
+    _get(hot, origin="https://a.example")
+    _get(hot, method="HEAD")
+    _get(hot, method="HEAD")
+    assert len(calls) == 5
+
+
+def test_conditional_and_range_requests_always_reach_the_app() -> None:
+    """If-None-Match, If-Modified-Since and Range make the answer depend on more than the key: never replayed."""
+    app, calls = _counting_app()
+    hot = HotPath(app, 2**20)
+    for header in (
+        {"if_none_match": '"e"'},
+        {"if_modified_since": "Mon, 01 Jan 2024 00:00:00 GMT"},
+        {"range": "b=0-1"},
+    ):
+        _get(hot, **header)
+        _get(hot, **header)
+    assert len(calls) == 6
+    assert len(hot) == 0
+
+
+@pytest.mark.parametrize(("status", "kept"), [("200 OK", True), ("404 NOT FOUND", True), ("500 ERR", False)])
+def test_only_answers_that_depend_on_the_request_alone_are_kept(status: str, kept: bool) -> None:
+    """200 and client errors are replayed; a server error runs the app again next time."""
+    app, calls = _counting_app(status)
+    hot = HotPath(app, 2**20)
+    _get(hot)
+    _get(hot)
+    assert len(calls) == (1 if kept else 2)
+
+
+def test_the_memo_stays_within_its_byte_bound_under_distinct_queries() -> None:
+    """Ten thousand distinct queries churn the memo but never take it past its bound; the newest answers stay."""
+    body = b"y" * 1000
+    app, calls = _counting_app(body=body)
+    bound = 64 * 1024
+    hot = HotPath(app, bound)
+    for i in range(10_000):
+        _get(hot, query=f"date={i}")
+        assert hot.used_bytes <= bound
+    # Each answer counts at least its 1,000-byte body plus a fixed overhead: 42 of them fit, not 64.
+    assert 0 < len(hot) <= bound // 1512
+    before = len(calls)
+    _get(hot, query="date=9999")
+    assert len(calls) == before  # the newest is still kept
+    _get(hot, query="date=0")
+    assert len(calls) == before + 1  # the oldest was dropped
+
+
+def test_an_answer_larger_than_a_sixteenth_of_the_bound_is_not_kept() -> None:
+    """One big answer cannot evict everything else: above bound/16 it is served but not kept."""
+    app, calls = _counting_app(body=b"z" * 5000)
+    hot = HotPath(app, 16 * 4096)  # 4,096-byte limit per answer
+    _get(hot)
+    _get(hot)
+    assert len(calls) == 2
+    assert hot.used_bytes == 0
+
+
+def test_hot_cache_mb_zero_turns_the_memo_off(artifact_dir: Path) -> None:
+    """HOT_CACHE_MB=0: every request runs Flask (nothing kept)."""
+    app = create_app({"artifact_dir": str(artifact_dir), "hot_cache_mb": 0})
+    client = app.test_client()
+    client.get("/healthz")
+    client.get("/healthz")
+    assert len(app.wsgi_app) == 0  # type: ignore[arg-type]
+    assert app.wsgi_app.hits == 0  # type: ignore[attr-defined]
+
+
+def test_waitress_queue_notices_come_once_a_minute_with_a_count() -> None:
+    """Ten thousand "Task queue depth" notices within a minute give one log line; the next minute's line counts
+    the requests that waited meanwhile and the deepest queue."""
+    now = [1000.0]
+    notices = QueueNotices(every=60, clock=lambda: now[0])
+    passed = []
+    for i in range(10_000):
+        record = logging.LogRecord(
+            "waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (i % 7,), None
+        )
+        if notices.filter(record):
+            passed.append(record.getMessage())
+        now[0] += 0.005  # 50 s in all
+    assert passed == [
+        "1 request(s) waited for a free thread in the last 60 s (deepest queue 0); more threads (WEB_CONCURRENCY) "
+        "or instances help if this persists"
+    ]
+    now[0] += 10  # 60 s after the first line
+    record = logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (3,), None)
+    assert notices.filter(record)
+    assert record.getMessage().startswith(
+        "10000 request(s) waited for a free thread in the last 60 s (deepest queue 6)"
+    )
