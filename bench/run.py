@@ -1,9 +1,10 @@
 """Benchmarks, every figure a ratio taken in the same run: `make bench` (or `python bench/run.py`).
 
-Serving (wrk against ours, the original design and a bare Flask floor, one after another, same
-Waitress settings), cold start, memory and runtime footprint, training time by phase against one
-bare Prophet fit, and training time as pairs are added. Writes bench/results/results.md and
-bench/results/serving.png. `--quick` shortens everything to check that the script works.
+Serving (wrk against ours, the original design, a bare Flask floor and a bare WSGI callable as the
+limit of the stack, all with the same Waitress settings), cold start, memory and runtime footprint,
+training time by phase against one bare Prophet fit, and training time as pairs are added. Writes
+bench/results/results.md and bench/results/serving.png. `--quick` shortens everything to check
+that the script works; `--serving` runs the serving comparison alone (bench/results/serving.md).
 """
 
 from __future__ import annotations
@@ -215,15 +216,98 @@ def chart(rows: list[dict], path: Path) -> None:
     fig.savefig(path, metadata={"Software": None})
 
 
+LIMIT = "limit: bare WSGI callable, constant JSON"
+FLOOR = "floor: Flask, constant JSON"
+ORIGINAL = "original: predict per request"
+# Ours, on the hot path's answers: (name, path). The first two carry the target of at least 0.8 times the limit.
+HOT = [
+    ("ours: /bitcoin?date=", f"/bitcoin?date={DATE}"),
+    ("ours: /v1/forecast point", f"/v1/forecast/BTC-USD?date={DATE}"),
+    ("ours: 30-point range", "/v1/forecast/BTC-USD?start=2026-04-01&end=2026-04-30"),
+    ("ours: chart PNG", "/v1/forecast/BTC-USD/chart.png"),
+]
+
+
+def measure_serving(artifact: Path, seconds: int, rounds: int) -> tuple[list[dict], dict[str, float]]:
+    """wrk against ours, the floor and the limit, all running at once and measured in turn, `rounds` times
+    (the best of them per target, so a noisy neighbour in one round does not decide); the original once."""
+    targets = [(LIMIT, "limit", f"/bitcoin?date={DATE}"), (FLOOR, "floor", f"/bitcoin?date={DATE}")]
+    targets += [(name, "ours", path) for name, path in HOT]
+    best: dict[str, dict] = {}
+    memory: dict[str, float] = {}
+    with server("limit", artifact) as limit, server("floor", artifact) as floor, server("ours", artifact) as ours:
+        bases = {"limit": limit, "floor": floor, "ours": ours}
+        for r in range(rounds):
+            for name, kind, path in targets:
+                result = wrk(bases[kind][0] + path, seconds)
+                say(f"round {r + 1}: {name}: {result['rps']:,.0f} req/s, p99 {result['p99']:.1f} ms")
+                kept = best.setdefault(name, {"name": name, **result})
+                kept["rps"] = max(kept["rps"], result["rps"])
+                for q in ("p50", "p99"):
+                    kept[q] = min(kept[q], result[q])
+                kept["non2xx"] = max(kept["non2xx"], result["non2xx"])
+        for kind, (_, pid, _) in bases.items():
+            memory[kind] = rss_mb(pid)
+    with server("original", artifact) as (base, pid, _):
+        result = wrk(base + f"/bitcoin?date={DATE}", seconds)
+        memory["original"] = rss_mb(pid)
+    best[ORIGINAL] = {"name": ORIGINAL, **result}
+    return list(best.values()), memory
+
+
+def serving_lines(serving: list[dict], seconds: int, rounds: int) -> list[str]:
+    """The serving section of the results: every target beside the limit, and the targets met or missed."""
+    by = {r["name"]: r for r in serving}
+    limit, floor, original, ours = by[LIMIT], by[FLOOR], by[ORIGINAL], by[HOT[0][0]]
+    return [
+        f"## Serving (wrk -t2 -c16, {seconds} s each, best of {rounds} alternating rounds, Waitress with 8 threads)",
+        "",
+        "| server | req/s | p50 ms | p99 ms | non-2xx | req/s ÷ limit | p99 ÷ limit |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r['name']} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} | "
+            f"{r['rps'] / limit['rps']:.2f} | {r['p99'] / limit['p99']:.2f} |"
+            for r in serving
+        ],
+        "",
+        *[
+            f"- {name}: ours / limit throughput **{by[name]['rps'] / limit['rps']:.2f}** (target ≥ 0.8: "
+            f"{ok(by[name]['rps'] >= 0.8 * limit['rps'])}), p99 **{by[name]['p99'] / limit['p99']:.2f}** "
+            f"(target ≤ 1.2: {ok(by[name]['p99'] <= 1.2 * limit['p99'])})"
+            for name, _ in HOT[:2]
+        ],
+        f"- the Flask floor / limit throughput: {floor['rps'] / limit['rps']:.2f}; ours (/bitcoin) / original: "
+        f"**{ours['rps'] / original['rps']:.0f}×**",
+    ]
+
+
+def _header(quick: bool) -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    return [
+        "# Benchmark results",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        + (" · **quick mode**: short runs, figures only roughly indicative" if quick else ""),
+        "",
+    ]
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "**missed**"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short runs, to check the script works")
+    p.add_argument("--serving", action="store_true", help="only the serving comparison (about 5 minutes)")
     args = p.parse_args(argv)
     for tool in ("wrk",):
         if shutil.which(tool) is None:
             print(f"bench: error: {tool} is not installed (scripts/install-system-packages.sh)", file=sys.stderr)
             return 1
-    seconds = 3 if args.quick else 15
+    seconds = 3 if args.quick else 10
+    rounds = 3
     starts = 2 if args.quick else 5
     hourly_rows = 3000 if args.quick else 50_000
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -233,6 +317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("training the daily artifact (BTC/USD, ETH/USD)")
         daily = work / "daily"
         d_wall, d_times = train(["--csv-dir", "data", "--symbols", "BTC/USD,ETH/USD"], daily)
+        if args.serving:
+            say(f"serving: wrk {seconds} s per target, {rounds} alternating rounds")
+            serving, _ = measure_serving(daily, seconds, rounds)
+            lines = [*_header(args.quick), *serving_lines(serving, seconds, rounds)]
+            (RESULTS / "serving.md").write_text("\n".join(lines))
+            chart(serving, RESULTS / "serving.png")
+            print("\n".join(lines))
+            return 0
         say(f"building a {hourly_rows:,}-row hourly series and training on it")
         hdir = work / "hourly-csv"
         hdir.mkdir()
@@ -242,24 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ["--csv-dir", str(hdir), "--symbols", "BTC/USD", "--timeframe", "1Hour", "--horizon-days", "30"], hourly
         )
 
-        say(f"serving: wrk {seconds} s per target")
-        serving: list[dict] = []
-        memory: dict[str, float] = {}
-        targets = [
-            ("ours: /bitcoin?date=", "ours", daily, f"/bitcoin?date={DATE}"),
-            ("ours: 30-point range", "ours", daily, "/v1/forecast/BTC-USD?start=2026-04-01&end=2026-04-30"),
-            ("original: predict per request", "original", daily, f"/bitcoin?date={DATE}"),
-            ("floor: constant JSON", "floor", daily, f"/bitcoin?date={DATE}"),
-        ]
-        for name, kind, artifact, path in targets:
-            with server(kind, artifact) as (base, pid, _):
-                result = wrk(base + path, seconds)
-                memory[kind] = max(memory.get(kind, 0.0), rss_mb(pid))
-            serving.append({"name": name, **result})
-            say(f"{name}: {result['rps']:,.0f} req/s, p99 {result['p99']:.1f} ms")
-        by = {r["name"]: r for r in serving}
-        ours, original, floor = by["ours: /bitcoin?date="], by["original: predict per request"], by[
-            "floor: constant JSON"]  # fmt: skip
+        say(f"serving: wrk {seconds} s per target, {rounds} alternating rounds")
+        serving, memory = measure_serving(daily, seconds, rounds)
 
         say(f"cold start: median of {starts}")
         cold: dict[str, float] = {}
@@ -292,28 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             wall, _ = train(["--csv-dir", str(pairs_dir), "--symbols", ",".join(symbols[:n])], work / f"pairs-{n}")
             scale[n] = wall
 
-        def ok(flag: bool) -> str:
-            return "met" if flag else "**missed**"
-
-        cpu = platform.processor() or platform.machine()
         lines += [
-            "# Benchmark results",
-            "",
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
-            + (" · **quick mode**: short runs, figures only roughly indicative" if args.quick else ""),
-            "",
-            f"## Serving (wrk -t2 -c16, {seconds} s each, Waitress with 8 threads)",
-            "",
-            "| server | req/s | p50 ms | p99 ms | non-2xx |",
-            "|---|---:|---:|---:|---:|",
-            *[f"| {r['name']} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} |" for r in serving],
-            "",
-            f"- ours / floor throughput: **{ours['rps'] / floor['rps']:.2f}** (target ≥ 0.9: "
-            f"{ok(ours['rps'] >= 0.9 * floor['rps'])}); ours / floor p99: **{ours['p99'] / floor['p99']:.2f}** "
-            f"(target ≤ 1.2: {ok(ours['p99'] <= 1.2 * floor['p99'])})",
-            f"- ours / original throughput: **{ours['rps'] / original['rps']:.0f}×**; original / floor: "
-            f"{original['rps'] / floor['rps']:.3f}",
+            *_header(args.quick),
+            *serving_lines(serving, seconds, rounds),
             "",
             f"## Cold start (process start to the first 200 on /bitcoin?date=, median of {starts})",
             "",
@@ -326,9 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             "## Memory and footprint",
             "",
-            "| | ours | original | floor |",
-            "|---|---:|---:|---:|",
-            f"| RSS after load (MB) | {memory['ours']:.0f} | {memory['original']:.0f} | {memory['floor']:.0f} |",
+            "| | ours | original | floor | limit |",
+            "|---|---:|---:|---:|---:|",
+            f"| RSS after load (MB) | {memory['ours']:.0f} | {memory['original']:.0f} | {memory['floor']:.0f} | "
+            f"{memory['limit']:.0f} |",
             "",
             f"- venv with requirements-api.txt: **{api_mb:.0f} MB**; venv with what the original serves with "
             f"(bench/requirements-original.txt): **{orig_mb:.0f} MB** (target ≤ 50 MB: {ok(api_mb <= 50)})",

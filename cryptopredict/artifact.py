@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,9 @@ class Artifact:
     # The track record carried from artifact to artifact (cryptopredict.ledger); None before it
     # existed (an artifact whose manifest names no ledger).
     ledger: Ledger | None = None
+    # The charts' bytes by file name, verified against the manifest with everything else on load and
+    # kept (a few hundred kB a pair), so a server never reads or hashes them again.
+    charts: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def model_version(self) -> str:
@@ -291,7 +294,13 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
     if not forecasts:
         msg = f"artifact {root} serves no symbol"
         raise ArtifactError(msg)
-    return Artifact(path=root, manifest=manifest, forecasts=forecasts, ledger=_ledger(root, manifest, blobs))
+    return Artifact(
+        path=root,
+        manifest=manifest,
+        forecasts=forecasts,
+        ledger=_ledger(root, manifest, blobs),
+        charts={name: data for name, data in blobs.items() if name.endswith(".png")},
+    )
 
 
 def _ledger(root: Path, manifest: Mapping[str, Any], blobs: Mapping[str, bytes]) -> Ledger | None:

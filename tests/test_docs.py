@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
-from flask import Flask
 from openapi_spec_validator import validate
 
-from cryptopredict.serving.openapi import OPERATIONS
 from cryptopredict.training.charts import CHART_SIZE
 from tests.helpers import http_get
 
@@ -31,20 +28,6 @@ def test_the_openapi_document_is_valid_openapi_3_1(live_server: str) -> None:
     assert spec["openapi"] == "3.1.0"
     assert spec["info"]["version"] == "test-1.0.0"
     validate(spec)
-
-
-def test_every_route_of_the_app_is_documented(app: Flask) -> None:
-    """Each URL rule except static files, the document and the docs page appears in the document."""
-    rules = {
-        r.rule.replace("<anything:symbol>", "{symbol}").replace("<any('chart.png', 'components.png'):name>", "{name}")
-        for r in app.url_map.iter_rules()
-        if r.endpoint != "static"
-    }
-    documented = {
-        re.sub(r"^(/v1/forecast/\{symbol\}/)(chart|components)\.png$", r"\1{name}", op.path)
-        for op in OPERATIONS.values()
-    }
-    assert rules == documented | {"/openapi.json", "/docs"}
 
 
 def test_every_error_response_is_documented_as_problem_json(live_server: str) -> None:

@@ -9,10 +9,19 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-__all__ = ["PROBLEM_JSON", "ApiError", "InvalidParam", "register_error_handlers"]
+__all__ = ["PROBLEM_JSON", "PROBLEM_TYPES", "ApiError", "InvalidParam", "register_error_handlers"]
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:cryptopredict:problem:"
+# Every problem type this API sends (the document lists them; a test checks each answer's type is one).
+PROBLEM_TYPES = {
+    "invalid-parameter": "a parameter is missing, unknown, repeated, or outside its documented form (400)",
+    "unacceptable-value": "a parameter in its documented form that names nothing acceptable, e.g. 2024-02-30 (422)",
+    "out-of-range": "a date outside the served window, or a range over the point limit (422)",
+    "unknown-symbol": "the pair is not served, or has no track record (404)",
+    "no-chart": "the artifact has no such chart for the pair (404)",
+    "about:blank": "an HTTP error with no more to say than its status: no such path (404), method not allowed (405)",
+}
 _log = logging.getLogger("cryptopredict.serving")
 
 
@@ -40,10 +49,14 @@ class ApiError(Exception):
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def bad_param(cls, name: str, reason: str, status: int = 400, location: str = "query", **extra: Any) -> ApiError:
+    def bad_param(
+        cls, name: str, reason: str, status: int = 400, location: str = "query", kind: str | None = None, **extra: Any
+    ) -> ApiError:
         """A single parameter refused: 400 when malformed, 422 when well-formed but out of range."""
-        title = "Invalid parameter" if status == 400 else "Parameter out of range"
-        kind = "invalid-parameter" if status == 400 else "out-of-range"
+        kind = kind or ("invalid-parameter" if status == 400 else "out-of-range")
+        title = {"invalid-parameter": "Invalid parameter", "unacceptable-value": "Parameter value not acceptable"}.get(
+            kind, "Parameter out of range"
+        )
         return cls(status, title, f"{name}: {reason}", kind, [InvalidParam(name, reason, location)], dict(extra))
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,245 +1,15 @@
-"""The OpenAPI 3.1 document, built from the same parameter declarations the routes validate with.
-
-Each operation lists its query parameters here; `params.query()` refuses any parameter an
-operation does not declare, and enforces each declaration's `maxLength` and `required`, so the
-document and the behaviour cannot drift apart. (Why not flask-openapi3: it brings pydantic, 10 MB
-installed, and measured here took the server's imports from about 0.21 s to 0.37 s; see the
-README's API section.)
-"""
+"""The OpenAPI 3.1 document, written from the operations the routes check requests with
+(`contract.py`), the answers' schemas, and the problem types the server sends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_PARAM_LENGTH", "OPERATIONS", "Operation", "Param", "document"]
+from cryptopredict.serving.contract import OPERATIONS, Operation
+from cryptopredict.serving.errors import PROBLEM_TYPES
 
-MAX_PARAM_LENGTH = 64
-_WHEN = (
-    "A date (`2024-06-01`) or ISO 8601 datetime (`2024-06-01T12:00:00Z`); a naive time is UTC, an "
-    "offset is converted to UTC. Between two bars the value is interpolated linearly."
-)
+__all__ = ["document"]
 
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """One query or path parameter, as the document shows it and the routes check it."""
-
-    name: str
-    description: str
-    required: bool = False
-    where: str = "query"
-    example: str | None = None
-    pattern: str | None = None
-
-    def schema(self) -> dict[str, Any]:
-        s: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM_LENGTH}
-        if self.pattern is not None:
-            s["pattern"] = self.pattern
-        if self.example is not None:
-            s["examples"] = [self.example]
-        return s
-
-    def to_openapi(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "in": self.where,
-            "required": self.required or self.where == "path",
-            "description": self.description,
-            "schema": self.schema(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One endpoint: its path, parameters, and what it answers."""
-
-    path: str
-    operation_id: str
-    summary: str
-    tag: str
-    params: tuple[Param, ...] = ()
-    ok: dict[str, Any] = field(default_factory=dict)  # the 200 response's content
-    errors: tuple[int, ...] = (400,)
-    cached: bool = False  # answers carry an ETag and honour If-None-Match
-
-    @property
-    def query_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params if p.where == "query")
-
-    def param(self, name: str) -> Param:
-        return next(p for p in self.params if p.name == name)
-
-
-def _json(ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
-
-
-_PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
-_HTML = {"text/html": {"schema": {"type": "string"}}}
-# Shapes only: a calendar date that does not exist, or one outside the served window, is still
-# refused with a problem+json naming the parameter.
-_WHEN_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
-_SYMBOL = Param(
-    "symbol", "A served pair, spelled like `BTC-USD` (any case).", where="path", example="BTC-USD",
-    pattern=r"^[A-Za-z0-9]{2,10}-[A-Za-z0-9]{2,10}$",
-)  # fmt: skip
-_DATE_REQUIRED = Param("date", _WHEN, required=True, example="2026-06-01", pattern=_WHEN_PATTERN)
-_MODEL = Param(
-    "model",
-    "Which forecast: `served` (the default: anchored at the last close, Prophet's predicted change "
-    "weighted by the skill it showed out of sample, calibrated quantiles) or `prophet` (Prophet's own "
-    "forecast and 80% interval, as fitted, for comparison).",
-    example="served",
-    pattern=r"^(served|prophet)$",
-)
-_NUMBER = r"(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
-_QUANTILES = Param(
-    "quantiles",
-    "Comma-separated probability levels strictly between 0 and 1 (at most 23); the answer adds the served "
-    "forecast's price at each. Published from 0.01 to 0.99; a level between two published ones is "
-    "interpolated in log price.",
-    example="0.05,0.5,0.95",
-    pattern=rf"^{_NUMBER}(,{_NUMBER})*$",
-)
-_PRICE = r"^" + _NUMBER + r"$"
-
-# fmt: off
-OPERATIONS: dict[str, Operation] = {
-    op.operation_id: op
-    for op in (
-        Operation(
-            "/bitcoin",
-            "bitcoin",
-            "BTC/USD at one date (the original contract)",
-            "original",
-            (_DATE_REQUIRED, _MODEL),
-            _json("BitcoinPrediction"),
-            (400, 404, 422),
-        ),
-        Operation(
-            "/bitcoin/forecast",
-            "bitcoinForecastChart",
-            "BTC/USD forecast chart",
-            "original",
-            (_MODEL,),
-            ok=_PNG,
-            errors=(400, 404),
-            cached=True,
-        ),
-        Operation(
-            "/bitcoin/trends",
-            "bitcoinTrendsChart",
-            "BTC/USD trend and seasonality chart",
-            "original",
-            ok=_PNG,
-            errors=(400, 404),
-            cached=True,
-        ),
-        Operation(
-            "/v1/forecast/{symbol}",
-            "forecast",
-            "One point (`date`) or a series (`start` and `end`) for a pair",
-            "forecast",
-            (
-                _SYMBOL,
-                Param("date", _WHEN + " Or give `start` and `end`.", example="2026-06-01", pattern=_WHEN_PATTERN),
-                Param("start", "First instant of a series. " + _WHEN, example="2026-06-01", pattern=_WHEN_PATTERN),
-                Param("end", "Last instant, inclusive. " + _WHEN, example="2026-06-10", pattern=_WHEN_PATTERN),
-                _MODEL,
-                _QUANTILES,
-            ),
-            {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/ForecastPoint"},
-                            {"$ref": "#/components/schemas/ForecastSeries"},
-                        ]
-                    }
-                }
-            },
-            (400, 404, 422),
-        ),
-        Operation(
-            "/v1/forecast/{symbol}/probability",
-            "probability",
-            "The probability that a pair's close on a date is above (or below) a price",
-            "forecast",
-            (
-                _SYMBOL,
-                _DATE_REQUIRED,
-                Param("above", "A price in USD; give this or `below`.", example="100000", pattern=_PRICE),
-                Param("below", "A price in USD; give this or `above`.", pattern=_PRICE),
-            ),
-            _json("Probability"),
-            (400, 404, 422),
-        ),
-        Operation(
-            "/v1/forecast/{symbol}/chart.png",
-            "forecastChart",
-            "A pair's forecast chart",
-            "forecast",
-            (_SYMBOL, _MODEL),
-            _PNG,
-            (400, 404),
-            cached=True,
-        ),
-        Operation(
-            "/v1/forecast/{symbol}/components.png",
-            "componentsChart",
-            "A pair's trend and seasonality chart",
-            "forecast",
-            (_SYMBOL,),
-            _PNG,
-            (400, 404),
-            cached=True,
-        ),
-        Operation(
-            "/v1/track-record",
-            "trackRecord",
-            "Every pair's track record in summary: published forecasts scored against what happened",
-            "track record",
-            ok=_json("TrackRecord"),
-        ),
-        Operation(
-            "/v1/track-record/{symbol}",
-            "trackRecordPair",
-            "A pair's published forecasts, per horizon, each scored once its target time has passed",
-            "track record",
-            (
-                _SYMBOL,
-                Param(
-                    "horizon", "Only this horizon (as the record names it, e.g. `7d` or `24h`).", example="7d",
-                    pattern=r"^\d{1,4}[dh]$",
-                ),
-            ),
-            _json("PairTrackRecord"),
-            (400, 404, 422),
-        ),
-        Operation(
-            "/v1/track-record/{symbol}/chart.png",
-            "trackRecordChart",
-            "A pair's published medians and 80% bands against the actual closes",
-            "track record",
-            (_SYMBOL,),
-            _PNG,
-            (400, 404),
-            cached=True,
-        ),
-        Operation("/v1/symbols", "symbols", "The pairs served, with their windows", "service", ok=_json("Symbols")),
-        Operation(
-            "/v1/model",
-            "model",
-            "Model version, training data, backtest against baselines, gate",
-            "service",
-            ok=_json("Model"),
-        ),
-        Operation("/healthz", "healthz", "Liveness and the loaded model version", "service", ok=_json("Health")),
-        Operation("/", "home", "This page for people: charts, model, links", "service", ok=_HTML),
-    )
-}
-# fmt: on
 
 _NUM = {"type": "number"}
 _NUM_OR_NULL = {"type": ["number", "null"]}
@@ -583,7 +353,10 @@ _SCHEMAS: dict[str, Any] = {
         "description": "RFC 9457 problem details",
         "required": ["type", "title", "status", "detail"],
         "properties": {
-            "type": {"type": "string", "examples": ["urn:cryptopredict:problem:bad-parameter"]},
+            "type": {
+                "enum": [t if ":" in t else f"urn:cryptopredict:problem:{t}" for t in PROBLEM_TYPES],
+                "description": "; ".join(f"{t}: {what}" for t, what in PROBLEM_TYPES.items()),
+            },
             "title": {"type": "string"},
             "status": {"type": "integer"},
             "detail": {"type": "string"},
@@ -607,11 +380,12 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 _ERROR_TEXT = {
-    400: "A parameter is missing, unknown, repeated, too long or unreadable",
+    400: "A parameter is missing, unknown, repeated, too long, or outside its documented form",
     404: "No such pair (or chart, or track record) in this deployment",
     405: "Only GET, HEAD and OPTIONS are allowed",
-    422: "A date outside the served window, a range over the point limit, a level outside the published ones, "
-    "or a horizon without a record",
+    422: "A parameter in its documented form that cannot be accepted: a date that does not exist or is outside "
+    "the served window, a range over the point limit, a level outside the published ones, a price of 0, a "
+    "horizon without a record",
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

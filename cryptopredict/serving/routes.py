@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from cryptopredict.artifact import SymbolForecast, format_utc
 from cryptopredict.ledger import RETENTION_DAYS
+from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.lookup import (
-    MODELS,
     OutOfRange,
     Point,
     at,
@@ -21,11 +21,8 @@ from cryptopredict.serving.lookup import (
     probability_below,
     quantiles_at,
 )
-from cryptopredict.serving.openapi import OPERATIONS
-from cryptopredict.serving.params import check_known, parse_levels, parse_model, parse_price, parse_when, single
 from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
-from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
 
 __all__ = ["bp"]
 
@@ -37,18 +34,9 @@ def _state() -> ServingState:
     return current_app.extensions["cryptopredict"]
 
 
-def _slug(raw_slug: str) -> str:
-    """The path's pair in its canonical spelling (`btc-usd` -> `BTC-USD`); 400 naming it when malformed."""
-    try:
-        return symbol_to_slug(slug_to_symbol(raw_slug))
-    except ValueError:
-        shown = raw_slug if raw_slug.isprintable() and len(raw_slug) <= 40 else repr(raw_slug[:40])
-        raise ApiError.bad_param("symbol", f"{shown} is not a pair like BTC-USD", location="path") from None
-
-
-def _forecast_for(raw_slug: str) -> SymbolForecast:
+def _forecast_for(slug: str) -> SymbolForecast:
+    """A served pair's forecast by its canonical spelling; 404 naming the served ones."""
     state = _state()
-    slug = _slug(raw_slug)
     fc = state.artifact.forecasts.get(slug)
     if fc is None:
         served = ", ".join(state.artifact.forecasts)
@@ -69,14 +57,12 @@ def _at(fc: SymbolForecast, name: str, when: datetime, model: str = "served") ->
         raise _out_of_range(name, fc, exc) from None
 
 
-def _levels(fc: SymbolForecast, model: str) -> list[float] | None:
-    """The `quantiles` asked for, or None; only the served forecast has them."""
-    raw = single(request.args, "quantiles", required=False)
-    if raw is None:
+def _levels(fc: SymbolForecast, model: str, levels: list[float] | None) -> list[float] | None:
+    """The `quantiles` asked for, checked against the published ones, or None; only the served forecast has them."""
+    if levels is None:
         return None
     if model != "served":
         raise ApiError.bad_param("quantiles", "quantiles are published for the served forecast only (drop model)")
-    levels = parse_levels(raw)
     try:
         check_levels(fc, levels)
     except ValueError as exc:
@@ -109,21 +95,14 @@ def _point_json(p: Point) -> dict[str, Any]:
     }
 
 
-# The hottest path: its accepted names are looked up once, not per request.
-_BITCOIN_PARAMS = OPERATIONS["bitcoin"].query_names
-_FORECAST_PARAMS = OPERATIONS["forecast"].query_names
-
-
 @bp.get("/bitcoin")
-def bitcoin() -> ResponseReturnValue:
+@checked("bitcoin")
+def bitcoin(date: datetime, model: str) -> ResponseReturnValue:
     """The original public contract: BTC/USD at one date, four fields, unchanged."""
-    check_known(request.args, _BITCOIN_PARAMS)
-    when = parse_when("date", single(request.args, "date", required=True))
-    model = parse_model(request.args, MODELS)
     fc = _state().artifact.forecasts.get(BITCOIN)
     if fc is None:
         raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
-    p = _at(fc, "date", when, model)
+    p = _at(fc, "date", date, model)
     return jsonify(
         date=p.date.replace(tzinfo=None).isoformat(timespec="seconds"),
         prediction=p.prediction,
@@ -133,25 +112,30 @@ def bitcoin() -> ResponseReturnValue:
 
 
 @bp.get("/v1/forecast/<anything:symbol>")
-def forecast(symbol: str) -> ResponseReturnValue:
+@checked("forecast")
+def forecast(
+    symbol: str,
+    date: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+    model: str,
+    quantiles: list[float] | None,
+) -> ResponseReturnValue:
     """One point (`date`) or a series of grid points (`start` and `end`)."""
     fc = _forecast_for(symbol)
-    args = request.args
-    check_known(args, _FORECAST_PARAMS)
-    date_raw = single(args, "date", required=False)
-    model = parse_model(args, MODELS)
-    levels = _levels(fc, model)
+    levels = _levels(fc, model, quantiles)
     head = _head(fc, model)
-    if date_raw is not None:
-        if "start" in args or "end" in args:
+    if date is not None:
+        if start is not None or end is not None:
             raise ApiError.bad_param("date", "give either date, or start and end, not both")
-        p = _at(fc, "date", parse_when("date", date_raw), model)
+        p = _at(fc, "date", date, model)
         extra = {"quantiles": _quantiles_json(fc, p.date, levels)} if levels else {}
         return jsonify({**head, **_point_json(p), **extra})
-    if "start" not in args and "end" not in args:
+    if start is None and end is None:
         raise ApiError.bad_param("date", "required: give date, or start and end")
-    start = parse_when("start", single(args, "start", required=True))
-    end = parse_when("end", single(args, "end", required=True))
+    if start is None or end is None:
+        missing = "start" if start is None else "end"
+        raise ApiError.bad_param(missing, "required with the other end of the range; give start and end")
     if start > end:
         raise ApiError.bad_param("start", f"must not be after end ({format_utc(start)} > {format_utc(end)})")
     cap = _state().settings.max_series_points
@@ -186,22 +170,15 @@ def _head(fc: SymbolForecast, model: str) -> dict[str, Any]:
     }
 
 
-_PROBABILITY_PARAMS = OPERATIONS["probability"].query_names
-
-
 @bp.get("/v1/forecast/<anything:symbol>/probability")
-def probability(symbol: str) -> ResponseReturnValue:
+@checked("probability")
+def probability(symbol: str, date: datetime, above: float | None, below: float | None) -> ResponseReturnValue:
     """The probability, under the served forecast, that the close on `date` is above (or below) a price."""
     fc = _forecast_for(symbol)
-    args = request.args
-    check_known(args, _PROBABILITY_PARAMS)
-    when = parse_when("date", single(args, "date", required=True))
-    above_raw, below_raw = single(args, "above", required=False), single(args, "below", required=False)
-    if (above_raw is None) == (below_raw is None):
+    if (above is None) == (below is None):
         raise ApiError.bad_param("above", "give exactly one of above or below (a price in USD)")
-    side, raw = ("above", above_raw) if above_raw is not None else ("below", below_raw)
-    price = parse_price(side, raw)
-    p = _at(fc, "date", when)
+    side, price = ("above", above) if above is not None else ("below", below)
+    p = _at(fc, "date", date)
     below, bound = probability_below(fc, p.date, price)
     if side == "above":
         value = float(f"{1 - below:.6g}")
@@ -223,9 +200,9 @@ def probability(symbol: str) -> ResponseReturnValue:
 
 
 @bp.get("/v1/symbols")
+@checked("symbols")
 def symbols() -> ResponseReturnValue:
     """What is served: each symbol's data window, horizon and timeframe."""
-    check_known(request.args, ())
     state = _state()
     return jsonify(
         model_version=state.artifact.model_version,
@@ -248,9 +225,9 @@ def symbols() -> ResponseReturnValue:
 
 
 @bp.get("/v1/model")
+@checked("model")
 def model() -> ResponseReturnValue:
     """The model behind the answers: version, training time and data, settings, metrics."""
-    check_known(request.args, ())
     m = _state().artifact.manifest
     return jsonify(
         model_version=m["model_version"],
@@ -284,12 +261,8 @@ def _verdict(backtest: dict[str, Any] | None) -> str:
     return "; ".join(e["summary"] for e in backtest["metrics"].values())
 
 
-_TRACK_PARAMS = OPERATIONS["trackRecordPair"].query_names
-
-
-def _record_for(raw_slug: str) -> tuple[str, PairRecord]:
-    """A pair's track record by its path spelling; 400 for a malformed pair, 404 for one without a record."""
-    slug = _slug(raw_slug)
+def _record_for(slug: str) -> PairRecord:
+    """A pair's track record by its canonical spelling; 404 for one without a record."""
     records = _state().track_record
     if slug not in records:
         have = ", ".join(records) or "none yet"
@@ -300,7 +273,7 @@ def _record_for(raw_slug: str) -> tuple[str, PairRecord]:
             "unknown-symbol",
             extra={"served": list(records)},
         )
-    return slug, records[slug]
+    return records[slug]
 
 
 def _record_head() -> dict[str, Any]:
@@ -309,9 +282,9 @@ def _record_head() -> dict[str, Any]:
 
 
 @bp.get("/v1/track-record")
+@checked("trackRecord")
 def track_record() -> ResponseReturnValue:
     """Every pair's record in summary: what production models published and how it turned out."""
-    check_known(request.args, ())
     return jsonify(
         {
             **_record_head(),
@@ -328,20 +301,19 @@ def track_record() -> ResponseReturnValue:
 
 
 @bp.get("/v1/track-record/<anything:symbol>")
-def track_record_pair(symbol: str) -> ResponseReturnValue:
+@checked("trackRecordPair")
+def track_record_pair(symbol: str, horizon: str | None) -> ResponseReturnValue:
     """One pair's published forecasts, per horizon, each scored once its target is known."""
-    slug, rec = _record_for(symbol)
-    check_known(request.args, _TRACK_PARAMS)
-    horizon = single(request.args, "horizon", required=False)
+    rec = _record_for(symbol)
     if horizon is not None and horizon not in rec.horizons:
         raise ApiError.bad_param(
-            "horizon", f"{slug} has no record at {horizon}; recorded horizons: {', '.join(rec.horizons)}", 422
+            "horizon", f"{symbol} has no record at {horizon}; recorded horizons: {', '.join(rec.horizons)}", 422
         )
     chosen = {horizon: rec.horizons[horizon]} if horizon is not None else rec.horizons
     return jsonify(
         {
             **_record_head(),
-            "symbol": slug,
+            "symbol": symbol,
             "pair": rec.symbol,
             "horizons": [{"horizon": h, **v} for h, v in chosen.items()],
         }
@@ -349,6 +321,7 @@ def track_record_pair(symbol: str) -> ResponseReturnValue:
 
 
 @bp.get("/healthz")
+@checked("healthz")
 def healthz() -> ResponseReturnValue:
     """Liveness, and which model this process serves."""
     state = _state()
