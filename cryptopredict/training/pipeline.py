@@ -49,8 +49,18 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = round(time.perf_counter() - t0, 3)
 
 
-def _check(config: TrainConfig) -> tuple[Timeframe, int]:
-    """Refuse settings no run can use; return the timeframe and the horizon in bars."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every step of one run shares: its settings, checked, and where progress goes."""
+
+    config: TrainConfig
+    timeframe: Timeframe
+    horizon: int  # forecast steps after the last bar
+    log: Log
+
+
+def _check(config: TrainConfig, log: Log) -> _Run:
+    """Refuse settings no run can use; resolve the timeframe and the horizon in bars."""
     try:
         timeframe = get_timeframe(config.timeframe)
         slugs = [symbol_to_slug(s) for s in config.symbols]
@@ -66,7 +76,7 @@ def _check(config: TrainConfig) -> tuple[Timeframe, int]:
     if horizon_days < 1:
         msg = f"horizon must be at least 1 day, got {horizon_days}"
         raise TrainingError(msg)
-    return timeframe, horizon_days * 86400 // timeframe.seconds
+    return _Run(config, timeframe, horizon_days * 86400 // timeframe.seconds, log)
 
 
 def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
@@ -106,20 +116,14 @@ def _log_bars(bars: Mapping[str, ValidatedBars], log: Log) -> None:
             log(f"{symbol}: warning: {warning}")
 
 
-def _fit_all(
-    executor: Executor,
-    config: TrainConfig,
-    timeframe: Timeframe,
-    bars: Mapping[str, ValidatedBars],
-    horizon: int,
-    log: Log,
-) -> dict[str, FitResult]:
+def _fit_all(ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars]) -> dict[str, FitResult]:
     """Fit every symbol on all its bars; results in the configured symbol order."""
-    jobs = [FitJob(s, v.frame, timeframe, horizon, config.model, config.model_version) for s, v in bars.items()]
+    config, horizon = ctx.config, ctx.horizon
+    jobs = [FitJob(s, v.frame, ctx.timeframe, horizon, config.model, config.model_version) for s, v in bars.items()]
     results: dict[str, FitResult] = {}
     for job, res in executor.map(run_fit, jobs):
         results[job.symbol] = res
-        log(
+        ctx.log(
             f"[{len(results)}/{len(jobs)}] {job.symbol}: fitted {len(job.frame):,} rows in "
             f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
             f"predicted in {res.predict_seconds:.1f} s"
@@ -136,10 +140,9 @@ class _Backtests:
     grids: dict[str, backtest.Grid]
 
 
-def _refit_jobs(
-    config: TrainConfig, timeframe: Timeframe, frames: Mapping[str, pd.DataFrame], horizon: int
-) -> list[RefitJob]:
+def _refit_jobs(ctx: _Run, frames: Mapping[str, pd.DataFrame]) -> list[RefitJob]:
     """Per symbol, the anchor refit at the data end (first: needed whatever the backtest finds), then every cutoff."""
+    config, timeframe, horizon = ctx.config, ctx.timeframe, ctx.horizon
     step = pd.Timedelta(seconds=timeframe.seconds)
     settings = config.backtest.for_timeframe(timeframe.name)
     steps = [h.steps for h in timeframe.horizons]
@@ -154,26 +157,18 @@ def _refit_jobs(
     return jobs
 
 
-def _backtest_all(
-    executor: Executor,
-    config: TrainConfig,
-    timeframe: Timeframe,
-    bars: Mapping[str, ValidatedBars],
-    horizon: int,
-    log: Log,
-) -> _Backtests:
-    """Refit every cutoff of every symbol, plus one refit at the data end (the served forecast's
-    anchor: the same procedure the backtest scored, run on all the data); score the backtest."""
-    step = pd.Timedelta(seconds=timeframe.seconds)
-    frames = {symbol: backtest.backtest_frame(v.frame, config.model.scale) for symbol, v in bars.items()}
-    jobs = _refit_jobs(config, timeframe, frames, horizon)
-    total = {s: sum(1 for job in jobs if job.symbol == s) for s in bars}
+def _run_refits(
+    ctx: _Run, executor: Executor, jobs: list[RefitJob]
+) -> tuple[dict[str, list[backtest.Refit]], dict[str, backtest.Refit]]:
+    """Run the refit jobs, logging each symbol's progress a few times; per symbol its cutoffs' refits and its anchor."""
+    symbols = list(dict.fromkeys(job.symbol for job in jobs))
+    total = {s: sum(1 for job in jobs if job.symbol == s) for s in symbols}
     if all(n == 1 for n in total.values()):
-        why = "--backtest-cutoffs 0" if config.backtest.cutoffs == 0 else "not enough history before any cutoff"
-        log(f"backtest: skipped ({why})")
-    refits: dict[str, list[backtest.Refit]] = {s: [] for s in bars}
+        why = "--backtest-cutoffs 0" if ctx.config.backtest.cutoffs == 0 else "not enough history before any cutoff"
+        ctx.log(f"backtest: skipped ({why})")
+    refits: dict[str, list[backtest.Refit]] = {s: [] for s in symbols}
     anchors: dict[str, backtest.Refit] = {}
-    done = dict.fromkeys(bars, 0)
+    done = dict.fromkeys(symbols, 0)
     every = max(1, max(total.values()) // 4)
     for job, result in executor.map(run_refit, jobs):
         if job.anchor:
@@ -183,7 +178,17 @@ def _backtest_all(
         done[job.symbol] += 1
         n, of = done[job.symbol], total[job.symbol]
         if of > 1 and (n % every == 0 or n == of):
-            log(f"{job.symbol}: backtest refits {n}/{of}")
+            ctx.log(f"{job.symbol}: backtest refits {n}/{of}")
+    return refits, anchors
+
+
+def _backtest_all(ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars]) -> _Backtests:
+    """Refit every cutoff of every symbol, plus one refit at the data end (the served forecast's
+    anchor: the same procedure the backtest scored, run on all the data); score the backtest."""
+    config, timeframe = ctx.config, ctx.timeframe
+    step = pd.Timedelta(seconds=timeframe.seconds)
+    frames = {symbol: backtest.backtest_frame(v.frame, config.model.scale) for symbol, v in bars.items()}
+    refits, anchors = _run_refits(ctx, executor, _refit_jobs(ctx, frames))
     settings = config.backtest.for_timeframe(timeframe.name)
     summaries: dict[str, dict[str, Any] | None] = {}
     grids = {symbol: backtest.grid_of(frame, step) for symbol, frame in frames.items()}
@@ -191,13 +196,12 @@ def _backtest_all(
         summary = backtest.evaluate(grid, refits[symbol], timeframe.horizons, settings, config.served)
         summaries[symbol] = summary
         if summary:
-            log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))
+            ctx.log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))
     return _Backtests(summaries, anchors, grids)
 
 
 def _served_payload(
-    config: TrainConfig,
-    timeframe: Timeframe,
+    ctx: _Run,
     grid: backtest.Grid,
     fit: FitResult,
     bt: dict[str, Any] | None,
@@ -205,13 +209,13 @@ def _served_payload(
 ) -> dict[str, Any]:
     """The served forecast's quantile grid, for the artifact."""
     lc = grid.log_close
-    sigma = served.ewma_volatility(lc, config.served.volatility_halflife(grid.step))
+    sigma = served.ewma_volatility(lc, ctx.config.served.volatility_halflife(grid.step))
     history = fit.payload["history_points"]
     fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
     # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
     limit = backtest.MAX_LOG_CHANGE
     history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -limit, limit)])
-    horizons = backtest.HORIZONS[timeframe.name]
+    horizons = ctx.timeframe.horizons
     metrics = (bt or {}).get("metrics", {})
     weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
     q = np.exp(
@@ -245,15 +249,14 @@ class _Outputs:
 
 def _export_symbol(
     out: _Outputs,
-    config: TrainConfig,
-    timeframe: Timeframe,
-    horizon: int,
+    ctx: _Run,
     res: FitResult,
     bars: ValidatedBars,
     backtests: _Backtests,
     production: Artifact | None,
 ) -> None:
     """Add one symbol's metadata, served forecast, model file, charts and gate checks to `out`."""
+    config, timeframe, horizon = ctx.config, ctx.timeframe, ctx.horizon
     r = bars.report
     symbol = r.symbol
     grid_end = r.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
@@ -272,9 +275,7 @@ def _export_symbol(
         "backtest": bt,
     }
     out.files[f"{res.slug}.prophet.json"] = res.model_json.encode()
-    res.payload["served"] = _served_payload(
-        config, timeframe, backtests.grids[symbol], res, bt, backtests.anchors[symbol]
-    )
+    res.payload["served"] = _served_payload(ctx, backtests.grids[symbol], res, bt, backtests.anchors[symbol])
     charts = {
         **res.charts,
         "forecast": served_chart(
@@ -298,29 +299,27 @@ def _export_symbol(
 
 def _track_record(
     out: _Outputs,
-    config: TrainConfig,
-    timeframe: Timeframe,
+    ctx: _Run,
     fits: Mapping[str, FitResult],
     bars: Mapping[str, ValidatedBars],
     production: Artifact | None,
     generation: str,
-    log: Log,
 ) -> Ledger:
     """Score production's ledger on the new bars, publish this run's forecasts in it, add its files to `out`."""
+    version = ctx.config.model_version
     ledger, scored, published = record.update(
-        production, bars, {s: r.payload for s, r in fits.items()}, timeframe, generation, config.model_version
+        production, bars, {s: r.payload for s, r in fits.items()}, ctx.timeframe, generation, version
     )
-    log(record.log_line(ledger, scored, published))
+    ctx.log(record.log_line(ledger, scored, published))
     out.files[record.LEDGER_FILE] = record.dump(ledger)
     for symbol, res in fits.items():
         out.symbols[res.slug]["charts"]["track-record"] = f"{res.slug}.track-record.png"
-        out.files[f"{res.slug}.track-record.png"] = record.chart(symbol, config.model_version, ledger, bars[symbol])
+        out.files[f"{res.slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
     return ledger
 
 
 def _manifest(
-    config: TrainConfig,
-    timeframe: Timeframe,
+    ctx: _Run,
     timings: Mapping[str, float],
     gate_: Mapping[str, Any],
     production: Artifact | None,
@@ -328,6 +327,7 @@ def _manifest(
     symbols: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The run's metadata, as the artifact's manifest stores it."""
+    config, timeframe = ctx.config, ctx.timeframe
     return {
         "model_version": config.model_version,
         "run_id": config.run_id,
@@ -362,7 +362,8 @@ def _refuse(
 def run(config: TrainConfig, log: Log = _stderr) -> Path:
     """Train every configured symbol and write the artifact; returns the manifest path."""
     t_start = time.perf_counter()
-    timeframe, horizon = _check(config)
+    ctx = _check(config, log)
+    timeframe = ctx.timeframe
     timings: dict[str, float] = {}
     log(f"loading {timeframe.name} bars for {', '.join(config.symbols)} from {config.source.describe()}")
     with _timed(timings, "fetch"):
@@ -374,19 +375,19 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     production = record.load_production(config.baseline_artifact, log)
     with Executor(config.worker_count()) as executor:
         with _timed(timings, "fit"):
-            fits = _fit_all(executor, config, timeframe, bars, horizon, log)
+            fits = _fit_all(ctx, executor, bars)
         with _timed(timings, "backtest"):
-            backtests = _backtest_all(executor, config, timeframe, bars, horizon, log)
+            backtests = _backtest_all(ctx, executor, bars)
 
     t0 = time.perf_counter()
     out = _Outputs()
     for symbol, res in fits.items():
-        _export_symbol(out, config, timeframe, horizon, res, bars[symbol], backtests, production)
+        _export_symbol(out, ctx, res, bars[symbol], backtests, production)
     generation = new_generation()
-    ledger = _track_record(out, config, timeframe, fits, bars, production, generation, log)
+    ledger = _track_record(out, ctx, fits, bars, production, generation)
     decision = gate.decide(out.checks)
     gate_ = decision.to_dict()
-    manifest = _manifest(config, timeframe, timings, gate_, production, ledger, out.symbols)
+    manifest = _manifest(ctx, timings, gate_, production, ledger, out.symbols)
     if not decision.passed:
         _refuse(config, manifest, decision, gate_)
     manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
