@@ -14,6 +14,7 @@ from cryptopredict.artifact import Artifact, read_artifact
 from cryptopredict.serving import create_app
 from cryptopredict.training.config import BacktestConfig, GateConfig, TrainConfig
 from cryptopredict.training.pipeline import run
+from cryptopredict.training.sources.csv import CsvSource
 from tests.helpers import DATA, api_server, start_image_build
 
 IMAGE_TESTS = "tests/test_image.py"
@@ -49,9 +50,8 @@ def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     out = tmp_path_factory.mktemp("production")
     config = TrainConfig(
-        source="csv",
+        source=CsvSource(str(DATA)),
         symbols=("BTC/USD", "ETH/USD"),
-        csv_dir=str(DATA),
         start="2021-01-01",
         end=PRODUCTION_END,
         out=str(out),
@@ -69,9 +69,8 @@ def artifact_dir(tmp_path_factory: pytest.TempPathFactory, production_dir: Path)
     `production_dir` as the artifact in production."""
     out = tmp_path_factory.mktemp("artifact")
     config = TrainConfig(
-        source="csv",
+        source=CsvSource(str(DATA)),
         symbols=("BTC/USD", "ETH/USD"),
-        csv_dir=str(DATA),
         start=SLICE_START,
         out=str(out),
         model_version="test-1.0.0",

@@ -12,8 +12,8 @@ import pytest
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import TIMEFRAMES
-from cryptopredict.training import alpaca_source
-from cryptopredict.training.alpaca_source import fetch_bars
+from cryptopredict.training.sources import alpaca_client
+from cryptopredict.training.sources.alpaca_client import fetch_bars
 from tests.fake_alpaca import BARS_PATH, RATE_LIMITED, FakeAlpaca, Reply, random_walk_bars
 
 DAILY = TIMEFRAMES["1Day"]
@@ -25,10 +25,10 @@ PAIR = ["BTC/USD", "ETH/USD"]
 @pytest.fixture(autouse=True)
 def _quick_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
     """No real waits between retries, short timeouts, and no proxy between us and 127.0.0.1."""
-    monkeypatch.setattr(alpaca_source, "_RETRY_WAIT_SECONDS", 0)
-    monkeypatch.setattr(alpaca_source, "_MAX_RETRY_AFTER_SECONDS", 1.5)
-    monkeypatch.setattr(alpaca_source, "_TRANSPORT_BACKOFF", 0)
-    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 5.0))
+    monkeypatch.setattr(alpaca_client, "_RETRY_WAIT_SECONDS", 0)
+    monkeypatch.setattr(alpaca_client, "_MAX_RETRY_AFTER_SECONDS", 1.5)
+    monkeypatch.setattr(alpaca_client, "_TRANSPORT_BACKOFF", 0)
+    monkeypatch.setattr(alpaca_client, "_TIMEOUT_SECONDS", (2.0, 5.0))
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
@@ -161,7 +161,7 @@ def test_gives_up_after_the_sdk_retries_on_a_persistent_429(daily: dict[str, pd.
         with pytest.raises(DataSourceError) as err:
             fetch_bars(PAIR, DAILY, start=START, url=fake.url)
     _assert_one_line(err, "HTTP 429", "too many requests", f"127.0.0.1:{fake.port}", "BTC/USD")
-    assert len(fake.requests) == 1 + alpaca_source._RETRY_ATTEMPTS
+    assert len(fake.requests) == 1 + alpaca_client._RETRY_ATTEMPTS
 
 
 def test_a_persistent_500_is_a_data_source_error(daily: dict[str, pd.DataFrame]) -> None:
@@ -299,7 +299,7 @@ def test_a_non_numeric_price_is_a_data_source_error(daily: dict[str, pd.DataFram
 
 def test_one_slow_answer_is_retried(daily: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
     """A read timeout on one request is retried at the transport level and the fetch succeeds."""
-    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 0.3))
+    monkeypatch.setattr(alpaca_client, "_TIMEOUT_SECONDS", (2.0, 0.3))
     with FakeAlpaca(daily) as fake:
         rule = fake.inject(Reply(delay=1.0), page=3)
         got = fetch_bars(PAIR, DAILY, start=START, url=fake.url)
@@ -312,7 +312,7 @@ def test_an_answer_that_never_comes_is_a_one_line_error(
     daily: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A server that keeps not answering is a one-line DataSourceError saying so."""
-    monkeypatch.setattr(alpaca_source, "_TIMEOUT_SECONDS", (2.0, 0.2))
+    monkeypatch.setattr(alpaca_client, "_TIMEOUT_SECONDS", (2.0, 0.2))
     with FakeAlpaca(daily) as fake:
         fake.inject(Reply(delay=0.6), times=None)
         with pytest.raises(DataSourceError) as err:
@@ -354,14 +354,14 @@ def test_the_sdk_still_reads_the_retry_settings_we_set() -> None:
     source = inspect.getsource(RESTClient._request) + inspect.getsource(RESTClient._one_request)
     for name in ("self._retry", "self._retry_codes", "self._session.request"):
         assert name in source
-    client = alpaca_source._make_client(url="http://127.0.0.1:1", api_key=None, secret_key=None)
+    client = alpaca_client._make_client(url="http://127.0.0.1:1", api_key=None, secret_key=None)
     try:
         assert client._retry == 0
         assert client._retry_codes == []
-        assert isinstance(client._session, alpaca_source._Session)
+        assert isinstance(client._session, alpaca_client._Session)
         retry = client._session.get_adapter("http://x").max_retries
         assert retry.respect_retry_after_header
-        assert set(retry.status_forcelist) == set(alpaca_source._RETRY_STATUS_CODES)
+        assert set(retry.status_forcelist) == set(alpaca_client._RETRY_STATUS_CODES)
     finally:
         client._session.close()
 

@@ -135,13 +135,13 @@ def test_same_data_gives_the_same_grid(artifact_dir: Path, tmp_path: Path) -> No
     """Training twice on the same data writes byte-identical forecast grids (seeded uncertainty)."""
     from cryptopredict.training.config import TrainConfig
     from cryptopredict.training.pipeline import run
+    from cryptopredict.training.sources.csv import CsvSource
     from tests.conftest import SLICE_START
     from tests.helpers import DATA
 
     config = TrainConfig(
-        source="csv",
+        source=CsvSource(str(DATA)),
         symbols=("BTC/USD", "ETH/USD"),
-        csv_dir=str(DATA),
         start=SLICE_START,
         out=str(tmp_path),
         model_version="test-1.0.0",

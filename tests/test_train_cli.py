@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+import pandas as pd
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME
+from cryptopredict.artifact import MANIFEST_NAME, read_artifact
+from cryptopredict.timeframes import Timeframe
+from cryptopredict.training import cli
+from cryptopredict.training.config import TrainConfig
+from cryptopredict.training.sources import SOURCES
+from tests.fake_alpaca import random_walk_bars
 from tests.helpers import DATA, run_cli
 
 FAST = ("--start", "2025-01-01", "--horizon-days", "30")
@@ -179,3 +188,41 @@ def test_bundled_sample_is_a_copy_not_a_link() -> None:
         assert path.is_file()
         assert not path.is_symlink()
         assert path.read_text().startswith("timestamp,open,high,low,close,volume\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _SyntheticSource:
+    """A seeded random walk per pair: a bar source defined entirely in this test."""
+
+    name: ClassVar[str] = "synthetic"
+    default_start: ClassVar[str | None] = None
+
+    seed: int = 0
+
+    @classmethod
+    def add_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--synthetic-seed", type=int, default=cls().seed)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _SyntheticSource:
+        return cls(seed=args.synthetic_seed)
+
+    def describe(self) -> str:
+        return f"a random walk, seed {self.seed} ({self.name})"
+
+    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+        return random_walk_bars(config.symbols, periods=200, seed=self.seed)
+
+
+def test_a_registered_source_trains_through_train_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source added to the registry alone gets its --source choice and flags, and trains an artifact."""
+    monkeypatch.setitem(SOURCES, _SyntheticSource.name, _SyntheticSource)
+    argv = ["--source", "synthetic", "--synthetic-seed", "3", "--symbols", "BTC/USD", "--out", str(tmp_path)]
+    code = cli.main([*argv, "--horizon-days", "30", "--backtest-cutoffs", "0", "--workers", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert "from a random walk, seed 3 (synthetic)" in capsys.readouterr().err
+    trained = read_artifact(tmp_path)
+    assert trained.manifest["source"] == "synthetic"
+    assert trained.manifest["symbols"]["BTC-USD"]["rows"] == 200

@@ -21,6 +21,7 @@ import pandas as pd
 
 from cryptopredict.artifact import format_utc
 from cryptopredict.errors import TrainingError
+from cryptopredict.timeframes import TIMEFRAMES, Horizon
 from cryptopredict.training import served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
 from cryptopredict.training.model import from_scale, to_prophet_frame
@@ -40,18 +41,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Horizon:
-    """A forecast distance, named for people ("7d") and counted in bars."""
-
-    name: str
-    steps: int
-
-
-HORIZONS: Mapping[str, tuple[Horizon, ...]] = {
-    "1Day": (Horizon("1d", 1), Horizon("7d", 7), Horizon("30d", 30), Horizon("90d", 90), Horizon("180d", 180)),
-    "1Hour": (Horizon("1h", 1), Horizon("24h", 24), Horizon("168h", 168), Horizon("720h", 720)),
-}
+# The backtest's horizons per timeframe name; defined on the Timeframe (cryptopredict.timeframes).
+HORIZONS: Mapping[str, tuple[Horizon, ...]] = {name: tf.horizons for name, tf in TIMEFRAMES.items()}
 # Clip Prophet's predicted log change: a fit that runs away (e^5 = x148) is not a forecast.
 MAX_LOG_CHANGE = 5.0
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import TIMEFRAMES
-from cryptopredict.training.config import BacktestConfig, ModelConfig, TrainConfig
+from cryptopredict.training.config import TrainConfig
+from cryptopredict.training.sources import SOURCES
 
 __all__ = ["build_parser", "main", "resolve_model_version"]
 
@@ -37,35 +38,46 @@ def resolve_model_version(explicit: str | None, repo: Path | None = None) -> str
     return out.stdout.strip() or "dev"
 
 
+def _horizon_help() -> str:
+    days = ", ".join(f"{tf.default_horizon_days} for {name}" for name, tf in TIMEFRAMES.items())
+    return f"forecast horizon in days (default: {days})"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """train.py's arguments; every default comes from TrainConfig and the registered sources."""
+    d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="train.py",
         description="Fit a Prophet model per crypto pair and write the forecast artifact the API serves.",
     )
-    p.add_argument("--source", choices=("csv", "alpaca"), default="csv", help="where bars come from (default: csv)")
-    p.add_argument("--csv-dir", default="data", help="folder of <BTC-USD>.<daily|hourly>.csv files (default: data)")
-    p.add_argument("--symbols", default="BTC/USD,ETH/USD", help="comma-separated pairs (default: BTC/USD,ETH/USD)")
-    p.add_argument("--timeframe", choices=tuple(TIMEFRAMES), default="1Day", help="bar size (default: 1Day)")
-    p.add_argument("--start", help="first bar to use, ISO date (alpaca default: 2021-01-01; csv: the whole file)")
-    p.add_argument("--end", help="use bars before this ISO date (default: up to now)")
     p.add_argument(
-        "--alpaca-url",
-        default=os.environ.get("ALPACA_DATA_URL") or None,
-        help="base URL for Alpaca's data API, e.g. a proxy or a local fake (env ALPACA_DATA_URL)",
+        "--source",
+        choices=tuple(SOURCES),
+        default=d.source.name,
+        help=f"where bars come from (default: {d.source.name})",
     )
-    p.add_argument("--out", default="artifacts", help="artifact folder (default: artifacts)")
-    p.add_argument("--horizon-days", type=int, help="forecast horizon (default: 365 for 1Day, 90 for 1Hour)")
+    p.add_argument(
+        "--symbols", default=",".join(d.symbols), help=f"comma-separated pairs (default: {','.join(d.symbols)})"
+    )
+    p.add_argument(
+        "--timeframe", choices=tuple(TIMEFRAMES), default=d.timeframe, help=f"bar size (default: {d.timeframe})"
+    )
+    starts = "; ".join(f"{name}: {src.default_start or 'all its bars'}" for name, src in SOURCES.items())
+    p.add_argument("--start", help=f"first bar to use, ISO date (default: {starts})")
+    p.add_argument("--end", help="use bars before this ISO date (default: up to now)")
+    p.add_argument("--out", default=d.out, help=f"artifact folder (default: {d.out})")
+    p.add_argument("--horizon-days", type=int, help=_horizon_help())
     p.add_argument(
         "--scale",
         choices=("log", "linear"),
-        default=ModelConfig().scale,
-        help=f"fit log(close) or raw close (default: {ModelConfig().scale})",
+        default=d.model.scale,
+        help=f"fit log(close) or raw close (default: {d.model.scale})",
     )
     p.add_argument(
         "--backtest-cutoffs",
         type=int,
-        default=BacktestConfig().cutoffs,
-        help=f"rolling-origin cutoffs per symbol; 0 skips the backtest (default: {BacktestConfig().cutoffs})",
+        default=d.backtest.cutoffs,
+        help=f"rolling-origin cutoffs per symbol; 0 skips the backtest (default: {d.backtest.cutoffs})",
     )
     p.add_argument(
         "--baseline-artifact",
@@ -77,29 +89,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("RUN_ID") or None,
         help="identity of this training run, stamped in the artifact and shown by /healthz (env RUN_ID)",
     )
-    p.add_argument("--workers", type=int, help="parallel fitting processes (default: one per symbol, up to the cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="processes for the fits and backtest refits, one pool for both (default: one per core)",
+    )
+    for name, source in SOURCES.items():
+        source.add_arguments(p.add_argument_group(f"{name} source"))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse train.py's arguments, run one training, return the exit code."""
     args = build_parser().parse_args(argv)
-    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    d = TrainConfig()
     config = TrainConfig(
-        source=args.source,
-        symbols=symbols,
+        source=SOURCES[args.source].from_args(args),
+        symbols=tuple(s.strip() for s in args.symbols.split(",") if s.strip()),
         timeframe=args.timeframe,
         out=args.out,
-        csv_dir=args.csv_dir,
         start=args.start,
         end=args.end,
-        alpaca_url=args.alpaca_url,
         horizon_days=args.horizon_days,
         model_version=resolve_model_version(args.model_version),
         run_id=args.run_id,
         workers=args.workers,
         baseline_artifact=args.baseline_artifact,
-        model=replace(ModelConfig(), scale=args.scale),
-        backtest=replace(BacktestConfig(), cutoffs=args.backtest_cutoffs),
+        model=replace(d.model, scale=args.scale),
+        backtest=replace(d.backtest, cutoffs=args.backtest_cutoffs),
     )
     # Imported here so `train.py --help` answers without loading pandas and Prophet.
     from cryptopredict.training.pipeline import run

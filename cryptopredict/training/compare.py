@@ -20,17 +20,23 @@ from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training import backtest
 from cryptopredict.training.config import ModelConfig, TrainConfig
-from cryptopredict.training.pipeline import _runner, load_bars, validate_all
+from cryptopredict.training.execution import Executor
+from cryptopredict.training.jobs import RefitJob, run_refit
+from cryptopredict.training.pipeline import load_bars, validate_all
+from cryptopredict.training.sources.csv import CsvSource
 
 __all__ = ["main"]
 
 
 def _grid(scales: Sequence[str], priors: Sequence[float], ranges: Sequence[float]) -> list[ModelConfig]:
     base = ModelConfig()
-    return [
-        replace(base, scale=s, changepoint_prior_scale=p, changepoint_range=r)
-        for s, p, r in itertools.product(scales, priors, ranges)
-    ]
+    # Unique settings: refits are grouped by their ModelConfig.
+    return list(
+        dict.fromkeys(
+            replace(base, scale=s, changepoint_prior_scale=p, changepoint_range=r)
+            for s, p, r in itertools.product(scales, priors, ranges)
+        )
+    )
 
 
 def _floats(text: str) -> list[float]:
@@ -38,14 +44,18 @@ def _floats(text: str) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, run the comparison, return the exit code."""
+    d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m cryptopredict.training.compare", description=__doc__.split("\n")[0])
-    p.add_argument("--csv-dir", default="data")
-    p.add_argument("--symbols", default="BTC/USD,ETH/USD")
-    p.add_argument("--timeframe", default="1Day")
+    # The defaults are train.py's (TrainConfig's), so the settings chosen here are the ones it fits.
+    p.add_argument("--csv-dir", default=CsvSource().dir)
+    p.add_argument("--symbols", default=",".join(d.symbols))
+    p.add_argument("--timeframe", default=d.timeframe)
+    p.add_argument("--start", default=d.start, help="first bar to use, ISO date (default: the whole file)")
     p.add_argument("--scales", default="log,linear")
     p.add_argument("--priors", default="0.05,0.5", help="changepoint_prior_scale values")
     p.add_argument("--ranges", default="0.8,0.95", help="changepoint_range values")
-    p.add_argument("--workers", type=int)
+    p.add_argument("--workers", type=int, default=d.workers, help="processes for the refits (default: one per core)")
     args = p.parse_args(argv)
     try:
         return _compare(args)
@@ -55,33 +65,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    symbols = tuple(s.strip() for s in args.symbols.split(","))
-    # start=None: the whole CSV, as train.py reads it.
-    config = TrainConfig(source="csv", symbols=symbols, timeframe=args.timeframe, csv_dir=args.csv_dir, start=None)
+    config = TrainConfig(
+        source=CsvSource(args.csv_dir),
+        symbols=tuple(s.strip() for s in args.symbols.split(",")),
+        timeframe=args.timeframe,
+        start=args.start,
+        workers=args.workers,
+    )
     timeframe = get_timeframe(args.timeframe)
     bars = validate_all(config, timeframe, load_bars(config, timeframe))
     step = pd.Timedelta(seconds=timeframe.seconds)
-    horizons = backtest.HORIZONS[timeframe.name]
+    horizons = timeframe.horizons
     settings = config.backtest.for_timeframe(timeframe.name)
     grid = _grid(args.scales.split(","), _floats(args.priors), _floats(args.ranges))
-    jobs, frames = {}, {}
-    for (i, model), symbol in itertools.product(enumerate(grid), symbols):
-        frame = frames[i, symbol] = backtest.backtest_frame(bars[symbol].frame, model.scale)
-        for j, cutoff in enumerate(backtest.plan_cutoffs(frame["ds"], step, horizons, settings)):
-            jobs[i, symbol, j] = (frame, cutoff, step, [h.steps for h in horizons], model, settings.window)
-    print(f"compare: {len(grid)} settings x {len(symbols)} symbols, {len(jobs)} refits", file=sys.stderr)
-    refits: dict[tuple[int, str], list[backtest.Refit]] = {}
-    with _runner(args.workers or 2) as run_jobs:
-        for n, ((i, symbol, _), result) in enumerate(run_jobs(backtest.refit, jobs), 1):
-            refits.setdefault((i, symbol), []).append(result)
+    jobs, frames = [], {}
+    for model, symbol in itertools.product(grid, config.symbols):
+        frame = frames[model, symbol] = backtest.backtest_frame(bars[symbol].frame, model.scale)
+        jobs += [
+            RefitJob(symbol, frame, cutoff, step, [h.steps for h in horizons], model, settings.window)
+            for cutoff in backtest.plan_cutoffs(frame["ds"], step, horizons, settings)
+        ]
+    print(f"compare: {len(grid)} settings x {len(config.symbols)} symbols, {len(jobs)} refits", file=sys.stderr)
+    refits: dict[tuple[ModelConfig, str], list[backtest.Refit]] = {}
+    with Executor(config.worker_count()) as executor:
+        for n, (job, result) in enumerate(executor.map(run_refit, jobs), 1):
+            refits.setdefault((job.model, job.symbol), []).append(result)
             if n % 20 == 0 or n == len(jobs):
                 print(f"compare: {n}/{len(jobs)} refits done", file=sys.stderr)
     results = []
-    for i, model in enumerate(grid):
+    for model in grid:
         summaries = [
-            backtest.evaluate(backtest.grid_of(frames[i, s], step), refits.get((i, s), []), horizons, settings,
+            backtest.evaluate(backtest.grid_of(frames[model, s], step), refits.get((model, s), []), horizons, settings,
                               config.served)
-            for s in symbols
+            for s in config.symbols
         ]  # fmt: skip
         entries = [e for s in summaries if s for e in s["metrics"].values()]
         prophet = sum(e["skill"]["prophet_mape_ratio"] for e in entries) / len(entries)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+from cryptopredict.timeframes import get_timeframe
+from cryptopredict.training.sources import BarSource
+from cryptopredict.training.sources.csv import CsvSource
 
 __all__ = ["BacktestConfig", "GateConfig", "ModelConfig", "ServedConfig", "TrainConfig", "ValidationConfig"]
 
@@ -72,13 +77,13 @@ class BacktestConfig:
     window: int | None = None  # bars each refit sees, the newest; 0: all before the cutoff
 
     def for_timeframe(self, timeframe: str) -> BacktestConfig:
-        """These settings with every None replaced by the timeframe's default."""
-        hourly = timeframe == "1Hour"
+        """These settings with every None replaced by the timeframe's default (on `Timeframe`)."""
+        tf = get_timeframe(timeframe)
         return BacktestConfig(
             cutoffs=self.cutoffs,
-            spacing=self.spacing if self.spacing is not None else timedelta(days=7 if hourly else 15),
-            min_train_rows=self.min_train_rows if self.min_train_rows is not None else (60 * 24 if hourly else 365),
-            window=self.window if self.window is not None else (90 * 24 if hourly else 4 * 365 + 1),
+            spacing=self.spacing if self.spacing is not None else timedelta(days=tf.backtest_spacing_days),
+            min_train_rows=self.min_train_rows if self.min_train_rows is not None else tf.backtest_min_train_rows,
+            window=self.window if self.window is not None else tf.backtest_window,
         )
 
 
@@ -118,25 +123,35 @@ class GateConfig:
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """One training run: what to fetch, how to fit it, where to write the artifact."""
+    """One training run: what to fetch, how to fit it, where to write the artifact.
 
-    source: str
-    symbols: tuple[str, ...]
+    These defaults are train.py's and compare's: both build their parsers from them.
+    """
+
+    source: BarSource = field(default_factory=CsvSource)
+    symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
     timeframe: str = "1Day"
     out: str = "artifacts"
-    csv_dir: str = "data"
-    start: str = "2021-01-01"
+    start: str | None = None  # None: the source's default (`first_bar`)
     end: str | None = None
-    alpaca_url: str | None = None
     horizon_days: int | None = None  # None: the timeframe's default (365 days daily, 90 hourly)
     model_version: str = "dev"
     # What identifies the run that trained (the workflow passes X.Y.Z-YYYYMMDDHHMMSS): stamped in
     # the manifest and reported by /healthz, so a deploy can tell its model from the previous one.
     run_id: str | None = None
-    workers: int | None = None  # None: one process per symbol, at most the number of cores
+    # Processes for the fits and the backtest refits (one pool for both); None: the number of cores.
+    workers: int | None = None
     baseline_artifact: str | None = None  # the production artifact to compare with, if any
     model: ModelConfig = field(default_factory=ModelConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     served: ServedConfig = field(default_factory=ServedConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+
+    def first_bar(self) -> str | None:
+        """--start, else the source's default start (None: all the bars the source has)."""
+        return self.start if self.start is not None else self.source.default_start
+
+    def worker_count(self) -> int:
+        """--workers, else one process per core."""
+        return self.workers or os.cpu_count() or 1

@@ -256,7 +256,7 @@ def _check_grid(ts: pd.Series, symbol: str, timeframe: Timeframe, limit: int) ->
         f"row {i} ({_stamp(ts.iloc[i], timeframe)}): {_clock(ts.iloc[i] - floor.iloc[i])} past the grid"
         for i in where[:limit]
     ]
-    msg = f"{where.size} bar(s) are off the {timeframe.name} grid; expected bars {_grid_words(timeframe)}"
+    msg = f"{where.size} bar(s) are off the {timeframe.name} grid; expected bars {timeframe.grid_words}"
     raise DataValidationError(symbol, "grid", msg, examples)
 
 
@@ -384,15 +384,6 @@ def _listing(shown: list[str], total: int) -> str:
         return ""
     more = ", ..." if total > len(shown) else ""
     return f": {', '.join(shown)}{more}"
-
-
-def _grid_words(timeframe: Timeframe) -> str:
-    """Say where bars of this timeframe must sit, in words."""
-    if timeframe.seconds % 86400 == 0:
-        return "at 00:00:00 UTC"
-    if timeframe.seconds == 3600:
-        return "on the hour (:00:00) UTC"
-    return f"at multiples of {timeframe.seconds}s since 1970-01-01T00:00:00Z"
 
 
 def _stamp(ts: pd.Timestamp, timeframe: Timeframe) -> str:

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact  # noqa: E402
 from cryptopredict.training.config import BacktestConfig, TrainConfig  # noqa: E402
 from cryptopredict.training.pipeline import run  # noqa: E402
+from cryptopredict.training.sources.csv import CsvSource  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden" / "artifact"
 
@@ -26,9 +27,8 @@ GOLDEN = ROOT / "tests" / "golden" / "artifact"
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
-            source="csv",
+            source=CsvSource(str(ROOT / "data")),
             symbols=("BTC/USD", "ETH/USD"),
-            csv_dir=str(ROOT / "data"),
             start="2025-01-01",
             end="2025-04-01",
             horizon_days=30,

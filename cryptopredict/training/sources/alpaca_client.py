@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     from alpaca.common.exceptions import APIError
     from alpaca.data.historical.crypto import CryptoHistoricalDataClient
     from alpaca.data.requests import CryptoBarsRequest
-    from alpaca.data.timeframe import TimeFrame
+    from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 __all__ = ["fetch_bars"]
 
@@ -48,8 +48,6 @@ _RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
 _TIMEOUT_SECONDS: tuple[float, float] = (10.0, 60.0)  # (connect, read)
 _TRANSPORT_RETRIES = 2
 _TRANSPORT_BACKOFF: float = 0.5
-
-_TIMEFRAMES = {"1Day": TimeFrame.Day, "1Hour": TimeFrame.Hour}
 
 # For turning requests/urllib3 exception reprs and HTML error pages into one short line.
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -89,7 +87,7 @@ def fetch_bars(
     if bool(api_key) != bool(secret_key):
         raise DataSourceError("alpaca: give both api_key and secret_key, or neither")
     try:
-        tf = _TIMEFRAMES[timeframe.name]
+        tf = TimeFrame(1, TimeFrameUnit[timeframe.alpaca_unit])
     except KeyError:
         raise DataSourceError(f"alpaca: unsupported timeframe {timeframe.name!r}") from None
     start_utc = _as_utc(start)
@@ -130,7 +128,7 @@ def fetch_bars(
     frames = {}
     for symbol in wanted:
         frame = _to_frame(raw[symbol], f"{symbol} from {host}")
-        if timeframe.name == "1Day":
+        if timeframe.alpaca_unit == "Day":
             frame["timestamp"] = _daily_labels(frame["timestamp"])
         if drop_last:
             frame = _drop_newest(frame)

@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import Timeframe, symbol_to_slug
 
-__all__ = ["csv_path", "read_bars"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cryptopredict.training.config import TrainConfig
+
+__all__ = ["CsvSource", "csv_path", "read_bars"]
+
+
+@dataclass(frozen=True, slots=True)
+class CsvSource:
+    """Bars from a folder of `<BTC-USD>.<daily|hourly>.csv` files, read whole unless --start says otherwise."""
+
+    name: ClassVar[str] = "csv"
+    default_start: ClassVar[str | None] = None
+
+    dir: str = "data"
+
+    @classmethod
+    def add_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        """--csv-dir."""
+        default = cls().dir
+        group.add_argument(
+            "--csv-dir", default=default, help=f"folder of <BTC-USD>.<daily|hourly>.csv files (default: {default})"
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CsvSource:
+        """The folder given by --csv-dir."""
+        return cls(dir=args.csv_dir)
+
+    def describe(self) -> str:
+        """The folder, then the source's name."""
+        return f"{self.dir} ({self.name})"
+
+    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+        """Every row of each symbol's file (validation applies --start and --end)."""
+        return read_bars(self.dir, config.symbols, timeframe)
 
 
 def csv_path(csv_dir: str | Path, symbol: str, timeframe: Timeframe) -> Path:
@@ -20,6 +57,8 @@ def csv_path(csv_dir: str | Path, symbol: str, timeframe: Timeframe) -> Path:
 
 def read_bars(csv_dir: str | Path, symbols: Sequence[str], timeframe: Timeframe) -> dict[str, pd.DataFrame]:
     """Read each symbol's file as strings, untouched: validation parses and checks every value."""
+    import pandas as pd
+
     out: dict[str, pd.DataFrame] = {}
     for symbol in symbols:
         path = csv_path(csv_dir, symbol, timeframe)

@@ -1,0 +1,55 @@
+"""What a bar source is: a name, its command-line options, a log description and a `load`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from cryptopredict.errors import DataSourceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cryptopredict.timeframes import Timeframe
+    from cryptopredict.training.config import TrainConfig
+
+__all__ = ["BarSource", "utc_timestamp"]
+
+
+class BarSource(Protocol):
+    """A source of raw market bars; an instance holds its own settings (a frozen dataclass).
+
+    Modules defining sources import pandas and SDKs inside `load`, so `train.py --help` stays light.
+    """
+
+    name: ClassVar[str]  # the value of train.py --source
+    # The first bar fetched when --start is not given; None: everything the source has.
+    default_start: ClassVar[str | None]
+
+    @classmethod
+    def add_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        """Add this source's own flags to the train.py parser (in a group named after it)."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> BarSource:
+        """The source configured from parsed train.py arguments."""
+
+    def describe(self) -> str:
+        """Where bars come from, for the log line: 'data (csv)'."""
+
+    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+        """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them)."""
+
+
+def utc_timestamp(value: str | None) -> pd.Timestamp | None:
+    """An ISO date or datetime as a UTC timestamp (naive taken as UTC); None stays None."""
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        msg = f"cannot parse {value!r} as a date or datetime"
+        raise DataSourceError(msg) from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
