@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import api_server
+from tests.helpers import api_server, require_tool
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = require_tool("/usr/bin/chromium")  # Debian's chromium
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -24,8 +23,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 
 
 @pytest.fixture(scope="module")
