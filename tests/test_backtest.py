@@ -140,6 +140,10 @@ def test_baseline_metrics_on_a_straight_line_equal_the_hand_computed_values() ->
         assert entry["served"]["n"] == 2
         # Prophet "predicted" no change here: it misses exactly as naive does.
         assert entry["prophet"]["mae"] == pytest.approx(mae)
+        # Two outcomes earn Prophet no weight, so the served forecast is naive too: both ratios are 1.
+        assert entry["weight"] == 0.0
+        assert entry["served"]["mape"] == pytest.approx(mape, rel=1e-5)
+        assert (entry["skill"]["mape_ratio"], entry["skill"]["prophet_mape_ratio"]) == pytest.approx((1.0, 1.0))
     assert summary["cutoffs"] == ["2024-07-20T00:00:00Z", "2024-07-30T00:00:00Z"]
 
 
