@@ -1,4 +1,4 @@
-"""Shared test helpers: free ports, a real API server process, HTTP calls to it."""
+"""Shared test helpers: free ports, a real API server process, HTTP calls to it, the tools a test needs."""
 
 from __future__ import annotations
 
