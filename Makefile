@@ -1,6 +1,7 @@
 # Two commands a new user needs: `make run` (train on the bundled sample, serve on :8080) and
 # `make test`. Both create .venv from the hashed lock files on first use.
-PYTHON ?= python3
+# The lock files are compiled for Python 3.11: use python3.11, or python3 when it is 3.11.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || { python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && command -v python3; })
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
@@ -8,6 +9,7 @@ STAMP  := $(VENV)/.installed-dev
 .PHONY: run train serve test lint lock clean system-packages bench
 
 $(STAMP): requirements-dev.txt
+	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "make: cryptopredict needs Python 3.11 (its lock files are for 3.11): install python3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	# Put the checkout on the venv's path (what an editable install does), so notebooks and

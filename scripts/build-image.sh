@@ -21,10 +21,19 @@ base="$(sed -n 's/^ARG PYTHON_IMAGE=//p' "$here/Dockerfile")"
 buildah=(buildah --storage-driver vfs)
 say() { printf 'build-image: %s\n' "$*" >&2; }
 
+# What it needs, said in one line before anything starts: root (buildah's vfs storage and
+# debootstrap), a Debian host (debootstrap makes the Debian 12 base from apt's own mirror), the tools.
+missing=()
+[ "$(id -u)" -eq 0 ] || missing+=("root")
+[ -r /etc/debian_version ] || missing+=("a Debian host with a bookworm apt source")
 for tool in buildah debootstrap; do
-    command -v "$tool" >/dev/null || { say "error: $tool is not installed (scripts/install-system-packages.sh)"; exit 1; }
+    command -v "$tool" >/dev/null || missing+=("$tool (scripts/install-system-packages.sh)")
 done
-[ "$(id -u)" -eq 0 ] || { say "error: run as root (buildah with vfs storage and debootstrap need it)"; exit 1; }
+if [ ${#missing[@]} -gt 0 ]; then
+    needs="$(printf '%s, ' "${missing[@]}")"
+    say "error: needs ${needs%, }"
+    exit 1
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -15,7 +15,11 @@ from cryptopredict.serving import create_app
 from cryptopredict.training.config import BacktestConfig, GateConfig, TrainConfig
 from cryptopredict.training.pipeline import run
 from cryptopredict.training.sources.csv import CsvSource
+from tests.ci_plugin import pytest_collectreport, pytest_runtest_logreport, pytest_sessionfinish
 from tests.helpers import DATA, api_server, start_image_build
+
+# Hooks defined in tests/ci_plugin.py (a plugin, so tests/test_ci.py can load it alone), active here.
+__all__ = ["pytest_collectreport", "pytest_runtest_logreport", "pytest_sessionfinish"]
 
 IMAGE_TESTS = "tests/test_image.py"
 

@@ -1,9 +1,10 @@
-"""Shared test helpers: free ports, a real API server process, HTTP calls to it."""
+"""Shared test helpers: free ports, a real API server process, HTTP calls to it, the tools a test needs."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +16,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "artifact"
+
+
+def on_ci() -> bool:
+    """True when the run is CI's (CI=true): there a missing tool or a skipped test fails the run."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; when it is missing, skip the caller's tests, or under CI=true fail the run.
+
+    Called at module level in a test file, so a missing tool is decided once, at collection.
+    """
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed (scripts/install-system-packages.sh)"
+        if on_ci():
+            pytest.fail(f"CI=true: {msg}", pytrace=False)
+        pytest.skip(msg, allow_module_level=True)
+    return path
 
 
 def free_port() -> int:

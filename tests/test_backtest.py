@@ -123,17 +123,27 @@ def test_baseline_metrics_on_a_straight_line_equal_the_hand_computed_values() ->
     config = BacktestConfig(cutoffs=2, spacing=pd.Timedelta(days=10), min_train_rows=60, window=0)
     summary = backtest.evaluate(grid, refits, horizons, config, ServedConfig())
     assert summary is not None
-    for h in horizons:
-        entry = summary["metrics"][h.name]
+    # Naive repeats the close at the origin, so it misses by the line's rise over the horizon: 2 per day.
+    # Targets are closes 100 + 2 * (origin + h): 1d -> 502 and 522, 7d -> 514 and 534.
+    expected = {
+        # name: (MAE, MASE = MAE / the mean one-day move of 2, MAPE)
+        "1d": (2.0, 1.0, 0.00390774),  # (2/502 + 2/522) / 2 = (0.00398406 + 0.00383142) / 2
+        "7d": (14.0, 7.0, 0.0267273),  # (14/514 + 14/534) / 2 = (0.0272374 + 0.0262172) / 2
+    }
+    for name, (mae, mase, mape) in expected.items():
+        entry = summary["metrics"][name]
         naive, drift = entry["naive"], entry["drift"]
-        targets = [100 + 2 * (o + h.steps) for o in origins]
-        assert naive["mae"] == pytest.approx(2 * h.steps)
-        assert naive["mase"] == pytest.approx(h.steps)
-        assert naive["mape"] == pytest.approx(np.mean([2 * h.steps / t for t in targets]), rel=1e-5)
+        assert naive["mae"] == pytest.approx(mae)
+        assert naive["mase"] == pytest.approx(mase)
+        assert naive["mape"] == pytest.approx(mape, rel=1e-5)
         assert drift["mae"] == pytest.approx(0, abs=1e-6)
         assert entry["served"]["n"] == 2
-        # Prophet "predicted" no change here: its errors are naive's.
-        assert entry["prophet"]["mae"] == pytest.approx(naive["mae"])
+        # Prophet "predicted" no change here: it misses exactly as naive does.
+        assert entry["prophet"]["mae"] == pytest.approx(mae)
+        # Two outcomes earn Prophet no weight, so the served forecast is naive too: both ratios are 1.
+        assert entry["weight"] == 0.0
+        assert entry["served"]["mape"] == pytest.approx(mape, rel=1e-5)
+        assert (entry["skill"]["mape_ratio"], entry["skill"]["prophet_mape_ratio"]) == pytest.approx((1.0, 1.0))
     assert summary["cutoffs"] == ["2024-07-20T00:00:00Z", "2024-07-30T00:00:00Z"]
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import http.server
-import shutil
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.helpers import api_server
+from tests.helpers import api_server, http_get, require_tool
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = require_tool("/usr/bin/chromium")  # Debian's chromium
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -24,8 +26,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -125,13 +125,20 @@ def test_a_frontend_on_another_origin_reads_bitcoin_only_when_cors_allows_it(
         assert "Failed to fetch" in result["blocked"]
 
 
-def test_the_landing_page_shows_every_chart_and_loads_nothing_from_elsewhere(
-    page,
-    live_server: str,
-    tmp_path: Path,
-) -> None:
-    """/ renders both pairs' forecast and track-record charts as decoded images; a screenshot is taken;
-    no request leaves 127.0.0.1."""
+# Where an <img> paints its picture, in page coordinates: inside its border, at scroll (0, 0).
+_CONTENT_BOX = """img => {
+  const r = img.getBoundingClientRect();
+  return [r.left + scrollX + img.clientLeft, r.top + scrollY + img.clientTop, img.clientWidth, img.clientHeight];
+}"""
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+
+def test_the_landing_page_shows_every_chart_and_loads_nothing_from_elsewhere(page, live_server: str) -> None:
+    """/ renders both pairs' forecast and track-record charts; the screenshot shows each chart's own
+    pixels where its <img> sits (and not another chart's); no request leaves 127.0.0.1."""
     page.goto(live_server + "/", wait_until="load")
     images = page.locator("img")
     sources = [images.nth(i).get_attribute("src") for i in range(images.count())]
@@ -144,8 +151,19 @@ def test_the_landing_page_shows_every_chart_and_loads_nothing_from_elsewhere(
     for i in range(len(sources)):
         size = images.nth(i).evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
         assert size == [True, 1000, 560]
-    shot = tmp_path / "landing.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    shot = _pixels(page.screenshot(full_page=True))
+    assert shot.shape[1] == 1280  # the default viewport's width; the full page is taller than it
+    assert shot.shape[0] > 4 * 560
+    charts = {src: _pixels(http_get(live_server + src).body) for src in sources}
+    for i, src in enumerate(sources):
+        x, y, w, h = (round(v) for v in images.nth(i).evaluate(_CONTENT_BOX))
+        assert (w, h) == (1000, 560), src  # drawn at its natural size, so pixels compare one to one
+        drawn = shot[y : y + h, x : x + w]
+        assert len(np.unique(drawn.reshape(-1, 3), axis=0)) > 50, f"{src} is drawn as a blank area"
+        # Mean difference per channel, out of 255: about 0 for the chart itself (anti-aliasing
+        # at a fractional position allowed), far more for any other chart of the page.
+        assert np.abs(drawn - charts[src]).mean() < 2, src
+        others = [np.abs(drawn - png).mean() for other, png in charts.items() if other != src]
+        assert min(others) > 2, src
     assert page.locator("h2").all_inner_texts() == ["BTC/USD", "ETH/USD"]
     _only_local(page.requested, live_server)

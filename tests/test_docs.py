@@ -53,7 +53,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(live_server: 
         [cli, "run", f"{live_server}/openapi.json", "--checks", "all",
          "--exclude-checks", "positive_data_acceptance", "--seed", "20261122", "--max-examples", "10",
          "--max-time", "30", "--workers", "1", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        # schemathesis keeps a .schemathesis/ cache in its working folder: the test's, not the checkout.
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     # On failure schemathesis prints each failing case with a curl line that reproduces it.
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]

@@ -74,9 +74,10 @@ def test_a_sound_model_passes_every_check() -> None:
         (GOOD, _backtest(coverage=0.65), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
         (GOOD, _backtest(coverage=0.95), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
         (GOOD, None, False, {"converged"}),
+        ({k: v for k, v in GOOD.items() if k != "served"}, None, True, {"quantiles"}),
     ],
     ids=["nan", "inf", "above-interval", "below-interval", "crossing-quantiles", "negative-quantile",
-         "worse-than-naive", "under-covered", "over-covered", "not-converged"],
+         "worse-than-naive", "under-covered", "over-covered", "not-converged", "no-served-forecast"],
 )  # fmt: skip
 def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, converged, failed) -> None:
     """Each defect fails exactly its checks, and the decision's reason names the symbol and a check."""
@@ -84,6 +85,50 @@ def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, conv
     assert not decision.passed
     assert {c.name for c in decision.failures} == failed
     assert decision.reason().startswith(f"ETH/USD: {decision.failures[0].name}: ")
+
+
+def _prophet_fit(**stan_args: object):
+    """A real Prophet fit of a seeded 300-day random walk; `stan_args` go to CmdStan's optimiser."""
+    import numpy as np
+    import pandas as pd
+    from prophet import Prophet
+
+    from cryptopredict.training.model import quiet_prophet
+
+    quiet_prophet()
+    walk = np.cumsum(np.random.default_rng(0).normal(0, 1, 300))
+    model = Prophet(uncertainty_samples=0)
+    model.fit(pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=300), "y": walk}), **stan_args)
+    return model.stan_backend.stan_fit
+
+
+def test_an_optimiser_out_of_iterations_is_refused_though_cmdstanpy_calls_it_converged() -> None:
+    """L-BFGS stopped after 2 of its iterations exits 0 (cmdstanpy says converged), but its own words fail the gate."""
+    capped = _prophet_fit(iter=2)
+    console = Path(capped.runset.stdout_files[0]).read_text()
+    assert "Maximum number of iterations hit" in console
+    assert capped.converged  # the exit code's verdict, which cannot see this
+    assert not gate.optimiser_converged(console)
+    checks = gate.check_symbol("BTC/USD", GOOD, None, gate.optimiser_converged(console), CONFIG)
+    assert _failed(checks) == {"converged"}
+    full = _prophet_fit()
+    assert gate.optimiser_converged(Path(full.runset.stdout_files[0]).read_text())
+
+
+@pytest.mark.parametrize(
+    ("console", "converged"),
+    [
+        ("Optimization terminated normally: \n  Convergence detected: relative gradient magnitude is below tolerance",
+         True),
+        ("Optimization terminated normally: \n  Maximum number of iterations hit, may not be at an optima", False),
+        ("Optimization terminated with error: \n  Line search failed to achieve a sufficient decrease", False),
+        ("Iteration 55. Log joint probability =    12.7917. Improved by 5.48441e-09.", True),
+    ],
+    ids=["lbfgs-converged", "out-of-iterations", "line-search-failed", "newton-says-nothing"],
+)  # fmt: skip
+def test_convergence_is_read_from_cmdstans_own_words(console: str, converged: bool) -> None:
+    """CmdStan's reasons to stop decide: convergence passes, running out of iterations or an error fails."""
+    assert gate.optimiser_converged(console) is converged
 
 
 def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged() -> None:

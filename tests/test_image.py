@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import IMAGE_RUN_ID, IMAGE_TAG, ROOT, free_port, http_get, start_image_build, stop
+from tests.helpers import IMAGE_RUN_ID, IMAGE_TAG, ROOT, free_port, http_get, require_tool, start_image_build, stop
 
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 
-pytestmark = pytest.mark.skipif(shutil.which("buildah") is None, reason="buildah is not installed")
+require_tool("buildah")
+pytestmark = pytest.mark.slow  # builds both stages of the Dockerfile: minutes
 
 
 def _buildah(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

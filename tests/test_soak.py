@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, free_port, http_get, stop
+from tests.helpers import ROOT, free_port, http_get, require_tool, stop
 
 SOAK_SECONDS = 60
-WRK = shutil.which("wrk") or "wrk"
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+WRK = require_tool("wrk")
+pytestmark = pytest.mark.slow  # a minute of load
 
 # Valid requests over every endpoint; wrk picks one per request in turn.
 MIXED_LUA = r"""

@@ -22,6 +22,8 @@ from tests.conftest import PRODUCTION_END
 from tests.helpers import DATA, http_get, run_cli
 
 HORIZON_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "180d": 180}
+# The last row of each bundled CSV: where the session's artifact (B) publishes from.
+LAST_BAR = {"BTC-USD": "2026-04-18T00:00:00Z", "ETH-USD": "2025-07-04T00:00:00Z"}
 
 
 def _closes(slug: str) -> dict[datetime, float]:
@@ -77,12 +79,14 @@ def test_b_scores_what_a_published_against_b_s_closes(
         (from_b,) = [e for e in by_horizon[name]["entries"] if e["generation"] == artifact.manifest["generation"]]
         assert from_b["status"] == "pending"
         assert from_b["actual_close"] is None
-        assert from_b["origin"] == artifact.forecasts[slug].meta["data_end"]
+        assert from_b["origin"] == LAST_BAR[slug]
         summary = by_horizon[name]["summary"]
         assert (summary["published"], summary["scored"], summary["pending"]) == (2, 1, 1)
         assert summary["mape"] == pytest.approx(from_a["abs_pct_error"])
     overview = http_get(f"{live_server}/v1/track-record").json()
-    assert overview["symbols"][slug]["horizons"]["7d"] == by_horizon["7d"]["summary"]
+    seven = overview["symbols"][slug]["horizons"]["7d"]
+    assert (seven["published"], seven["scored"], seven["pending"]) == (2, 1, 1)
+    assert seven == by_horizon["7d"]["summary"]  # the overview and the pair's own answer agree
 
 
 def test_b_s_gate_compares_with_a_and_names_it(production_dir: Path, artifact: Artifact) -> None:

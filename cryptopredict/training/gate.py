@@ -11,7 +11,21 @@ from typing import Any
 from cryptopredict.artifact import Artifact
 from cryptopredict.training.config import GateConfig
 
-__all__ = ["Check", "Decision", "check_symbol", "compare_with_production", "decide", "mean_skill", "skill"]
+__all__ = [
+    "Check",
+    "Decision",
+    "check_symbol",
+    "compare_with_production",
+    "decide",
+    "mean_skill",
+    "optimiser_converged",
+    "skill",
+]
+
+# How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
+# ("Optimization terminated normally:" then this reason), so cmdstanpy's `converged` attribute,
+# which only reads the exit code, stays True; its console output is where the verdict is.
+_NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +134,15 @@ def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig
             )
         )
     return checks
+
+
+def optimiser_converged(console: str) -> bool:
+    """CmdStan's own verdict, read from its console output: False when it ran out of iterations or erred.
+
+    The text is the fit's `stan_fit.runset.stdout_files[0]`. L-BFGS names its reason to stop
+    ("Convergence detected: ..."); Newton, used on series under 100 rows, names none and passes.
+    """
+    return not any(reason in console for reason in _NOT_CONVERGED)
 
 
 def check_symbol(

@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training.charts import components_chart, forecast_chart
 from cryptopredict.training.config import ModelConfig
+from cryptopredict.training.gate import optimiser_converged
 
 __all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "to_prophet_frame"]
 
@@ -137,6 +139,20 @@ def fit_and_forecast(
         model_json=model_to_json(model),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
-        converged=bool(getattr(model.stan_backend.stan_fit, "converged", True)),
+        converged=_optimiser_converged(symbol, model),
         charts=charts,
     )
+
+
+def _optimiser_converged(symbol: str, model: Any) -> bool:
+    """CmdStan's verdict on this fit, from its console output (its exit code says nothing about it).
+
+    If cmdstanpy stops keeping that output where it does today, training stops here rather than
+    passing every fit unseen.
+    """
+    try:
+        console = Path(model.stan_backend.stan_fit.runset.stdout_files[0]).read_text(errors="replace")
+    except (AttributeError, IndexError, TypeError, OSError) as exc:
+        msg = f"{symbol}: cannot read CmdStan's console output to tell whether the optimiser converged ({exc})"
+        raise TrainingError(msg) from None
+    return optimiser_converged(console)
