@@ -17,41 +17,48 @@ from cryptopredict.serving import create_app
 from cryptopredict.serving.cli import QueueNotices, waitress_options
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.hotpath import HotPath
+from tests.test_api import BAD_REQUESTS
 
 ALLOWED = "https://allowed.example"
 OTHER = "https://elsewhere.example"
 DATE = "2025-06-01"
 
 # A sample of what clients send: the hot answers, every other GET route, errors of each kind.
-PATHS = [
-    f"/bitcoin?date={DATE}",
-    f"/bitcoin?date={DATE}T12:00:00%2B05:30",
-    f"/bitcoin?date={DATE}&model=prophet",
-    "/bitcoin?date=tomorrow",
-    "/bitcoin?date=1999-01-01",
-    "/bitcoin",
-    f"/bitcoin?date={DATE}&date={DATE}",
-    f"/v1/forecast/BTC-USD?date={DATE}",
-    f"/v1/forecast/eth-usd?date={DATE}&quantiles=0.05,0.5,0.95",
-    "/v1/forecast/BTC-USD?start=2025-05-01&end=2025-05-30",
-    "/v1/forecast/BTC-USD?start=2020-01-01&end=2026-01-01",
-    f"/v1/forecast/DOGE-USD?date={DATE}",
-    f"/v1/forecast/BTC-USD/probability?date={DATE}&above=100000",
-    "/v1/forecast/BTC-USD/chart.png",
-    "/v1/forecast/ETH-USD/components.png",
-    "/bitcoin/forecast",
-    "/bitcoin/trends",
-    "/v1/symbols",
-    "/v1/model",
-    "/v1/track-record",
-    "/v1/track-record/BTC-USD?horizon=7d",
-    "/healthz",
-    "/openapi.json",
-    "/docs",
-    "/",
-    "/no/such/path",
-    "/healthz?unknown=1",
-]
+PATHS = list(
+    dict.fromkeys(
+        [
+            f"/bitcoin?date={DATE}",
+            f"/bitcoin?date={DATE}T12:00:00%2B05:30",
+            f"/bitcoin?date={DATE}&model=prophet",
+            "/bitcoin?date=tomorrow",
+            "/bitcoin?date=1999-01-01",
+            "/bitcoin",
+            f"/bitcoin?date={DATE}&date={DATE}",
+            f"/v1/forecast/BTC-USD?date={DATE}",
+            f"/v1/forecast/eth-usd?date={DATE}&quantiles=0.05,0.5,0.95",
+            "/v1/forecast/BTC-USD?start=2025-05-01&end=2025-05-30",
+            "/v1/forecast/BTC-USD?start=2020-01-01&end=2026-01-01",
+            f"/v1/forecast/DOGE-USD?date={DATE}",
+            f"/v1/forecast/BTC-USD/probability?date={DATE}&above=100000",
+            "/v1/forecast/BTC-USD/chart.png",
+            "/v1/forecast/ETH-USD/components.png",
+            "/bitcoin/forecast",
+            "/bitcoin/trends",
+            "/v1/symbols",
+            "/v1/model",
+            "/v1/track-record",
+            "/v1/track-record/BTC-USD?horizon=7d",
+            "/healthz",
+            "/openapi.json",
+            "/docs",
+            "/",
+            "/no/such/path",
+            "/healthz?unknown=1",
+            # and every bad request the HTTP contract tests send
+            *(path for path, _, _ in BAD_REQUESTS),
+        ]
+    )
+)
 
 
 @contextmanager
