@@ -472,14 +472,17 @@ def test_the_trading_api_refusing_the_keys_is_a_one_line_error() -> None:
 
 
 def test_sixty_pairs_are_fetched_in_batches_with_every_page_followed(sixty: dict[str, pd.DataFrame]) -> None:
-    """60 pairs go in ceil(60 / BATCH_SIZE) requests of consecutive symbols, each followed to its last page."""
+    """The 60 pairs the assets list names go in ceil(60 / BATCH_SIZE) requests of consecutive symbols, each
+    followed to its last page, every bar intact."""
     with FakeAlpaca(sixty, page_size=1000) as fake:
-        got = fetch_bars(SIXTY, HOURLY, start=START, url=fake.url)
+        pairs = list_usd_pairs(url=fake.url, **KEYS)
+        got = fetch_bars(pairs, HOURLY, start=START, url=fake.url)
     assert list(got) == SIXTY
     for symbol in SIXTY:
         pd.testing.assert_frame_equal(got[symbol], _expected(sixty[symbol], got[symbol]))
+    assert [r.path for r in fake.requests][:2] == [ASSETS_PATH, BARS_PATH]
     batches: dict[str, list[int | None]] = {}
-    for r in fake.requests:
+    for r in fake.requests[1:]:
         batches.setdefault(r.query["symbols"], []).append(r.page)
     size = alpaca_client.BATCH_SIZE
     expected = [",".join(SIXTY[i : i + size]) for i in range(0, 60, size)]
