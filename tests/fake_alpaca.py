@@ -1,4 +1,5 @@
-"""A local fake of Alpaca's crypto bars HTTP API (GET /v1beta3/crypto/us/bars), with fault injection.
+"""A local fake of Alpaca's crypto bars HTTP API (GET /v1beta3/crypto/us/bars) and its trading API's
+assets list (GET /v2/assets), with fault injection.
 
 It is a real HTTP server on 127.0.0.1, so the real alpaca-py client, requests and urllib3 run
 unchanged against it. Responses follow Alpaca's shape, the one the SDK parses in
@@ -12,6 +13,11 @@ Like Alpaca, one page holds at most `page_size` bars counted across all symbols,
 alphabetical order, and symbols without bars are left out of "bars". Unlike Alpaca, each symbol's
 bars are served in the order of the frame they were given in, so tests can feed out-of-order or
 duplicate bars through the client.
+
+The assets list answers like Alpaca's trading API (read by TradingClient.get_all_assets): a JSON
+array of asset objects (see `crypto_asset`), filtered by the `status` and `asset_class` query
+parameters, and 401 without the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers. By default it lists
+one active, tradable crypto asset per symbol in `bars`.
 
 Faults: `inject(Reply(...), request=N | page=N | match=fn, times=1)` makes the fake answer
 `Reply` instead of the normal page for the matching requests. Rules are tried in the order they
@@ -41,6 +47,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,16 +60,20 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "ASSETS_PATH",
     "BARS_PATH",
     "RATE_LIMITED",
     "FakeAlpaca",
     "RecordedRequest",
     "Reply",
     "Rule",
+    "crypto_asset",
+    "many_pairs",
     "random_walk_bars",
 ]
 
 BARS_PATH = "/v1beta3/crypto/us/bars"
+ASSETS_PATH = "/v2/assets"
 MAX_LIMIT = 10_000  # Alpaca's largest `limit`
 _TIMEFRAME_UNITS = ("Min", "T", "Hour", "H", "Day", "D", "Week", "W", "Month", "M")
 
@@ -139,12 +150,14 @@ class FakeAlpaca:
         bars: Mapping[str, pd.DataFrame],
         *,
         page_size: int = 100,
+        assets: Iterable[Mapping[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.page_size = page_size
+        self._assets = [dict(a) for a in assets] if assets is not None else [crypto_asset(s) for s in bars]
         self._bars = {symbol: _encode_bars(frame) for symbol, frame in bars.items()}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -250,6 +263,8 @@ class FakeAlpaca:
         """The normal answer to `req`: (status, JSON object)."""
         if req.method != "GET":
             return 405, _error(405, "method not allowed")
+        if req.path == ASSETS_PATH:
+            return self._list_assets(req)
         if req.path != BARS_PATH:
             return 404, _error(404, "endpoint not found")
         q = req.query
@@ -286,6 +301,18 @@ class FakeAlpaca:
             out.setdefault(symbol, []).append(bar)
         more = offset + limit < len(selected)
         return 200, {"bars": out, "next_page_token": _encode_token(offset + limit) if more else None}
+
+    def _list_assets(self, req: RecordedRequest) -> tuple[int, Any]:
+        """GET /v2/assets: every asset matching `status` and `asset_class` (Alpaca's trading API needs keys)."""
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        if not (headers.get("apca-api-key-id") and headers.get("apca-api-secret-key")):
+            return 401, {"code": 40110000, "message": "request is not authorized"}
+        status, asset_class = req.query.get("status"), req.query.get("asset_class")
+        return 200, [
+            a
+            for a in self._assets
+            if (status is None or a["status"] == status) and (asset_class is None or a["class"] == asset_class)
+        ]
 
 
 class _Server(ThreadingHTTPServer):
@@ -445,6 +472,33 @@ def _error(status: int, message: str | None = None) -> dict[str, Any]:
     return {"code": status * 100000 + 1, "message": message or phrase}
 
 
+def crypto_asset(symbol: str, *, status: str = "active", tradable: bool = True) -> dict[str, Any]:
+    """One crypto asset as Alpaca's trading API lists it (the JSON alpaca.trading.models.Asset reads)."""
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-alpaca:{symbol}")),
+        "class": "crypto",
+        "exchange": "CRYPTO",
+        "symbol": symbol,
+        "name": f"{symbol.split('/')[0]} / {symbol.split('/')[-1]}",
+        "status": status,
+        "tradable": tradable,
+        "marginable": False,
+        "maintenance_margin_requirement": 100,
+        "shortable": False,
+        "easy_to_borrow": False,
+        "fractionable": True,
+        "attributes": [],
+        "min_order_size": "0.000000001",
+        "min_trade_increment": "0.000000001",
+        "price_increment": "0.000000001",
+    }
+
+
+def many_pairs(count: int, *, quote: str = "USD") -> list[str]:
+    """`count` made-up pairs quoted in `quote`, in alphabetical order: "C00/USD", "C01/USD", ..."""
+    return [f"C{i:02d}/{quote}" for i in range(count)]
+
+
 def random_walk_bars(
     symbols: Iterable[str],
     *,
@@ -458,7 +512,7 @@ def random_walk_bars(
     index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=periods, freq=freq)
     out = {}
     for i, symbol in enumerate(symbols):
-        first = 100.0 * 10**i
+        first = 100.0 * 10 ** (i % 6)
         close = first * np.exp(np.cumsum(rng.normal(0.0, 0.02, periods)))
         open_ = np.concatenate([[first], close[:-1]])
         high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0.0, 0.01, periods)))

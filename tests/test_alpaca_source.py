@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import socket
 from datetime import UTC, datetime
@@ -12,9 +13,18 @@ import pytest
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import TIMEFRAMES
-from cryptopredict.training.sources import alpaca_client
-from cryptopredict.training.sources.alpaca_client import fetch_bars
-from tests.fake_alpaca import BARS_PATH, RATE_LIMITED, FakeAlpaca, Reply, random_walk_bars
+from cryptopredict.training.sources import alpaca_client, pacing
+from cryptopredict.training.sources.alpaca_client import fetch_bars, list_usd_pairs
+from tests.fake_alpaca import (
+    ASSETS_PATH,
+    BARS_PATH,
+    RATE_LIMITED,
+    FakeAlpaca,
+    Reply,
+    crypto_asset,
+    many_pairs,
+    random_walk_bars,
+)
 
 DAILY = TIMEFRAMES["1Day"]
 HOURLY = TIMEFRAMES["1Hour"]
@@ -29,6 +39,7 @@ def _quick_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alpaca_client, "_MAX_RETRY_AFTER_SECONDS", 1.5)
     monkeypatch.setattr(alpaca_client, "_TRANSPORT_BACKOFF", 0)
     monkeypatch.setattr(alpaca_client, "_TIMEOUT_SECONDS", (2.0, 5.0))
+    monkeypatch.setattr(pacing, "DEFAULT_MAX_REQUESTS_PER_MINUTE", 600_000)  # 0.1 ms apart
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
@@ -360,7 +371,13 @@ def test_the_sdk_still_reads_the_retry_settings_we_set() -> None:
     source = inspect.getsource(RESTClient._request) + inspect.getsource(RESTClient._one_request)
     for name in ("self._retry", "self._retry_codes", "self._session.request"):
         assert name in source
-    client = alpaca_client._make_client(url="http://127.0.0.1:1", api_key=None, secret_key=None)
+    client = alpaca_client._make_client(
+        alpaca_client.CryptoHistoricalDataClient,
+        url="http://127.0.0.1:1",
+        api_key=None,
+        secret_key=None,
+        pacer=pacing.Pacer(),
+    )
     try:
         assert client._retry == 0
         assert client._retry_codes == []
@@ -398,3 +415,133 @@ def test_chicago_midnight_daily_bars_are_labelled_with_their_utc_date() -> None:
     with FakeAlpaca({"BTC/USD": frame}) as fake:
         got = fetch_bars(["BTC/USD"], DAILY, start=datetime(2024, 3, 1, tzinfo=UTC), url=fake.url, drop_last=False)
     assert list(got["BTC/USD"]["timestamp"]) == list(bars["BTC/USD"]["timestamp"])
+
+
+# ----------------------------------------------------------------- every pair, batched and paced
+
+SIXTY = many_pairs(60)
+KEYS = {"api_key": "key-id", "secret_key": "secret"}
+
+
+@pytest.fixture(scope="module")
+def sixty() -> dict[str, pd.DataFrame]:
+    return random_walk_bars(SIXTY, periods=200, freq="1h", start="2024-01-01", seed=7)
+
+
+def _other_assets() -> list[dict[str, object]]:
+    """Crypto assets that are not tradable USD pairs: another quote, inactive, not tradable."""
+    return [
+        crypto_asset("BTC/USDT"),
+        crypto_asset("ETH/BTC"),
+        crypto_asset("OLD/USD", status="inactive"),
+        crypto_asset("HALT/USD", tradable=False),
+    ]
+
+
+def test_lists_every_active_tradable_usd_pair(sixty: dict[str, pd.DataFrame]) -> None:
+    """The assets list is asked for active crypto assets, and only tradable pairs quoted in USD are kept, sorted."""
+    assets = [crypto_asset(s) for s in reversed(SIXTY)] + _other_assets()
+    with FakeAlpaca(sixty, assets=assets) as fake:
+        pairs = list_usd_pairs(url=fake.url, **KEYS)
+    assert pairs == tuple(SIXTY)
+    (req,) = fake.requests
+    assert req.path == ASSETS_PATH
+    assert req.query == {"status": "active", "asset_class": "crypto"}
+    assert req.headers["APCA-API-KEY-ID"] == "key-id"
+
+
+def test_the_fakes_assets_are_what_the_sdk_model_reads() -> None:
+    """Each asset the fake lists parses as alpaca-py's own Asset model (the fake speaks Alpaca's shape)."""
+    from alpaca.trading.models import Asset
+
+    for raw in [crypto_asset("BTC/USD"), *_other_assets()]:
+        asset = Asset(**raw)
+        assert asset.symbol == raw["symbol"]
+        assert asset.tradable is raw["tradable"]
+
+
+def test_listing_pairs_without_keys_names_what_is_missing() -> None:
+    """Without both keys the listing fails in one line saying which key is missing, before any request."""
+    with FakeAlpaca({}) as fake, pytest.raises(DataSourceError) as err:
+        list_usd_pairs(url=fake.url, api_key="key-id", secret_key=None)
+    _assert_one_line(err, "trading API", "needs keys", "secret key missing")
+    assert fake.requests == []
+
+
+def test_the_trading_api_refusing_the_keys_is_a_one_line_error() -> None:
+    """A 401 from the assets list (bad keys) is one line naming the status and the host."""
+    with FakeAlpaca({}) as fake:
+        fake.inject(Reply(status=401, body={"code": 40110000, "message": "request is not authorized"}))
+        with pytest.raises(DataSourceError) as err:
+            list_usd_pairs(url=fake.url, **KEYS)
+    _assert_one_line(err, "HTTP 401", "request is not authorized", f"127.0.0.1:{fake.port}")
+
+
+def test_sixty_pairs_are_fetched_in_batches_with_every_page_followed(sixty: dict[str, pd.DataFrame]) -> None:
+    """The 60 pairs the assets list names go in ceil(60 / BATCH_SIZE) requests of consecutive symbols, each
+    followed to its last page, every bar intact."""
+    with FakeAlpaca(sixty, page_size=1000) as fake:
+        pairs = list_usd_pairs(url=fake.url, **KEYS)
+        got = fetch_bars(pairs, HOURLY, start=START, url=fake.url)
+    assert list(got) == SIXTY
+    for symbol in SIXTY:
+        pd.testing.assert_frame_equal(got[symbol], _expected(sixty[symbol], got[symbol]))
+    assert [r.path for r in fake.requests][:2] == [ASSETS_PATH, BARS_PATH]
+    batches: dict[str, list[int | None]] = {}
+    for r in fake.requests[1:]:
+        batches.setdefault(r.query["symbols"], []).append(r.page)
+    size = alpaca_client.BATCH_SIZE
+    expected = [",".join(SIXTY[i : i + size]) for i in range(0, 60, size)]
+    assert list(batches) == expected
+    assert len(batches) == math.ceil(60 / size)
+    pages = math.ceil(size * 200 / 1000)  # every bar of a batch, 1,000 to a page
+    assert all(p == list(range(1, pages + 1)) for p in batches.values())
+
+
+def test_requests_are_spaced_by_the_pace(sixty: dict[str, pd.DataFrame]) -> None:
+    """At 600 requests a minute each request (the assets list, then every page) arrives 0.1 s or more after the last."""
+    pacer = pacing.Pacer(600)
+    with FakeAlpaca(sixty, page_size=2000) as fake:
+        pairs = list_usd_pairs(url=fake.url, pacer=pacer, **KEYS)
+        fetch_bars(pairs, HOURLY, start=START, url=fake.url, pacer=pacer)
+    times = [r.at for r in fake.requests]
+    assert len(times) == 1 + 3 * 2
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Spacing is measured at the server; allow 10 ms of jitter in how fast a request arrives.
+    assert min(gaps) >= 0.09, gaps
+
+
+def test_the_pacer_waits_only_as_long_as_needed() -> None:
+    """The pacer sleeps the rest of the interval after a quick request and not at all after a slow one."""
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    pacer = pacing.Pacer(120, clock=lambda: now[0], sleep=sleep)  # 0.5 s apart
+    pacer.wait()  # the first request goes at once
+    now[0] += 0.2
+    pacer.wait()  # 0.3 s early
+    now[0] += 2.0
+    pacer.wait()  # long after: no wait
+    assert slept == [0.3]
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("nan")])
+def test_a_pace_that_is_not_positive_is_refused(rate: float) -> None:
+    """A non-positive (or NaN) number of requests per minute is a DataSourceError."""
+    with pytest.raises(DataSourceError, match="must be positive"):
+        pacing.Pacer(rate)
+
+
+def test_a_pair_without_bars_is_left_out_only_when_allowed(sixty: dict[str, pd.DataFrame]) -> None:
+    """With allow_missing a pair the fake has no bars for is left out of the result; without it, it is named."""
+    wanted = [*SIXTY[:3], "NONE/USD"]
+    with FakeAlpaca(sixty) as fake:
+        got = fetch_bars(wanted, HOURLY, start=START, url=fake.url, allow_missing=True)
+        assert list(got) == SIXTY[:3]
+        with pytest.raises(DataSourceError) as err:
+            fetch_bars(wanted, HOURLY, start=START, url=fake.url)
+    _assert_one_line(err, "no bars for NONE/USD")

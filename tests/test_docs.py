@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from cryptopredict.serving import pages
 from cryptopredict.training.charts import CHART_SIZE
 from tests.helpers import http_get
 
@@ -133,3 +136,26 @@ def test_html_pages_carry_a_strict_csp_and_every_answer_the_safety_headers(live_
         assert h["x-content-type-options"] == "nosniff"
         assert h["referrer-policy"] == "no-referrer"
     assert http_get(live_server + "/bitcoin?date=nope").headers["cache-control"] == "no-store"
+
+
+def test_the_landing_page_tables_every_pair_and_embeds_only_the_first_charts(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pair gets a table row linking its section; only the first CHARTS_SHOWN pairs' charts are embedded,
+    the others' are links (so 60 pairs do not make a page of 120 images)."""
+    monkeypatch.setattr(pages, "CHARTS_SHOWN", 1)
+    r = client.get("/")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "<strong>2 pairs</strong>" in page
+    for slug in ("BTC-USD", "ETH-USD"):
+        assert f'<td><a href="#{slug}">' in page
+        assert f'<section id="{slug}">' in page
+        assert f'href="/v1/forecast/{slug}?date=' in page
+    assert 'src="/v1/forecast/BTC-USD/chart.png"' in page
+    assert 'src="/v1/track-record/BTC-USD/chart.png"' in page
+    assert 'src="/v1/forecast/ETH-USD/chart.png"' not in page
+    assert 'src="/v1/track-record/ETH-USD/chart.png"' not in page
+    assert 'href="/v1/forecast/ETH-USD/chart.png"' in page
+    assert 'href="/v1/track-record/ETH-USD/chart.png"' in page
+    assert page.count("<img ") == 2

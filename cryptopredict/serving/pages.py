@@ -7,14 +7,21 @@ import io
 from flask import Blueprint, current_app, jsonify, render_template, send_file
 from flask.typing import ResponseReturnValue
 
+from cryptopredict.serving import lookup
 from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.openapi import document
 from cryptopredict.serving.routes import BITCOIN, _forecast_for, _record_for, _state, _verdict
+from cryptopredict.timeframes import format_utc
 
 __all__ = ["bp"]
 
 bp = Blueprint("pages", __name__)
+
+# The landing page embeds the charts of this many pairs (two PNGs each, about 100 KB); every other
+# pair gets its row in the table, its section and links to its charts: with 60 pairs the page
+# stays a page, not 120 images.
+CHARTS_SHOWN = 3
 
 
 def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
@@ -94,20 +101,38 @@ def docs() -> ResponseReturnValue:
 @bp.get("/")
 @checked("home")
 def home() -> ResponseReturnValue:
-    """A page for people: each pair's chart, the model, its backtest, links to the docs."""
-    artifact = _state().artifact
-    m = artifact.manifest
-    pairs = [
-        {
-            "slug": slug,
-            "pair": meta.get("symbol", slug),
-            "meta": meta,
-            "backtest": meta.get("backtest"),
-            "verdict": _verdict(meta.get("backtest")),
-            "has_chart": bool((meta.get("charts") or {}).get("forecast")),
-            "record": _state().track_record.get(slug),
-            "has_record_chart": bool((meta.get("charts") or {}).get("track-record")),
-        }
-        for slug, meta in m["symbols"].items()
-    ]
-    return render_template("home.html", m=m, pairs=pairs, gate=m.get("gate"), app=current_app)
+    """A page for people: a table of every pair, the first few pairs' charts, the model, its backtest, the docs."""
+    state = _state()
+    m = state.artifact.manifest
+    pairs = []
+    for slug, meta in m["symbols"].items():
+        fc = state.artifact.forecasts.get(slug)
+        last = lookup.at(fc, fc.end) if fc is not None else None
+        pairs.append(
+            {
+                "slug": slug,
+                "pair": meta.get("symbol", slug),
+                "meta": meta,
+                "backtest": meta.get("backtest"),
+                "verdict": _verdict(meta.get("backtest")),
+                "has_chart": bool((meta.get("charts") or {}).get("forecast")),
+                "record": state.track_record.get(slug),
+                "has_record_chart": bool((meta.get("charts") or {}).get("track-record")),
+                "last_close": _last_close(fc.actual) if fc is not None else None,
+                "at_end": last,
+                "end": format_utc(fc.end) if fc is not None else None,
+            }
+        )
+    return render_template(
+        "home.html",
+        m=m,
+        pairs=pairs,
+        gate=m.get("gate"),
+        skipped=m.get("skipped") or {},
+        charts_shown=CHARTS_SHOWN,
+        app=current_app,
+    )
+
+
+def _last_close(actual: tuple[float | None, ...]) -> float | None:
+    return next((v for v in reversed(actual) if v is not None), None)

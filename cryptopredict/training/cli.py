@@ -57,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where bars come from (default: {d.source.name})",
     )
     p.add_argument(
-        "--symbols", default=",".join(d.symbols), help=f"comma-separated pairs (default: {','.join(d.symbols)})"
+        "--symbols",
+        default=",".join(d.symbols or ()),
+        help="comma-separated pairs, or 'all': every pair the source lists (csv: every file for the timeframe; "
+        f"alpaca: every active, tradable crypto pair quoted in USD) (default: {','.join(d.symbols or ())})",
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="report and leave out pairs without bars or failing validation (the manifest lists them) "
+        "instead of failing the run; it still fails if every pair is left out",
     )
     p.add_argument(
         "--timeframe", choices=tuple(TIMEFRAMES), default=d.timeframe, help=f"bar size (default: {d.timeframe})"
@@ -100,13 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _symbols(text: str) -> tuple[str, ...] | None:
+    """--symbols as a tuple of pairs; None for 'all' (every pair the source lists)."""
+    if text.strip().lower() == "all":
+        return None
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse train.py's arguments, run one training, return the exit code."""
     args = build_parser().parse_args(argv)
     d = TrainConfig()
     config = TrainConfig(
         source=SOURCES[args.source].from_args(args),
-        symbols=tuple(s.strip() for s in args.symbols.split(",") if s.strip()),
+        symbols=_symbols(args.symbols),
+        skip_invalid=args.skip_invalid,
         timeframe=args.timeframe,
         out=args.out,
         start=args.start,

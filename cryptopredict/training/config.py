@@ -129,7 +129,10 @@ class TrainConfig:
     """
 
     source: BarSource = field(default_factory=CsvSource)
-    symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
+    # None: every pair the source lists (train.py --symbols all), resolved when the run starts.
+    symbols: tuple[str, ...] | None = ("BTC/USD", "ETH/USD")
+    # Report and leave out pairs without bars or failing validation instead of failing the run.
+    skip_invalid: bool = False
     timeframe: str = "1Day"
     out: str = "artifacts"
     start: str | None = None  # None: the source's default (`first_bar`)

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +18,7 @@ import pandas as pd
 
 from cryptopredict import __version__
 from cryptopredict.artifact import Artifact, format_utc, new_generation, write_artifact
-from cryptopredict.errors import TrainingError
+from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
 from cryptopredict.training import backtest, gate, record, report, served
@@ -63,20 +63,32 @@ def _check(config: TrainConfig, log: Log) -> _Run:
     """Refuse settings no run can use; resolve the timeframe and the horizon in bars."""
     try:
         timeframe = get_timeframe(config.timeframe)
-        slugs = [symbol_to_slug(s) for s in config.symbols]
+        slugs = [symbol_to_slug(s) for s in config.symbols or ()]
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
-    if not config.symbols:
+    if config.symbols is not None and not config.symbols:
         msg = "no symbols to train"
         raise TrainingError(msg)
     if len(set(slugs)) != len(slugs):
-        msg = f"symbols given twice: {', '.join(config.symbols)}"
+        msg = f"symbols given twice: {', '.join(config.symbols or ())}"
         raise TrainingError(msg)
     horizon_days = config.horizon_days if config.horizon_days is not None else timeframe.default_horizon_days
     if horizon_days < 1:
         msg = f"horizon must be at least 1 day, got {horizon_days}"
         raise TrainingError(msg)
     return _Run(config, timeframe, horizon_days * 86400 // timeframe.seconds, log)
+
+
+def _every_pair(ctx: _Run) -> _Run:
+    """The run with `symbols=None` (--symbols all) replaced by every pair the source lists."""
+    config = ctx.config
+    lister = getattr(config.source, "list_symbols", None)
+    if lister is None:
+        msg = f"the {config.source.name} source cannot list its pairs; name them with --symbols"
+        raise TrainingError(msg)
+    symbols = tuple(lister(config, ctx.timeframe))
+    ctx.log(f"--symbols all: {len(symbols)} pair(s) from {config.source.describe()}")
+    return _check(replace(config, symbols=symbols), ctx.log)
 
 
 def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
@@ -88,21 +100,53 @@ def validate_all(
     config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame]
 ) -> dict[str, ValidatedBars]:
     """Validate every symbol, then keep the bars from `first_bar()` to --end (validation sees them as they came)."""
+    return {symbol: _validate_one(config, timeframe, raw[symbol], symbol) for symbol in config.symbols or ()}
+
+
+def _validate_one(config: TrainConfig, timeframe: Timeframe, raw: pd.DataFrame, symbol: str) -> ValidatedBars:
     start, end = utc_timestamp(config.first_bar()), utc_timestamp(config.end)
-    out: dict[str, ValidatedBars] = {}
-    for symbol in config.symbols:
-        checked = validate_bars(raw[symbol], symbol, timeframe, config.validation)
-        if start is not None or end is not None:
-            frame = checked.frame
-            keep = pd.Series(True, index=frame.index)
-            if start is not None:
-                keep &= frame["timestamp"] >= start
-            if end is not None:
-                keep &= frame["timestamp"] < end
-            # Re-validate the slice: the row minimum and the gap report apply to what is fitted.
-            checked = validate_bars(frame[keep].reset_index(drop=True), symbol, timeframe, config.validation)
-        out[symbol] = checked
-    return out
+    checked = validate_bars(raw, symbol, timeframe, config.validation)
+    if start is not None or end is not None:
+        frame = checked.frame
+        keep = pd.Series(True, index=frame.index)
+        if start is not None:
+            keep &= frame["timestamp"] >= start
+        if end is not None:
+            keep &= frame["timestamp"] < end
+        # Re-validate the slice: the row minimum and the gap report apply to what is fitted.
+        checked = validate_bars(frame[keep].reset_index(drop=True), symbol, timeframe, config.validation)
+    return checked
+
+
+def _validate_or_skip(
+    ctx: _Run, raw: Mapping[str, pd.DataFrame]
+) -> tuple[_Run, dict[str, ValidatedBars], dict[str, str]]:
+    """Validate every symbol; with --skip-invalid leave out (and report) those without bars or failing.
+
+    Returns the run narrowed to the symbols kept, their bars, and why each skipped one was skipped.
+    """
+    config, log = ctx.config, ctx.log
+    if not config.skip_invalid:
+        return ctx, validate_all(config, ctx.timeframe, raw), {}
+    bars: dict[str, ValidatedBars] = {}
+    skipped: dict[str, str] = {}
+    for symbol in config.symbols or ():
+        if symbol not in raw:
+            skipped[symbol] = "no bars from the source"
+        else:
+            try:
+                bars[symbol] = _validate_one(config, ctx.timeframe, raw[symbol], symbol)
+            except DataValidationError as exc:
+                skipped[symbol] = f"{exc.check}: {exc.detail}"
+        if symbol in skipped:
+            log(f"{symbol}: skipped: {skipped[symbol]}")
+    total = len(config.symbols or ())
+    if not bars:
+        msg = f"every pair was skipped ({total} of {total}); nothing to train"
+        raise TrainingError(msg)
+    if skipped:
+        log(f"skipped {len(skipped)} of {total} pair(s) (--skip-invalid): {', '.join(skipped)}; training {len(bars)}")
+    return replace(ctx, config=replace(config, symbols=tuple(bars))), bars, skipped
 
 
 def _log_bars(bars: Mapping[str, ValidatedBars], log: Log) -> None:
@@ -128,7 +172,7 @@ def _fit_all(ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars]) -
             f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
             f"predicted in {res.predict_seconds:.1f} s"
         )
-    return {s: results[s] for s in config.symbols}
+    return {s: results[s] for s in config.symbols or ()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +369,7 @@ def _manifest(
     production: Artifact | None,
     ledger: Ledger,
     symbols: Mapping[str, Any],
+    skipped: Mapping[str, str],
 ) -> dict[str, Any]:
     """The run's metadata, as the artifact's manifest stores it."""
     config, timeframe = ctx.config, ctx.timeframe
@@ -344,6 +389,8 @@ def _manifest(
         "track_record": record.summaries(ledger),
         "report": "report.md",
         "symbols": symbols,
+        # --skip-invalid: the pairs left out, each with why.
+        "skipped": dict(skipped),
     }
 
 
@@ -365,11 +412,18 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     ctx = _check(config, log)
     timeframe = ctx.timeframe
     timings: dict[str, float] = {}
-    log(f"loading {timeframe.name} bars for {', '.join(config.symbols)} from {config.source.describe()}")
+    if config.symbols is None:
+        with _timed(timings, "list"):
+            ctx = _every_pair(ctx)
+        config = ctx.config
+    symbols = config.symbols or ()
+    names = ", ".join(symbols) if len(symbols) <= 10 else f"{len(symbols)} pairs ({', '.join(symbols[:5])}, ...)"
+    log(f"loading {timeframe.name} bars for {names} from {config.source.describe()}")
     with _timed(timings, "fetch"):
         raw = load_bars(config, timeframe)
     with _timed(timings, "validate"):
-        bars = validate_all(config, timeframe, raw)
+        ctx, bars, skipped = _validate_or_skip(ctx, raw)
+    config = ctx.config
     _log_bars(bars, log)
 
     production = record.load_production(config.baseline_artifact, log)
@@ -387,7 +441,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     ledger = _track_record(out, ctx, fits, bars, production, generation)
     decision = gate.decide(out.checks)
     gate_ = decision.to_dict()
-    manifest = _manifest(ctx, timings, gate_, production, ledger, out.symbols)
+    manifest = _manifest(ctx, timings, gate_, production, ledger, out.symbols, skipped)
     if not decision.passed:
         _refuse(config, manifest, decision, gate_)
     manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)

@@ -91,6 +91,19 @@ def _track_record(manifest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _skipped(manifest: Mapping[str, Any]) -> list[str]:
+    """The pairs --skip-invalid left out, each with why (nothing when none was)."""
+    skipped = manifest.get("skipped") or {}
+    if not skipped:
+        return []
+    return [
+        f"Left out by --skip-invalid ({len(skipped)}): "
+        + "; ".join(f"{symbol} ({why})" for symbol, why in skipped.items())
+        + ".",
+        "",
+    ]
+
+
 def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str:
     """The report as Markdown: run facts, the gate's decision, and a metrics table per symbol."""
     verdict = "**passed**: the model is promoted" if gate["passed"] else "**refused**: no artifact was written"
@@ -101,6 +114,7 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
         f"scale `{manifest['model_config']['scale']}`, changepoint prior "
         f"{manifest['model_config']['changepoint_prior_scale']}.",
         "",
+        *_skipped(manifest),
         f"## Gate: {verdict}",
         "",
         "| symbol | check | result | detail |",

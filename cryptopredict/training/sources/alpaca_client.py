@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -16,6 +17,7 @@ from urllib3.util.retry import Retry
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import Timeframe
+from cryptopredict.training.sources.pacing import Pacer
 
 with warnings.catch_warnings():
     # alpaca.data imports alpaca.trading.stream, which imports `websockets.legacy`; websockets >= 14
@@ -26,12 +28,25 @@ with warnings.catch_warnings():
     from alpaca.data.historical.crypto import CryptoHistoricalDataClient
     from alpaca.data.requests import CryptoBarsRequest
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.enums import AssetClass, AssetStatus
+    from alpaca.trading.requests import GetAssetsRequest
 
-__all__ = ["fetch_bars"]
+__all__ = ["BATCH_SIZE", "fetch_bars", "list_usd_pairs"]
 
 _COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 _RAW_KEYS = {"timestamp": "t", "open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
 _DEFAULT_URL = "https://data.alpaca.markets"
+# The assets list lives on the trading API, which (unlike crypto data) always needs keys. The SDK
+# defaults to the paper host; the list of crypto assets is the same on both.
+_DEFAULT_TRADING_URL = "https://paper-api.alpaca.markets"
+
+# Symbols per bars request. Alpaca's rate limit counts requests, and a page holds up to 10,000
+# bars counted across the request's symbols, so a request costs ceil(its bars / 10,000) pages:
+# batching saves the one partly filled last page each symbol alone would cost (most of the cost
+# for a short window). 20 keeps the URL short (~200 characters of symbols) and bounds what one
+# failed batch loses; 60 pairs take 3 batches.
+BATCH_SIZE = 20
 
 # Retries happen below the SDK, in urllib3 on the requests session (see _Session): alpaca-py's
 # own loop (RESTClient._request) sleeps a fixed time and ignores Retry-After, so it is switched
@@ -66,15 +81,21 @@ def fetch_bars(
     api_key: str | None = None,
     secret_key: str | None = None,
     drop_last: bool = True,
+    batch_size: int = BATCH_SIZE,
+    pacer: Pacer | None = None,
+    allow_missing: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Return one raw frame of bars per symbol (columns timestamp, open, high, low, close, volume).
 
-    All symbols go in one request and the SDK follows every page, because Alpaca's rate limit counts
-    requests, not bars. Rows keep the API's order, duplicates included: the validation step must
-    see what Alpaca really sent. The newest bar of a live fetch is still forming, so `drop_last`
-    drops each symbol's newest bar (pass False when `end` is in the past and every bar is final).
-    Naive datetimes are taken as UTC; `end=None` means now. Keys are optional for crypto data.
-    Every failure is a DataSourceError whose one-line message names the symbols and the host.
+    Symbols go `batch_size` to a request and the SDK follows every page, because Alpaca's rate
+    limit counts requests, not bars; `pacer` spaces the requests (default: at most
+    DEFAULT_MAX_REQUESTS_PER_MINUTE). Rows keep the API's order, duplicates included: the
+    validation step must see what Alpaca really sent. The newest bar of a live fetch is still
+    forming, so `drop_last` drops each symbol's newest bar (pass False when `end` is in the past
+    and every bar is final). A symbol without (complete) bars is an error, or with `allow_missing`
+    left out of the result for the caller to report. Naive datetimes are taken as UTC; `end=None`
+    means now. Keys are optional for crypto data. Every failure is a DataSourceError whose one-line
+    message names the symbols and the host.
     """
     wanted = list(dict.fromkeys(symbols))
     if not wanted:
@@ -95,12 +116,94 @@ def fetch_bars(
     if end_utc is not None and end_utc <= start_utc:
         raise DataSourceError(f"alpaca: start {_fmt(start_utc)} is not before end {_fmt(end_utc)}")
 
-    names = ", ".join(wanted)
-    where = f"{host} for {names} ({timeframe.name} bars)"
-    request = CryptoBarsRequest(symbol_or_symbols=wanted, timeframe=tf, start=start_utc, end=end_utc)
-    client = _make_client(url=base, api_key=api_key, secret_key=secret_key)
+    if batch_size < 1:
+        raise DataSourceError(f"alpaca: batch size must be at least 1, got {batch_size}")
+    window = f"between {_fmt(start_utc)} and {_fmt(end_utc) if end_utc else 'now'}"
+    client = _make_client(
+        CryptoHistoricalDataClient, url=base, api_key=api_key, secret_key=secret_key, pacer=pacer or Pacer()
+    )
+    raw: dict[str, object] = {}
     try:
-        raw = client.get_crypto_bars(request)
+        for first in range(0, len(wanted), batch_size):
+            batch = wanted[first : first + batch_size]
+            where = f"{host} for {_names(batch)} ({timeframe.name} bars)"
+            request = CryptoBarsRequest(symbol_or_symbols=batch, timeframe=tf, start=start_utc, end=end_utc)
+            client._session.new_stream()
+            got = _call(lambda request=request: client.get_crypto_bars(request), where)
+            if not isinstance(got, dict):
+                raise DataSourceError(f"alpaca: malformed response from {where}: bars is not an object")
+            raw.update({s: got.get(s) for s in batch})
+    finally:
+        client._session.close()
+
+    missing = [s for s in wanted if not raw.get(s)]
+    if missing and not allow_missing:
+        raise DataSourceError(f"alpaca: no bars for {_names(missing)} {window} ({timeframe.name}) from {host}")
+    frames = {}
+    for symbol in wanted:
+        if symbol in missing:
+            continue
+        frame = _to_frame(raw[symbol], f"{symbol} from {host}")
+        if timeframe.alpaca_unit == "Day":
+            frame["timestamp"] = _daily_labels(frame["timestamp"])
+        if drop_last:
+            frame = _drop_newest(frame)
+            if frame.empty and allow_missing:
+                continue
+            if frame.empty:
+                raise DataSourceError(
+                    f"alpaca: no complete bars for {symbol} {window} ({timeframe.name}) from "
+                    f"{host}: only the still-forming one"
+                )
+        frames[symbol] = frame
+    return frames
+
+
+def list_usd_pairs(
+    *, url: str | None = None, api_key: str | None, secret_key: str | None, pacer: Pacer | None = None
+) -> tuple[str, ...]:
+    """Every active, tradable crypto pair quoted in USD ("BTC/USD"), from the trading API's assets list, sorted.
+
+    The trading API needs keys (the data API does not); without both this fails before any request.
+    """
+    base = (url or _DEFAULT_TRADING_URL).rstrip("/")
+    split = urlsplit(base)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise DataSourceError(f"alpaca: invalid trading URL {base!r}; expected http(s)://host[:port]")
+    if not (api_key and secret_key):
+        lacking = " and ".join(n for n, v in (("API key", api_key), ("secret key", secret_key)) if not v)
+        msg = f"alpaca: listing every crypto pair needs Alpaca's trading API, which needs keys; {lacking} missing"
+        raise DataSourceError(msg)
+    host = f"{split.hostname}:{split.port or (443 if split.scheme == 'https' else 80)}"
+    where = f"{host} (crypto assets)"
+    client = _make_client(TradingClient, url=base, api_key=api_key, secret_key=secret_key, pacer=pacer or Pacer())
+    request = GetAssetsRequest(asset_class=AssetClass.CRYPTO, status=AssetStatus.ACTIVE)
+    try:
+        assets = _call(lambda: client.get_all_assets(request), where)
+    finally:
+        client._session.close()
+    if not isinstance(assets, list) or not all(isinstance(a, dict) for a in assets):
+        raise DataSourceError(f"alpaca: malformed response from {where}: expected a list of objects")
+    pairs = sorted(
+        {
+            a["symbol"]
+            for a in assets
+            if isinstance(a.get("symbol"), str)
+            and a["symbol"].endswith("/USD")
+            and a.get("class") == "crypto"
+            and a.get("status") == "active"
+            and a.get("tradable") is True
+        }
+    )
+    if not pairs:
+        raise DataSourceError(f"alpaca: no active, tradable crypto pair quoted in USD from {where}")
+    return tuple(pairs)
+
+
+def _call(send: Callable[[], object], where: str) -> object:
+    """Send one SDK call (all its pages), turning every failure into a one-line DataSourceError."""
+    try:
+        return send()
     except APIError as exc:
         raise DataSourceError(f"alpaca: {_describe_api_error(exc)} from {where}") from exc
     except requests.exceptions.JSONDecodeError as exc:
@@ -116,29 +219,13 @@ def fetch_bars(
     except (TypeError, AttributeError) as exc:
         # ... and these on an empty 200 body (the SDK returns None for it) or "bars": null.
         raise DataSourceError(f"alpaca: malformed response from {where}: empty body or unexpected JSON shape") from exc
-    finally:
-        client._session.close()
 
-    if not isinstance(raw, dict):
-        raise DataSourceError(f"alpaca: malformed response from {where}: bars is not an object")
-    window = f"between {_fmt(start_utc)} and {_fmt(end_utc) if end_utc else 'now'}"
-    missing = [s for s in wanted if not raw.get(s)]
-    if missing:
-        raise DataSourceError(f"alpaca: no bars for {', '.join(missing)} {window} ({timeframe.name}) from {host}")
-    frames = {}
-    for symbol in wanted:
-        frame = _to_frame(raw[symbol], f"{symbol} from {host}")
-        if timeframe.alpaca_unit == "Day":
-            frame["timestamp"] = _daily_labels(frame["timestamp"])
-        if drop_last:
-            frame = _drop_newest(frame)
-            if frame.empty:
-                raise DataSourceError(
-                    f"alpaca: no complete bars for {symbol} {window} ({timeframe.name}) from "
-                    f"{host}: only the still-forming one"
-                )
-        frames[symbol] = frame
-    return frames
+
+def _names(symbols: Sequence[str], shown: int = 5) -> str:
+    """Symbols for a one-line message: all of a few, else the first few and how many."""
+    if len(symbols) <= shown:
+        return ", ".join(symbols)
+    return f"{', '.join(symbols[:shown])} and {len(symbols) - shown} more"
 
 
 # The SDK follows next_page_token for as long as the server sends one. A server that repeats a
@@ -163,8 +250,9 @@ class _Session(requests.Session):
     """A requests session with a default timeout, and bounded retries of connection errors and
     transient statuses (429 honouring Retry-After, 5xx) with backoff."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: Pacer) -> None:
         super().__init__()
+        self._pacer = pacer
         self._page_tokens: set[str] = set()
         retry = _BoundedRetry(
             total=_TRANSPORT_RETRIES + _RETRY_ATTEMPTS,
@@ -196,17 +284,28 @@ class _Session(requests.Session):
             if len(self._page_tokens) > _MAX_PAGES:
                 msg = f"more than {_MAX_PAGES:,} pages; stopping rather than paging forever"
                 raise PageLoopError(msg)
+        # Paced here, once per page the SDK asks for; urllib3's retries below wait their own backoff.
+        self._pacer.wait()
         return super().request(method, url, *args, **kwargs)
 
+    def new_stream(self) -> None:
+        """Forget the page tokens seen: the next request starts a new paged answer."""
+        self._page_tokens.clear()
 
-def _make_client(*, url: str, api_key: str | None, secret_key: str | None) -> CryptoHistoricalDataClient:
-    client = CryptoHistoricalDataClient(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url)
+
+_Client = TypeVar("_Client", CryptoHistoricalDataClient, TradingClient)
+
+
+def _make_client(
+    kind: type[_Client], *, url: str, api_key: str | None, secret_key: str | None, pacer: Pacer
+) -> _Client:
+    client = kind(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url)
     # Private SDK attributes, read in RESTClient._request/_one_request (alpaca-py 0.44); the test
     # suite checks they still exist. Its retry loop is off: the session retries (see above).
     client._retry = 0
     client._retry_codes = []
     client._session.close()
-    client._session = _Session()
+    client._session = _Session(pacer)
     return client
 
 

@@ -37,8 +37,14 @@ class BarSource(Protocol):
     def describe(self) -> str:
         """Where bars come from, for the log line: 'data (csv)'."""
 
+    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+        """Every pair this source can give bars of at `timeframe` (for --symbols all), sorted."""
+
     def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
-        """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them)."""
+        """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them).
+
+        With `config.skip_invalid` a source may leave out a symbol it has no bars for (the run reports it).
+        """
 
 
 def utc_timestamp(value: str | None) -> pd.Timestamp | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from cryptopredict.errors import DataSourceError
-from cryptopredict.timeframes import Timeframe, symbol_to_slug
+from cryptopredict.timeframes import Timeframe, slug_to_symbol, symbol_to_slug
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +44,24 @@ class CsvSource:
     def describe(self) -> str:
         """The folder, then the source's name."""
         return f"{self.dir} ({self.name})"
+
+    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+        """Every pair with a file for the timeframe (`BTC-USD.hourly.csv` for 1Hour), sorted."""
+        suffix = f".{timeframe.file_suffix}.csv"
+        folder = Path(self.dir)
+        if not folder.is_dir():
+            msg = f"no folder {self.dir} to list pairs from"
+            raise DataSourceError(msg)
+        symbols = []
+        for path in sorted(folder.glob(f"*{suffix}")):
+            try:
+                symbols.append(slug_to_symbol(path.name[: -len(suffix)]))
+            except ValueError:
+                continue  # not a pair's file (e.g. notes.hourly.csv)
+        if not symbols:
+            msg = f"no <PAIR>{suffix} files in {self.dir} ({timeframe.name} bars)"
+            raise DataSourceError(msg)
+        return tuple(symbols)
 
     def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
         """Every row of each symbol's file (validation applies --start and --end)."""
