@@ -24,7 +24,7 @@ from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
 from cryptopredict.training import backtest, gate, record, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
-from cryptopredict.training.execution import Executor
+from cryptopredict.training.execution import Executor, open_executor
 from cryptopredict.training.jobs import FitJob, RefitJob, run_fit, run_refit
 from cryptopredict.training.model import FitResult
 from cryptopredict.training.sources.base import utc_timestamp
@@ -365,15 +365,17 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     ctx = _check(config, log)
     timeframe = ctx.timeframe
     timings: dict[str, float] = {}
-    log(f"loading {timeframe.name} bars for {', '.join(config.symbols)} from {config.source.describe()}")
-    with _timed(timings, "fetch"):
-        raw = load_bars(config, timeframe)
-    with _timed(timings, "validate"):
-        bars = validate_all(config, timeframe, raw)
-    _log_bars(bars, log)
+    # Opened before the fetch: an unreachable cluster fails the run before any bars are downloaded.
+    # The fetch itself stays here, on the driver.
+    with open_executor(config) as executor:
+        log(f"loading {timeframe.name} bars for {', '.join(config.symbols)} from {config.source.describe()}")
+        with _timed(timings, "fetch"):
+            raw = load_bars(config, timeframe)
+        with _timed(timings, "validate"):
+            bars = validate_all(config, timeframe, raw)
+        _log_bars(bars, log)
 
-    production = record.load_production(config.baseline_artifact, log)
-    with Executor(config.worker_count()) as executor:
+        production = record.load_production(config.baseline_artifact, log)
         with _timed(timings, "fit"):
             fits = _fit_all(ctx, executor, bars)
         with _timed(timings, "backtest"):
