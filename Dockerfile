@@ -22,19 +22,23 @@ RUN python3 -m venv /venv \
 COPY train.py ./
 COPY cryptopredict ./cryptopredict
 
-# Dask scheduler and workers for `train.py --cluster` (deploy/dask-compose.yml):
-#   docker buildx build --target worker -t cryptopredict-worker .
-#   docker run cryptopredict-worker scheduler                 (listens on 8786)
+# Dask scheduler and workers for `train.py --cluster` (deploy/dask-compose.yml, README "Scaling out"):
+#   docker build --target worker -t cryptopredict-worker .
+#   docker run -p 8786:8786 cryptopredict-worker dask scheduler
 #   docker run -e DASK_SCHEDULER_ADDRESS=tcp://scheduler:8786 cryptopredict-worker
-# A worker starts one single-threaded process per core: a Prophet fit uses one core. Built for
-# the build machine's platform, like the train stage whose environment it is.
+# A worker starts one single-threaded process per core: a Prophet fit uses one core. No ENTRYPOINT,
+# and `dask-scheduler` / `dask-worker` as the older commands, so Dask's Helm chart (whose container
+# args name those commands) runs this image as it is. Built for the build machine's platform, like
+# the train stage whose environment it is.
 FROM train-env AS worker
 # Matplotlib (the fit's charts) wants a writable config folder; the user has no home.
-ENV MPLCONFIGDIR=/tmp/matplotlib PYTHONPATH=/src
+ENV PATH=/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib PYTHONPATH=/src
+RUN printf '#!/bin/sh\nexec /venv/bin/dask scheduler "$@"\n' > /venv/bin/dask-scheduler \
+    && printf '#!/bin/sh\nexec /venv/bin/dask worker "$@"\n' > /venv/bin/dask-worker \
+    && chmod 0755 /venv/bin/dask-scheduler /venv/bin/dask-worker
 USER 10001:10001
 EXPOSE 8786
-ENTRYPOINT ["/venv/bin/dask"]
-CMD ["worker", "--nworkers", "-1", "--nthreads", "1"]
+CMD ["dask", "worker", "--nworkers", "-1", "--nthreads", "1"]
 
 FROM train-env AS train
 COPY data ./data
