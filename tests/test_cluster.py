@@ -33,8 +33,10 @@ ARGS = (
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """Two single-threaded worker processes (each under a nanny that restarts it if killed)."""
+    # The scheduler's HTTP server on a free port: with dashboard_address=None it still takes 8787
+    # and warns (an error in this suite) when another cluster holds it.
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
     ) as c:
         yield c
 
