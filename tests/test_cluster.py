@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_run_is_survived(cluster: Any, local_grids: dict[str
         def kill_a_busy_worker() -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and proc.poll() is None:
-                busy = [w for w, keys in client.processing().items() if any("_Task" in str(k) for k in keys)]
+                busy = [w for w, keys in client.processing().items() if any(str(k).startswith("run_") for k in keys)]
                 if busy:
                     pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                     os.kill(pid, signal.SIGKILL)

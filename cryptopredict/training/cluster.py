@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
@@ -163,8 +164,12 @@ class DaskExecutor:
             refs.append(frames[id(frame)])
         if not jobs:
             return
-        # pure=False: every job is new work (and Dask need not hash its arguments to name it).
-        futures = client.map(_Task(fn), bare, refs, pure=False, retries=self._settings.retries)
+        # Named keys, not hashed arguments (pure=False would do, but these read well on the
+        # scheduler's dashboard and logs): the function, the job's pair, a number unique to this map.
+        run = uuid.uuid4().hex[:12]
+        name = getattr(fn, "__name__", "task")
+        keys = [f"{name}-{job.symbol.replace('/', '-')}-{run}-{i}" for i, job in enumerate(jobs)]
+        futures = client.map(_Task(fn), bare, refs, key=keys, pure=False, retries=self._settings.retries)
         by_future = dict(zip(futures, jobs, strict=True))
         self._pending.update(futures, frames.values())
         try:
