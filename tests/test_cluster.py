@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from cryptopredict.artifact import MANIFEST_NAME
 from cryptopredict.errors import TrainingError
 from cryptopredict.training.config import ClusterConfig
-from tests.helpers import DATA, ROOT, free_port, run_cli
+from tests.helpers import DATA, ROOT, free_port, run_cli, stop
 
 distributed = pytest.importorskip("distributed")
 
@@ -127,6 +128,43 @@ def test_a_failed_task_names_its_pair_and_cutoff(cluster: Any) -> None:
         with pytest.raises(TrainingError) as err:
             list(executor.map(_fail_on_eth, jobs))
     assert str(err.value) == "ETH/USD (refit at cutoff 2024-06-01): the optimiser gave up"
+
+
+@pytest.fixture
+def other_code_cluster(tmp_path: Path) -> Iterator[str]:
+    """A scheduler and a worker, `dask` processes of their own, running a copy of the package whose
+    training code differs from this checkout's by one comment; yields the scheduler's address."""
+    shutil.copytree(ROOT / "cryptopredict", tmp_path / "cryptopredict", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "cryptopredict" / "training" / "jobs.py", "a") as fh:
+        fh.write("# an edit the workers were not restarted for\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    common = {"cwd": tmp_path, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [
+        subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                          "--dashboard-address", "127.0.0.1:0"], **common),
+        subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                         **common),
+    ]  # fmt: skip
+    try:
+        yield address
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def test_a_cluster_running_other_code_is_refused_in_one_line(other_code_cluster: str, tmp_path: Path) -> None:
+    """Workers whose copy of the training code differs from the driver's (same __version__) fail the run in
+    one line before any bars are fetched, naming the scheduler and what differs."""
+    proc = run_cli("train.py", *ARGS, "--cluster", other_code_cluster, "--out", str(tmp_path), timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"train.py: error: the Dask cluster at {other_code_cluster} runs other versions: ")
+    assert "the scheduler has cryptopredict" in lines[0]
+    assert "(code " in lines[0]
+    assert not (tmp_path / MANIFEST_NAME).exists()
 
 
 def test_an_unreachable_scheduler_fails_in_one_line(tmp_path: Path) -> None:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from distributed import Client, Future, as_completed
 
+import cryptopredict
 from cryptopredict import __version__
 from cryptopredict.errors import CryptopredictError, TrainingError
 from cryptopredict.training.config import ClusterConfig
 from cryptopredict.training.execution import Job, result_of
 from cryptopredict.training.model import quiet_prophet
 
-__all__ = ["DaskExecutor", "check_versions"]
+__all__ = ["DaskExecutor", "check_versions", "code_digest"]
 
 J = TypeVar("J", bound=Job)
 R = TypeVar("R")
@@ -45,9 +49,20 @@ def _identity(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def code_digest() -> str:
+    """A digest of this package's Python source but the serving side: a worker runs its own copy of
+    run_fit and run_refit, so the same __version__ is not enough; the same code is."""
+    root = Path(cryptopredict.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*.py") if p.relative_to(root).parts[0] != "serving"):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def _cryptopredict_version() -> str:
     """Run on the scheduler and the workers: unpickling it there already needs this package."""
-    return __version__
+    return f"{__version__} (code {code_digest()})"
 
 
 def _result(future: Future) -> Any:
@@ -71,7 +86,8 @@ def _short(version: str | None) -> str | None:
 
 
 def check_versions(client: Client, address: str) -> None:
-    """Raise a one-line TrainingError when the scheduler or a worker runs other versions than this driver."""
+    """Raise a one-line TrainingError when the scheduler or a worker runs other versions than this driver
+    (of this package's code, Python, Dask and the libraries a result depends on)."""
     try:
         # The scheduler unpickles the tasks too, so both need this package (the worker image has it).
         ours = {"the scheduler": client.run_on_scheduler(_cryptopredict_version)}
@@ -79,23 +95,22 @@ def check_versions(client: Client, address: str) -> None:
     except Exception as exc:  # whatever the remote unpickling raised, said in one line
         msg = f"the Dask cluster at {address} cannot run cryptopredict's tasks: {_first_line(exc)}"
         raise TrainingError(msg) from None
-    mismatches = [
-        f"{who} has cryptopredict {v}, this driver {__version__}" for who, v in ours.items() if v != __version__
-    ]
+    mine = _cryptopredict_version()
+    mismatches = [f"{who} has cryptopredict {v}, this driver {mine}" for who, v in ours.items() if v != mine]
     versions = client.get_versions(packages=list(_WORKER_PACKAGES))
-    mine = versions["client"]["packages"]
+    packages = versions["client"]["packages"]
     others: list[tuple[str, dict[str, Any] | None, tuple[str, ...]]] = [
         ("the scheduler", versions["scheduler"], _SCHEDULER_PACKAGES)
     ]
     others += [(f"worker {name}", info, _WORKER_PACKAGES) for name, info in versions["workers"].items()]
     for who, info, names in others:
         theirs = info.get("packages", {}) if isinstance(info, dict) else {}
-        if _short(theirs.get("python")) != _short(mine.get("python")):
-            mismatches.append(f"{who} has python {theirs.get('python')}, this driver {mine.get('python')}")
+        if _short(theirs.get("python")) != _short(packages.get("python")):
+            mismatches.append(f"{who} has python {theirs.get('python')}, this driver {packages.get('python')}")
         mismatches += [
-            f"{who} has {name} {theirs.get(name)}, this driver {mine.get(name)}"
+            f"{who} has {name} {theirs.get(name)}, this driver {packages.get(name)}"
             for name in names
-            if theirs.get(name) != mine.get(name)
+            if theirs.get(name) != packages.get(name)
         ]
     if mismatches:
         more = f" (and {len(mismatches) - 3} more)" if len(mismatches) > 3 else ""
