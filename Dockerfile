@@ -11,7 +11,9 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS production
 RUN mkdir -p /app/artifacts
 
-FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train
+# The training environment (Prophet, CmdStan, pandas, Dask and the package), shared by the
+# stage that trains and by the Dask worker image, so a cluster runs exactly what trains here.
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train-env
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY requirements-train.txt ./
@@ -19,6 +21,26 @@ RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --require-hashes -r requirements-train.txt
 COPY train.py ./
 COPY cryptopredict ./cryptopredict
+
+# Dask scheduler and workers for `train.py --cluster` (deploy/dask-compose.yml, README "Scaling out"):
+#   docker build --target worker -t cryptopredict-worker .
+#   docker run -p 8786:8786 cryptopredict-worker dask scheduler
+#   docker run -e DASK_SCHEDULER_ADDRESS=tcp://scheduler:8786 cryptopredict-worker
+# A worker starts one single-threaded process per core: a Prophet fit uses one core. No ENTRYPOINT,
+# and `dask-scheduler` / `dask-worker` as the older commands, so Dask's Helm chart (whose container
+# args name those commands) runs this image as it is. Built for the build machine's platform, like
+# the train stage whose environment it is.
+FROM train-env AS worker
+# Matplotlib (the fit's charts) wants a writable config folder; the user has no home.
+ENV PATH=/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib PYTHONPATH=/src
+RUN printf '#!/bin/sh\nexec /venv/bin/dask scheduler "$@"\n' > /venv/bin/dask-scheduler \
+    && printf '#!/bin/sh\nexec /venv/bin/dask worker "$@"\n' > /venv/bin/dask-worker \
+    && chmod 0755 /venv/bin/dask-scheduler /venv/bin/dask-worker
+USER 10001:10001
+EXPOSE 8786
+CMD ["dask", "worker", "--nworkers", "-1", "--nthreads", "1"]
+
+FROM train-env AS train
 COPY data ./data
 ARG SOURCE=alpaca
 ARG SYMBOLS=BTC/USD,ETH/USD
@@ -37,12 +59,16 @@ COPY --from=production /app/artifacts/ /production/
 # A failed fetch, validation or promotion gate leaves no manifest in /artifacts, and the api
 # stage's `api.py --check` then fails the build: nothing is shipped. (The pipe into tee needs no
 # pipefail: train.py's status is written inside it.)
+# With a Dask scheduler's address in the secret dask_scheduler_address, the fits and refits run on
+# that cluster (train.py reads it as DASK_SCHEDULER_ADDRESS); empty or absent, in this stage.
 # hadolint ignore=DL4006
 RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_key \
+    --mount=type=secret,id=dask_scheduler_address \
     mkdir -p /artifacts /run-output \
     && if [ -f /production/manifest.json ]; then set -- --baseline-artifact /production; else set --; fi \
     && { ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
          ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
+         DASK_SCHEDULER_ADDRESS="$(cat /run/secrets/dask_scheduler_address 2>/dev/null || true)" \
          MODEL_VERSION="$MODEL_VERSION" \
          /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
              --timeframe "$TIMEFRAME" --start "$START" --run-id "$RUN_ID" --out /artifacts "$@"; \

@@ -4,7 +4,9 @@ Serving (wrk against ours, the original design, a bare Flask floor and a bare WS
 limit of the stack, all with the same Waitress settings), cold start, memory and runtime footprint,
 training time by phase against one bare Prophet fit, and training time as pairs are added. Writes
 bench/results/results.md and bench/results/serving.png. `--quick` shortens everything to check
-that the script works; `--serving` runs the serving comparison alone (bench/results/serving.md).
+that the script works; `--serving` runs the serving comparison alone (bench/results/serving.md);
+`--training-throughput` the training throughput alone: the same pairs' fits and refits through the
+local pool and through a Dask LocalCluster of as many worker processes (bench/results/throughput.md).
 """
 
 from __future__ import annotations
@@ -184,6 +186,109 @@ def make_pairs(work: Path, n: int, seed: int = 0) -> list[str]:
     return symbols
 
 
+def _noop(job: object) -> None:
+    return None
+
+
+def training_throughput(work: Path, pairs: int, cutoffs: int, rounds: int, workers: int = 2) -> list[str]:
+    """Pair-fits per minute (one pair: its fit, its anchor and its backtest refits) through the local pool
+    and through a Dask LocalCluster of `workers` single-threaded processes; and Dask's cost per task."""
+    from dataclasses import dataclass
+
+    import pandas as pd
+    from distributed import LocalCluster
+
+    from cryptopredict.timeframes import get_timeframe
+    from cryptopredict.training import backtest
+    from cryptopredict.training.cluster import DaskExecutor
+    from cryptopredict.training.config import BacktestConfig, ClusterConfig, TrainConfig
+    from cryptopredict.training.execution import LocalPool
+    from cryptopredict.training.jobs import FitJob, RefitJob, run_fit, run_refit
+    from cryptopredict.training.pipeline import load_bars, validate_all
+    from cryptopredict.training.sources.csv import CsvSource
+
+    @dataclass(frozen=True, slots=True)
+    class Noop:
+        symbol: str
+
+    csv_dir = work / "throughput"
+    csv_dir.mkdir()
+    config = TrainConfig(
+        source=CsvSource(str(csv_dir)), symbols=tuple(make_pairs(csv_dir, pairs)), backtest=BacktestConfig(cutoffs)
+    )
+    tf = get_timeframe(config.timeframe)
+    step = pd.Timedelta(seconds=tf.seconds)
+    settings = config.backtest.for_timeframe(tf.name)
+    bars = validate_all(config, tf, load_bars(config, tf))
+    fit_jobs, refit_jobs = [], []
+    for symbol, v in bars.items():
+        fit_jobs.append(FitJob(symbol, v.frame, tf, 365, config.model, "bench"))
+        frame = backtest.backtest_frame(v.frame, config.model.scale)
+        end = frame["ds"].iloc[-1] + step
+        refit_jobs.append(RefitJob(symbol, frame, end, step, range(1, 366), config.model, settings.window, True))
+        refit_jobs += [
+            RefitJob(symbol, frame, c, step, [h.steps for h in tf.horizons], config.model, settings.window)
+            for c in backtest.plan_cutoffs(frame["ds"], step, tf.horizons, settings)
+        ]
+
+    def timed(executor: object) -> float:
+        t0 = time.perf_counter()
+        with executor:  # type: ignore[attr-defined]
+            list(executor.map(run_fit, fit_jobs))  # type: ignore[attr-defined]
+            list(executor.map(run_refit, refit_jobs))  # type: ignore[attr-defined]
+        return time.perf_counter() - t0
+
+    say("throughput: one pair's tasks, one after the other, in this process (the cost of a task)")
+    one = [j for j in fit_jobs if j.symbol == config.symbols[0]]
+    t0 = time.perf_counter()
+    with LocalPool(1) as serial:
+        list(serial.map(run_fit, one))
+        t_fit = time.perf_counter() - t0
+        mine = [j for j in refit_jobs if j.symbol == config.symbols[0] and not j.anchor]
+        t0 = time.perf_counter()
+        list(serial.map(run_refit, mine))
+        t_refit = (time.perf_counter() - t0) / len(mine)
+
+    def cluster() -> LocalCluster:
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
+        )
+
+    # Alternating rounds, best of each: the machine is shared, and a burst of someone else's work
+    # should not decide the comparison. Each round starts fresh processes on both sides (a new pool,
+    # a new cluster whose workers import Prophet at their first task, as the pool's do).
+    local_walls, dask_walls = [], []
+    for n in range(1, rounds + 1):
+        say(f"throughput: round {n}/{rounds}: {pairs} pairs x ({len(refit_jobs) // pairs} refits + 1 fit), local pool")
+        local_walls.append(timed(LocalPool(workers)))
+        say(f"throughput: round {n}/{rounds}: the same through a Dask LocalCluster of {workers} worker processes")
+        with cluster() as c:
+            dask_walls.append(timed(DaskExecutor(ClusterConfig(address=c.scheduler_address))))
+    local, dask = min(local_walls), min(dask_walls)
+    with cluster() as c:
+        noops = [Noop(f"N{i}/USD") for i in range(1000)]
+        with DaskExecutor(ClusterConfig(address=c.scheduler_address)) as ex:
+            list(ex.map(_noop, noops[:50]))  # warm
+            t0 = time.perf_counter()
+            list(ex.map(_noop, noops))
+            per_task = (time.perf_counter() - t0) / len(noops)
+    tasks = len(fit_jobs) + len(refit_jobs)
+    return [
+        f"## Training throughput ({pairs} daily pairs, each 1 fit + {len(refit_jobs) // pairs} refits; "
+        f"{tasks} tasks, {workers} workers; best of {rounds} alternating rounds)",
+        "",
+        "| executor | wall s | pair-fits per minute | / local pool |",
+        "|---|---:|---:|---:|",
+        f"| local process pool ({workers}) | {local:.1f} | {pairs / local * 60:.1f} | 1.00 |",
+        f"| Dask LocalCluster ({workers} worker processes, 1 thread each) | {dask:.1f} | "
+        f"{pairs / dask * 60:.1f} | {local / dask:.2f} |",
+        "",
+        f"- one task, in this process: fit {t_fit:.2f} s (with its grid and charts), refit {t_refit:.2f} s",
+        f"- Dask's own cost per task (1,000 empty tasks through the same executor): {per_task * 1000:.1f} ms",
+        "",
+    ]
+
+
 def venv_mb(requirements: Path, where: Path) -> float:
     subprocess.run([PY, "-m", "venv", str(where)], check=True)
     subprocess.run(
@@ -301,7 +406,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short runs, to check the script works")
     p.add_argument("--serving", action="store_true", help="only the serving comparison (about 5 minutes)")
+    p.add_argument(
+        "--training-throughput",
+        action="store_true",
+        help="only the training throughput, local pool against a Dask LocalCluster (about 8 minutes)",
+    )
     args = p.parse_args(argv)
+    if args.training_throughput:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="cryptopredict-bench-"))
+        try:
+            pairs, cutoffs, rounds = (2, 4, 1) if args.quick else (4, 30, 3)
+            lines = [*_header(args.quick), *training_throughput(work, pairs, cutoffs, rounds)]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        (RESULTS / "throughput.md").write_text("\n".join(lines))
+        print("\n".join(lines))
+        return 0
     for tool in ("wrk",):
         if shutil.which(tool) is None:
             print(f"bench: error: {tool} is not installed (scripts/install-system-packages.sh)", file=sys.stderr)

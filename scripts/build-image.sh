@@ -5,11 +5,12 @@
 #
 # Environment: RUN_ID (the training run's identity, as the workflow passes it; default a UTC
 # stamp, so every build trains afresh), PRODUCTION_IMAGE (an image whose artifact is production:
-# the champion the workflow passes; default none, a first run), TARGETS (default "train api"), SOURCE, SYMBOLS,
-# TIMEFRAME, MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY.
+# the champion the workflow passes; default none, a first run), TARGETS (default "train api worker"),
+# SOURCE, SYMBOLS, TIMEFRAME, MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY, DASK_SCHEDULER_ADDRESS
+# (train on that Dask cluster; default none, in the build).
 #
-# Builds stage `train` (which trains on the bundled daily sample, offline) and stage `api`, tagged
-# TAG-train and TAG. The Dockerfile's base image is made locally the first time: a debootstrap of
+# Builds stage `train` (which trains on the bundled daily sample, offline), stage `api` and stage
+# `worker` (the Dask scheduler/worker image), tagged TAG-train, TAG and TAG-worker. The Dockerfile's base image is made locally the first time: a debootstrap of
 # Debian 12 with python3 and python3-venv, committed under the exact name the Dockerfile's FROM
 # uses, so the Dockerfile is the one GitHub builds. pip inside the build uses this machine's pip
 # configuration (index, certificates, constraints), mounted read-only, never baked into a layer.
@@ -88,6 +89,8 @@ done < <(sed -n 's/^[a-z-]* = //p' "$work/pip.conf" | tr ' ' '\n' | sed 's#^file
 : >"$work/alpaca_secret_key"
 [ -n "${ALPACA_API_KEY:-}" ] && printf '%s' "$ALPACA_API_KEY" >"$work/alpaca_api_key"
 [ -n "${ALPACA_SECRET_KEY:-}" ] && printf '%s' "$ALPACA_SECRET_KEY" >"$work/alpaca_secret_key"
+: >"$work/dask_scheduler_address"
+[ -n "${DASK_SCHEDULER_ADDRESS:-}" ] && printf '%s' "$DASK_SCHEDULER_ADDRESS" >"$work/dask_scheduler_address"
 
 version="${MODEL_VERSION:-$(git -C "$here" describe --tags --always --dirty 2>/dev/null || echo dev)}"
 common=(
@@ -95,6 +98,7 @@ common=(
     "${volumes[@]}"
     --secret "id=alpaca_api_key,src=$work/alpaca_api_key"
     --secret "id=alpaca_secret_key,src=$work/alpaca_secret_key"
+    --secret "id=dask_scheduler_address,src=$work/dask_scheduler_address"
     --build-arg "SOURCE=${SOURCE:-csv}"
     --build-arg "SYMBOLS=${SYMBOLS:-BTC/USD,ETH/USD}"
     --build-arg "TIMEFRAME=${TIMEFRAME:-1Day}"
@@ -107,9 +111,9 @@ common=(
 if [ -n "${PRODUCTION_IMAGE:-}" ]; then
     common+=(--build-context "production=docker-image://$PRODUCTION_IMAGE")
 fi
-for target in ${TARGETS:-train api}; do
+for target in ${TARGETS:-train api worker}; do
     name="$tag"
-    [ "$target" = train ] && name="$tag-train"
+    [ "$target" != api ] && name="$tag-$target"
     say "building stage $target as $name (model $version)"
     "${buildah[@]}" build "${common[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
         || { tail -n 40 "$work/build.log" >&2; say "error: building stage $target failed"; exit 1; }

@@ -93,6 +93,28 @@ def test_the_api_image_has_none_of_the_training_stack(container: str, module: st
     assert "ModuleNotFoundError" in proc.stderr
 
 
+def test_the_worker_image_runs_dask_with_the_training_stack_as_non_root(image: str) -> None:
+    """The worker target (TAG-worker) runs `dask worker` as uid 10001; distributed, Prophet and the package import,
+    and the older `dask-scheduler` / `dask-worker` commands (Dask's Helm chart) answer."""
+    worker = f"{image}-worker"
+    config = _inspect(worker)["Docker"]["config"]
+    assert config["User"] == "10001:10001"
+    assert not config.get("Entrypoint")
+    assert config["Cmd"][:2] == ["dask", "worker"]
+    ctr = _buildah("from", "--pull-never", worker).stdout.strip()
+    assert ctr, f"buildah from {worker} failed"
+    try:
+        code = "import os, distributed, prophet, cryptopredict.training.cluster; print(os.getuid())"
+        proc = _buildah("run", "--isolation", "chroot", ctr, "--", "/venv/bin/python", "-c", code)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "10001"
+        for command in (["/venv/bin/dask", "worker"], ["/venv/bin/dask-worker"], ["/venv/bin/dask-scheduler"]):
+            proc = _buildah("run", "--isolation", "chroot", ctr, "--", *command, "--version")
+            assert proc.returncode == 0, proc.stderr
+    finally:
+        _buildah("rm", ctr)
+
+
 def test_the_image_metadata_says_what_it_is(image: str) -> None:
     """OCI labels carry the model version; the port, health check, user and exec-form CMD are set."""
     config = _inspect(image)["Docker"]["config"]

@@ -56,7 +56,9 @@ def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
 def test_the_train_stage_runs_on_the_build_platform_and_the_api_stage_as_non_root() -> None:
     """FROM --platform=$BUILDPLATFORM for training; a numeric USER, exec-form CMD and HEALTHCHECK for the API."""
     text = (ROOT / "Dockerfile").read_text()
-    assert "FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train" in text
+    # The train stage is built on train-env, which the Dask worker image shares.
+    assert "FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS train-env\n" in text
+    assert "FROM train-env AS train\n" in text
     api = text.split("AS api", 1)[1]
     user = next(line.split()[1] for line in api.splitlines() if line.startswith("USER "))
     assert all(part.isdigit() and int(part) > 0 for part in user.split(":"))
@@ -130,7 +132,7 @@ TRAIN_ARGS = ("SOURCE", "SYMBOLS", "TIMEFRAME", "START", "MODEL_VERSION", "RUN_I
 def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> None:
     """A run-unique RUN_ID reaches the train stage's RUN; both builds of a run pass the same train arguments."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    train = dockerfile.split(" AS train", 1)[1].split("\nFROM ", 1)[0]
+    train = dockerfile.split(" AS train\n", 1)[1].split("\nFROM ", 1)[0]
     declared = [line.split()[1].split("=")[0] for line in train.splitlines() if line.startswith("ARG ")]
     assert sorted(declared) == sorted(TRAIN_ARGS)
     run = train[train.index("RUN --mount=type=secret") :]
@@ -145,13 +147,46 @@ def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> Non
     assert "needs.version.outputs.stamp" in args[0]["RUN_ID"]
 
 
+def test_the_train_step_uses_a_dask_cluster_only_when_its_secret_is_set() -> None:
+    """Both builds pass the secret DASK_SCHEDULER_ADDRESS (never a build argument) and the train stage
+    hands it to train.py as its environment default for --cluster; an empty secret trains in the stage."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    train = dockerfile.split(" AS train\n", 1)[1].split("\nFROM ", 1)[0]
+    run = train[train.index("RUN --mount=type=secret") :]
+    assert "--mount=type=secret,id=dask_scheduler_address" in run
+    assert 'DASK_SCHEDULER_ADDRESS="$(cat /run/secrets/dask_scheduler_address 2>/dev/null || true)"' in run
+    steps = _workflow()["jobs"]["build-and-push"]["steps"]
+    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+    for build in builds:
+        assert "dask_scheduler_address=${{ secrets.DASK_SCHEDULER_ADDRESS }}" in build["with"]["secrets"]
+        assert "DASK" not in build["with"]["build-args"]
+
+
+def test_the_dask_compose_file_runs_scheduler_and_workers_from_the_worker_image() -> None:
+    """deploy/dask-compose.yml matches the Compose spec; its scheduler and workers use one image, the
+    Dockerfile's worker target, which runs `dask worker` as a numeric non-root user."""
+    compose = ROOT / "deploy" / "dask-compose.yml"
+    proc = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import yaml
+
+    services = yaml.safe_load(compose.read_text())["services"]
+    assert services["scheduler"]["image"] == services["worker"]["image"]
+    assert services["scheduler"]["command"][:2] == ["dask", "scheduler"]
+    assert services["worker"]["environment"]["DASK_SCHEDULER_ADDRESS"] == "tcp://scheduler:8786"
+    worker = (ROOT / "Dockerfile").read_text().split("FROM train-env AS worker\n", 1)[1].split("\nFROM ", 1)[0]
+    assert 'CMD ["dask", "worker", ' in worker
+    assert "ENTRYPOINT" not in worker  # Dask's Helm chart passes the command as the container's args
+    assert "USER 10001:10001" in worker
+
+
 def test_both_builds_of_a_run_train_against_the_same_champion_and_only_a_deployed_image_becomes_it() -> None:
     """The production image, pinned by digest, is the named context `production` of both builds; the
     train stage reads its artifact as --baseline-artifact; the deploy job tags production only after
     the smoke test."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "AS production\n" in dockerfile
-    train = dockerfile.split(" AS train", 1)[1].split("\nFROM ", 1)[0]
+    train = dockerfile.split(" AS train\n", 1)[1].split("\nFROM ", 1)[0]
     assert "COPY --from=production /app/artifacts/ /production/" in train
     assert "--baseline-artifact /production" in train
     steps = _workflow()["jobs"]["build-and-push"]["steps"]

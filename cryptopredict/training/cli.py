@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.workers,
         help="processes for the fits and backtest refits, one pool for both (default: one per core)",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or d.cluster.address,
+        help="run the fits and refits on the Dask scheduler at this address, e.g. tcp://scheduler:8786, "
+        "instead of local processes (env DASK_SCHEDULER_ADDRESS; --workers then does not apply)",
+    )
     for name, source in SOURCES.items():
         source.add_arguments(p.add_argument_group(f"{name} source"))
     return p
@@ -132,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_version=resolve_model_version(args.model_version),
         run_id=args.run_id,
         workers=args.workers,
+        cluster=replace(d.cluster, address=args.cluster or None),
         baseline_artifact=args.baseline_artifact,
         model=replace(d.model, scale=args.scale),
         backtest=replace(d.backtest, cutoffs=args.backtest_cutoffs),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,7 +21,7 @@ from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training import backtest
 from cryptopredict.training.config import ModelConfig, TrainConfig
-from cryptopredict.training.execution import Executor
+from cryptopredict.training.execution import open_executor
 from cryptopredict.training.jobs import RefitJob, run_refit
 from cryptopredict.training.pipeline import load_bars, validate_all
 from cryptopredict.training.sources.csv import CsvSource
@@ -56,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--priors", default="0.05,0.5", help="changepoint_prior_scale values")
     p.add_argument("--ranges", default="0.8,0.95", help="changepoint_range values")
     p.add_argument("--workers", type=int, default=d.workers, help="processes for the refits (default: one per core)")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or d.cluster.address,
+        help="run the refits on the Dask scheduler at this address (env DASK_SCHEDULER_ADDRESS)",
+    )
     args = p.parse_args(argv)
     try:
         return _compare(args)
@@ -71,6 +78,7 @@ def _compare(args: argparse.Namespace) -> int:
         timeframe=args.timeframe,
         start=args.start,
         workers=args.workers,
+        cluster=replace(TrainConfig().cluster, address=args.cluster or None),
     )
     timeframe = get_timeframe(args.timeframe)
     bars = validate_all(config, timeframe, load_bars(config, timeframe))
@@ -87,7 +95,7 @@ def _compare(args: argparse.Namespace) -> int:
         ]
     print(f"compare: {len(grid)} settings x {len(config.symbols)} symbols, {len(jobs)} refits", file=sys.stderr)
     refits: dict[tuple[ModelConfig, str], list[backtest.Refit]] = {}
-    with Executor(config.worker_count()) as executor:
+    with open_executor(config) as executor:
         for n, (job, result) in enumerate(executor.map(run_refit, jobs), 1):
             refits.setdefault((job.model, job.symbol), []).append(result)
             if n % 20 == 0 or n == len(jobs):

@@ -10,7 +10,15 @@ from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training.sources import BarSource
 from cryptopredict.training.sources.csv import CsvSource
 
-__all__ = ["BacktestConfig", "GateConfig", "ModelConfig", "ServedConfig", "TrainConfig", "ValidationConfig"]
+__all__ = [
+    "BacktestConfig",
+    "ClusterConfig",
+    "GateConfig",
+    "ModelConfig",
+    "ServedConfig",
+    "TrainConfig",
+    "ValidationConfig",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,20 @@ class GateConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Where the fits and refits run instead of the local pool: a Dask scheduler, and how long to wait for it."""
+
+    address: str | None = None  # e.g. tcp://scheduler:8786; None: the local pool, no Dask at all
+    # An unreachable scheduler fails the run after this many seconds, not after a hung build.
+    connect_timeout: float = 10.0
+    # A cluster may start before its workers: wait this long for the first one to join.
+    worker_timeout: float = 120.0
+    # A job that raises is run again this many times (a lost worker's jobs are moved to another
+    # worker by the scheduler itself, up to its own allowed-failures).
+    retries: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class TrainConfig:
     """One training run: what to fetch, how to fit it, where to write the artifact.
 
@@ -144,6 +166,7 @@ class TrainConfig:
     run_id: str | None = None
     # Processes for the fits and the backtest refits (one pool for both); None: the number of cores.
     workers: int | None = None
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     baseline_artifact: str | None = None  # the production artifact to compare with, if any
     model: ModelConfig = field(default_factory=ModelConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)

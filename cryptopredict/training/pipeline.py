@@ -24,7 +24,7 @@ from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
 from cryptopredict.training import backtest, gate, record, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
-from cryptopredict.training.execution import Executor
+from cryptopredict.training.execution import Executor, open_executor
 from cryptopredict.training.jobs import FitJob, RefitJob, run_fit, run_refit
 from cryptopredict.training.model import FitResult
 from cryptopredict.training.sources.base import utc_timestamp
@@ -412,22 +412,24 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     ctx = _check(config, log)
     timeframe = ctx.timeframe
     timings: dict[str, float] = {}
-    if config.symbols is None:
-        with _timed(timings, "list"):
-            ctx = _every_pair(ctx)
+    # Opened before the fetch: an unreachable cluster fails the run before any bars are downloaded.
+    # The listing and the fetch themselves stay here, on the driver.
+    with open_executor(config) as executor:
+        if config.symbols is None:
+            with _timed(timings, "list"):
+                ctx = _every_pair(ctx)
+            config = ctx.config
+        symbols = config.symbols or ()
+        names = ", ".join(symbols) if len(symbols) <= 10 else f"{len(symbols)} pairs ({', '.join(symbols[:5])}, ...)"
+        log(f"loading {timeframe.name} bars for {names} from {config.source.describe()}")
+        with _timed(timings, "fetch"):
+            raw = load_bars(config, timeframe)
+        with _timed(timings, "validate"):
+            ctx, bars, skipped = _validate_or_skip(ctx, raw)
         config = ctx.config
-    symbols = config.symbols or ()
-    names = ", ".join(symbols) if len(symbols) <= 10 else f"{len(symbols)} pairs ({', '.join(symbols[:5])}, ...)"
-    log(f"loading {timeframe.name} bars for {names} from {config.source.describe()}")
-    with _timed(timings, "fetch"):
-        raw = load_bars(config, timeframe)
-    with _timed(timings, "validate"):
-        ctx, bars, skipped = _validate_or_skip(ctx, raw)
-    config = ctx.config
-    _log_bars(bars, log)
+        _log_bars(bars, log)
 
-    production = record.load_production(config.baseline_artifact, log)
-    with Executor(config.worker_count()) as executor:
+        production = record.load_production(config.baseline_artifact, log)
         with _timed(timings, "fit"):
             fits = _fit_all(ctx, executor, bars)
         with _timed(timings, "backtest"):

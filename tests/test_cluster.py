@@ -1,0 +1,206 @@
+"""Training on a real Dask cluster (a LocalCluster of worker processes on 127.0.0.1) through train.py's --cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cryptopredict.artifact import MANIFEST_NAME
+from cryptopredict.errors import TrainingError
+from cryptopredict.training.config import ClusterConfig
+from tests.helpers import DATA, ROOT, free_port, run_cli, stop
+
+distributed = pytest.importorskip("distributed")
+
+# Two pairs, two recent years of daily bars, 8 cutoffs: about 20 tasks of well under a second.
+ARGS = (
+    "--source", "csv", "--csv-dir", str(DATA), "--symbols", "BTC/USD,ETH/USD",
+    "--start", "2024-01-01", "--backtest-cutoffs", "8", "--model-version", "test-cluster",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """Two single-threaded worker processes (each under a nanny that restarts it if killed)."""
+    # The scheduler's HTTP server on a free port: with dashboard_address=None it still takes 8787
+    # and warns (an error in this suite) when another cluster holds it.
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def local_grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The forecast grids of the same run through the local pool."""
+    out = tmp_path_factory.mktemp("local")
+    proc = run_cli("train.py", *ARGS, "--workers", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return _grids(out)
+
+
+def _grids(out: Path) -> dict[str, Any]:
+    """Per symbol, the parsed forecast grid file the manifest lists."""
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    gen = out / manifest["generation"]
+    return {slug: json.loads((gen / meta["file"]).read_text()) for slug, meta in manifest["symbols"].items()}
+
+
+def _train_on(cluster: Any, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *ARGS, "--cluster", cluster.scheduler_address, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_cluster_run_writes_the_local_runs_grids(cluster: Any, local_grids: dict[str, Any], tmp_path: Path) -> None:
+    """Fits and refits sent to Dask workers give the same forecast grids, value for value, as the local pool."""
+    proc = _train_on(cluster, tmp_path)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "distributed." not in stderr  # the driver's progress lines only, no Dask logging
+    assert _grids(tmp_path) == local_grids
+
+
+def test_a_worker_killed_mid_run_is_survived(cluster: Any, local_grids: dict[str, Any], tmp_path: Path) -> None:
+    """A worker process killed while it runs tasks costs only time: the tasks move and the grids are unchanged."""
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)
+        proc = _train_on(cluster, tmp_path)
+        killed: list[int] = []
+
+        def kill_a_busy_worker() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                busy = [w for w, keys in client.processing().items() if any(str(k).startswith("run_") for k in keys)]
+                if busy:
+                    pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_a_busy_worker)
+        killer.start()
+        _, stderr = proc.communicate(timeout=300)
+        killer.join()
+    assert killed, "no task was seen running: nothing was killed"
+    assert proc.returncode == 0, stderr
+    assert _grids(tmp_path) == local_grids
+
+
+@dataclass(frozen=True, slots=True)
+class _Refit:
+    symbol: str
+    cutoff: str
+    anchor: bool = False
+
+
+def _fail_on_eth(job: _Refit) -> str:
+    if job.symbol == "ETH/USD":
+        msg = "the optimiser gave up"
+        raise RuntimeError(msg)
+    return job.cutoff
+
+
+def test_a_failed_task_names_its_pair_and_cutoff(cluster: Any) -> None:
+    """A task that raises on a worker comes back, after its retries, as one line naming its pair and cutoff."""
+    from cryptopredict.training.cluster import DaskExecutor
+
+    jobs = [_Refit("BTC/USD", "2024-05-01"), _Refit("ETH/USD", "2024-06-01")]
+    with DaskExecutor(ClusterConfig(address=cluster.scheduler_address, retries=1)) as executor:
+        assert dict(executor.map(_fail_on_eth, jobs[:1])) == {jobs[0]: "2024-05-01"}
+        with pytest.raises(TrainingError) as err:
+            list(executor.map(_fail_on_eth, jobs))
+    assert str(err.value) == "ETH/USD (refit at cutoff 2024-06-01): the optimiser gave up"
+
+
+@pytest.fixture
+def other_code_cluster(tmp_path: Path) -> Iterator[str]:
+    """A scheduler and a worker, `dask` processes of their own, running a copy of the package whose
+    training code differs from this checkout's by one comment; yields the scheduler's address."""
+    shutil.copytree(ROOT / "cryptopredict", tmp_path / "cryptopredict", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "cryptopredict" / "training" / "jobs.py", "a") as fh:
+        fh.write("# an edit the workers were not restarted for\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    common = {"cwd": tmp_path, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [
+        subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                          "--dashboard-address", "127.0.0.1:0"], **common),
+        subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                         **common),
+    ]  # fmt: skip
+    try:
+        yield address
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def test_a_cluster_running_other_code_is_refused_in_one_line(other_code_cluster: str, tmp_path: Path) -> None:
+    """Workers whose copy of the training code differs from the driver's (same __version__) fail the run in
+    one line before any bars are fetched, naming the scheduler and what differs."""
+    proc = run_cli("train.py", *ARGS, "--cluster", other_code_cluster, "--out", str(tmp_path), timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"train.py: error: the Dask cluster at {other_code_cluster} runs other versions: ")
+    assert "the scheduler has cryptopredict" in lines[0]
+    assert "(code " in lines[0]
+    assert not (tmp_path / MANIFEST_NAME).exists()
+
+
+def test_an_unreachable_scheduler_fails_in_one_line(tmp_path: Path) -> None:
+    """A scheduler address where nothing listens fails the run in one stderr line, within the connect timeout."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    proc = run_cli("train.py", *ARGS, "--cluster", address, "--out", str(tmp_path), timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 1
+    assert elapsed < 30
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"train.py: error: cannot reach the Dask scheduler at {address}: ")
+    assert not (tmp_path / MANIFEST_NAME).exists()
+
+
+def test_the_cluster_address_also_comes_from_the_environment(tmp_path: Path) -> None:
+    """DASK_SCHEDULER_ADDRESS is --cluster's default: the run goes to (here: fails to reach) that scheduler."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    proc = run_cli("train.py", *ARGS, "--out", str(tmp_path), env={"DASK_SCHEDULER_ADDRESS": address}, timeout=60)
+    assert proc.returncode == 1
+    assert f"cannot reach the Dask scheduler at {address}" in proc.stderr
+
+
+def test_without_an_address_dask_is_never_loaded(tmp_path: Path) -> None:
+    """A local run imports no Dask module, so no Client (which would start a cluster of its own) can exist."""
+    code = (
+        "import sys; from cryptopredict.training.cli import main; "
+        f"rc = main({[*ARGS, '--workers', '1', '--backtest-cutoffs', '0', '--out', str(tmp_path)]!r}); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')); "
+        "print(loaded); sys.exit(rc)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
