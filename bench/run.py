@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: error: {tool} is not installed (scripts/install-system-packages.sh)", file=sys.stderr)
             return 1
     seconds = 3 if args.quick else 10
-    rounds = 3
+    rounds = 5
     starts = 2 if args.quick else 5
     hourly_rows = 3000 if args.quick else 50_000
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -229,26 +229,25 @@ def test_hot_cache_mb_zero_turns_the_memo_off(artifact_dir: Path) -> None:
     assert app.wsgi_app.hits == 0  # type: ignore[attr-defined]
 
 
-def test_waitress_queue_notices_come_once_a_minute_with_a_count() -> None:
+def test_waitress_queue_notices_come_once_a_minute_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
     """Ten thousand "Task queue depth" notices within a minute give one log line; the next minute's line counts
     the requests that waited meanwhile and the deepest queue."""
     now = [1000.0]
     notices = QueueNotices(every=60, clock=lambda: now[0])
-    passed = []
-    for i in range(10_000):
-        record = logging.LogRecord(
-            "waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (i % 7,), None
-        )
-        if notices.filter(record):
-            passed.append(record.getMessage())
-        now[0] += 0.005  # 50 s in all
-    assert passed == [
-        "1 request(s) waited for a free thread in the last 60 s (deepest queue 0); more threads (WEB_CONCURRENCY) "
-        "or instances help if this persists"
-    ]
-    now[0] += 10  # 60 s after the first line
-    record = logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (3,), None)
-    assert notices.filter(record)
-    assert record.getMessage().startswith(
-        "10000 request(s) waited for a free thread in the last 60 s (deepest queue 6)"
+    with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+        for i in range(10_000):
+            notices.warning("Task queue depth is %d", i % 7)
+            now[0] += 0.005  # 50 s in all
+        assert [r.getMessage() for r in caplog.records] == [
+            "1 request(s) waited for a free thread in the last 60 s (deepest queue 0); more threads "
+            "(WEB_CONCURRENCY) or instances help if this persists"
+        ]
+        now[0] += 10  # 60 s after the first line
+        notices.warning("Task queue depth is %d", 3)
+    assert len(caplog.records) == 2
+    assert caplog.records[1].name == "waitress.queue"
+    assert (
+        caplog.records[1]
+        .getMessage()
+        .startswith("10000 request(s) waited for a free thread in the last 60 s (deepest queue 6)")
     )

@@ -67,6 +67,7 @@ SERVER_ATTRIBUTES = [
     ("asyncore", "is the event-loop module", lambda v: isinstance(v, types.ModuleType)),
     ("asyncore.loop", "turns the loop once", lambda v: _takes(v, "timeout", "map", "use_poll", "count")),
     ("task_dispatcher.shutdown", "stops the worker threads", lambda v: _takes(v, "cancel_pending", "timeout")),
+    ("task_dispatcher.queue_logger.warning", "is replaced by QueueNotices (a notice per queued request)", callable),
     ("trigger.close", "closes the loop's wake-up pipe", callable),
 ]
 

@@ -26,32 +26,42 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-class QueueNotices(logging.Filter):
-    """Waitress logs "Task queue depth is N" for every request that waits for a thread: under load,
-    a line per request. Let through at most one line per `every` seconds, saying how many requests
-    waited since the last one and the deepest queue seen."""
+class QueueNotices:
+    """Stands in for Waitress's queue logger, which logs "Task queue depth is N" for every request
+    that waits for a thread (under load, a line per request, written while the dispatcher's lock is
+    held). Counts them instead, and says so at most once per `every` seconds on the same logger:
+    how many requests waited since the last line and the deepest queue seen."""
 
-    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        logger: logging.Logger | None = None,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger or logging.getLogger("waitress.queue")
         self._every, self._clock = every, clock
         self._next = float("-inf")
         self._waited = 0
         self._deepest = 0
         self._lock = threading.Lock()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        depth = record.args[0] if isinstance(record.args, tuple) and record.args else 0
+    def warning(self, msg: str, depth: int = 0, *_: object) -> None:
+        """Waitress's call, `warning("Task queue depth is %d", depth)`: counted; logged once a minute."""
         with self._lock:
             self._waited += 1
-            self._deepest = max(self._deepest, int(depth))
+            self._deepest = max(self._deepest, depth)
             now = self._clock()
             if now < self._next:
-                return False
-            record.msg = "%d request(s) waited for a free thread in the last %.0f s (deepest queue %d); more "
-            record.msg += "threads (WEB_CONCURRENCY) or instances help if this persists"
-            record.args = (self._waited, self._every, self._deepest)
+                return
+            waited, deepest = self._waited, self._deepest
             self._next, self._waited, self._deepest = now + self._every, 0, 0
-            return True
+        self._logger.warning(
+            "%d request(s) waited for a free thread in the last %.0f s (deepest queue %d); more threads "
+            "(WEB_CONCURRENCY) or instances help if this persists",
+            waited,
+            self._every,
+            deepest,
+        )
 
 
 def build_parser(defaults: ServeSettings) -> argparse.ArgumentParser:
@@ -89,7 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("waitress.queue").addFilter(QueueNotices())
     print(
         f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest['trained_at']}) "
         f"on http://{settings.host}:{settings.port}",
@@ -133,6 +142,7 @@ def serve(app: object, settings: ServeSettings, grace_seconds: float = 20.0) -> 
     from waitress.wasyncore import dispatcher
 
     server = create_server(app, **waitress_options(settings))
+    server.task_dispatcher.queue_logger = QueueNotices()  # type: ignore[attr-defined]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
