@@ -34,7 +34,7 @@ system-packages:
 	bash scripts/install-system-packages.sh
 
 test: system-packages lint
-	$(BIN)/python -m pytest tests notebooks --nbmake
+	$(BIN)/python -m pytest tests notebooks --nbmake --durations=20
 
 # Re-pin every dependency (with hashes) after editing a requirements-*.in file.
 lock:
