@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from cryptopredict.artifact import MANIFEST_NAME
 from cryptopredict.errors import TrainingError
 from cryptopredict.training.config import ClusterConfig
 from tests.helpers import DATA, ROOT, free_port, run_cli, stop
+from tests.test_execution import _Refit
 
 distributed = pytest.importorskip("distributed")
 
@@ -103,13 +103,6 @@ def test_a_worker_killed_mid_run_is_survived(cluster: Any, local_grids: dict[str
     assert killed, "no task was seen running: nothing was killed"
     assert proc.returncode == 0, stderr
     assert _grids(tmp_path) == local_grids
-
-
-@dataclass(frozen=True, slots=True)
-class _Refit:
-    symbol: str
-    cutoff: str
-    anchor: bool = False
 
 
 def _fail_on_eth(job: _Refit) -> str:
