@@ -1,4 +1,5 @@
-"""A local fake of Alpaca's crypto bars HTTP API (GET /v1beta3/crypto/us/bars) and its trading API's
+"""A local fake of Alpaca's crypto bars HTTP API (GET /v1beta3/crypto/us/bars), its latest bars
+(GET /v1beta3/crypto/us/latest/bars, what the API's live price feed polls) and its trading API's
 assets list (GET /v2/assets), with fault injection.
 
 It is a real HTTP server on 127.0.0.1, so the real alpaca-py client, requests and urllib3 run
@@ -13,6 +14,10 @@ Like Alpaca, one page holds at most `page_size` bars counted across all symbols,
 alphabetical order, and symbols without bars are left out of "bars". Unlike Alpaca, each symbol's
 bars are served in the order of the frame they were given in, so tests can feed out-of-order or
 duplicate bars through the client.
+
+The latest bars answer like Alpaca's: `{"bars": {"BTC/USD": {"t": .., "o": .., "h": .., "l": ..,
+"c": .., "v": .., "n": .., "vw": ..}}}`, one bar per requested symbol that has one; a test sets and
+moves them with `set_latest(symbol, close, at=...)` (the bar's open time: by default this minute's).
 
 The assets list answers like Alpaca's trading API (read by TradingClient.get_all_assets): a JSON
 array of asset objects (see `crypto_asset`), filtered by the `status` and `asset_class` query
@@ -62,6 +67,7 @@ import pandas as pd
 __all__ = [
     "ASSETS_PATH",
     "BARS_PATH",
+    "LATEST_BARS_PATH",
     "RATE_LIMITED",
     "FakeAlpaca",
     "RecordedRequest",
@@ -73,6 +79,7 @@ __all__ = [
 ]
 
 BARS_PATH = "/v1beta3/crypto/us/bars"
+LATEST_BARS_PATH = "/v1beta3/crypto/us/latest/bars"
 ASSETS_PATH = "/v2/assets"
 MAX_LIMIT = 10_000  # Alpaca's largest `limit`
 _TIMEFRAME_UNITS = ("Min", "T", "Hour", "H", "Day", "D", "Week", "W", "Month", "M")
@@ -159,6 +166,7 @@ class FakeAlpaca:
         self.page_size = page_size
         self._assets = [dict(a) for a in assets] if assets is not None else [crypto_asset(s) for s in bars]
         self._bars = {symbol: _encode_bars(frame) for symbol, frame in bars.items()}
+        self._latest: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._rules: list[Rule] = []
@@ -223,6 +231,23 @@ class FakeAlpaca:
             self._rules.clear()
             self._requests.clear()
 
+    def set_latest(self, symbol: str, close: Any, at: datetime | None = None) -> None:
+        """Make `close` the symbol's latest minute bar, opened `at` (aware), or by default opened in the
+        minute each request arrives (a market that trades on). `close` goes out as given, so a test
+        can send a string, a NaN or null."""
+        with self._lock:
+            self._latest[symbol] = {"c": close, "at": at}
+
+    def _latest_bar(self, symbol: str) -> dict[str, Any]:
+        close, at = self._latest[symbol]["c"], self._latest[symbol]["at"]
+        opened = pd.Timestamp(at) if at is not None else pd.Timestamp.now(tz="UTC").floor("min")
+        return {"t": _rfc3339(opened), "o": close, "h": close, "l": close, "c": close, "v": 1.5, "n": 12, "vw": close}
+
+    def drop_latest(self, symbol: str) -> None:
+        """The symbol has no latest bar any more (Alpaca leaves it out of the reply)."""
+        with self._lock:
+            self._latest.pop(symbol, None)
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, in arrival order."""
@@ -265,6 +290,12 @@ class FakeAlpaca:
             return 405, _error(405, "method not allowed")
         if req.path == ASSETS_PATH:
             return self._list_assets(req)
+        if req.path == LATEST_BARS_PATH:
+            symbols = [s for s in req.query.get("symbols", "").split(",") if s]
+            if not symbols:
+                return 400, _error(400, "missing symbols")
+            with self._lock:
+                return 200, {"bars": {s: self._latest_bar(s) for s in symbols if s in self._latest}}
         if req.path != BARS_PATH:
             return 404, _error(404, "endpoint not found")
         q = req.query

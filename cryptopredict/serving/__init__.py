@@ -9,11 +9,13 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.routing import PathConverter
 
-from cryptopredict.artifact import read_artifact
+from cryptopredict.artifact import parse_utc, read_artifact
 from cryptopredict.serving import pages, record, routes, security
+from cryptopredict.serving.anchor import AnchorBoard, artifact_anchor
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.errors import register_error_handlers
 from cryptopredict.serving.hotpath import HotPath
+from cryptopredict.serving.live import LiveFeed
 from cryptopredict.serving.state import ServingState
 
 __all__ = ["create_app"]
@@ -28,10 +30,19 @@ class _AnythingConverter(PathConverter):
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `test_config`; the artifact is verified
-    here, so a bad one stops the process before it serves anything (raises ArtifactError)."""
+    here, so a bad one stops the process before it serves anything (raises ArtifactError).
+
+    With LIVE_PRICES=alpaca the live price feed starts polling in the background (stop it with
+    `app.extensions["cryptopredict"].feed.stop()`); the app answers from the artifact's anchors
+    until a checked live price arrives."""
     settings = ServeSettings.from_env(**dict(test_config or {}))
     artifact = read_artifact(settings.artifact_dir)
-    state = ServingState(artifact=artifact, settings=settings, track_record=record.build(artifact))
+    trained_at = parse_utc(artifact.manifest["trained_at"])
+    board = AnchorBoard({slug: artifact_anchor(fc, trained_at) for slug, fc in artifact.forecasts.items()})
+    feed = LiveFeed(settings, artifact.forecasts, board) if settings.live_prices == "alpaca" else None
+    state = ServingState(
+        artifact=artifact, settings=settings, track_record=record.build(artifact), board=board, feed=feed
+    )
     app = Flask(__name__)
     app.url_map.converters["anything"] = _AnythingConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -48,7 +59,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(pages.bp)
-    security.init_app(app)
-    # Ahead of the whole Flask stack, CORS and headers included: it replays what they answered.
-    app.wsgi_app = HotPath(app.wsgi_app, settings.hot_cache_mb * 2**20)  # type: ignore[method-assign]
+    security.init_app(app, settings.live_prices_interval if feed is not None else None)
+    # Ahead of the whole Flask stack, CORS and headers included: it replays what they answered,
+    # keyed by the anchors' generation (which only live prices move).
+    app.wsgi_app = HotPath(  # type: ignore[method-assign]
+        app.wsgi_app, settings.hot_cache_mb * 2**20, lambda: board.current().generation
+    )
+    if feed is not None:
+        feed.start()
     return app

@@ -84,13 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser(defaults).parse_args(argv)
     overrides = {"artifact_dir": args.artifact, "host": args.host, "port": args.port, "threads": args.threads}
+    if args.check:
+        overrides["live_prices"] = "off"  # verifying the artifact asks nothing of Alpaca
     try:
         app = create_app(overrides)
     except ArtifactError as exc:
         print(f"api.py: cannot start: {exc}", file=sys.stderr)
         return 1
-    settings = app.extensions["cryptopredict"].settings
-    model = app.extensions["cryptopredict"].artifact
+    state = app.extensions["cryptopredict"]
+    settings, model = state.settings, state.artifact
     if args.check:
         print(
             f"api.py: artifact {settings.artifact_dir} verified: model {model.model_version}, "
@@ -101,12 +103,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(
         f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest['trained_at']}) "
-        f"on http://{settings.host}:{settings.port}",
+        f"on http://{settings.host}:{settings.port}"
+        + (
+            f"; live prices from {settings.alpaca_data_url} every {settings.live_prices_interval:g} s"
+            if state.feed is not None
+            else ""
+        ),
         file=sys.stderr,
         flush=True,
     )
     settle_heap()
-    serve(app, settings)
+    try:
+        serve(app, settings)
+    finally:
+        if state.feed is not None:
+            state.feed.stop()
     return 0
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-__all__ = ["ServeSettings"]
+__all__ = ["LIVE_SOURCES", "ServeSettings"]
+
+LIVE_SOURCES = ("off", "alpaca")
+# Seconds settings and their accepted ranges. Alpaca's free plan allows 200 requests a minute: one
+# process polling every second uses 60 of them; tests poll faster against a local fake.
+_SECONDS = {
+    "live_prices_interval": (0.05, 3600.0),
+    "live_prices_max_age": (0.5, 86400.0),
+    "live_prices_timeout": (0.05, 60.0),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +35,16 @@ class ServeSettings:
     proxy_count: int = 0  # PROXY_COUNT
     # Memory for whole answers replayed ahead of Flask (cryptopredict.serving.hotpath); 0 = off.
     hot_cache_mb: int = 64  # HOT_CACHE_MB
+    # The live price feed (cryptopredict.serving.live): "off", or "alpaca" to re-anchor every answer
+    # at Alpaca's latest price, polled in the background; off by default (no outbound request at all).
+    live_prices: str = "off"  # LIVE_PRICES
+    live_prices_interval: float = 60.0  # LIVE_PRICES_INTERVAL, seconds between polls
+    live_prices_max_age: float = 600.0  # LIVE_PRICES_MAX_AGE, seconds a live price may be used
+    live_prices_timeout: float = 5.0  # LIVE_PRICES_TIMEOUT, seconds to connect, and to wait for the reply
+    alpaca_data_url: str = "https://data.alpaca.markets"  # ALPACA_DATA_URL (a proxy, or a local fake)
+    # Optional for crypto data; sent when set. Never printed (repr=False).
+    alpaca_api_key: str | None = field(default=None, repr=False)  # ALPACA_API_KEY
+    alpaca_secret_key: str | None = field(default=None, repr=False)  # ALPACA_SECRET_KEY
 
     _ENV: ClassVar[dict[str, str]] = {
         "artifact_dir": "ARTIFACT_DIR",
@@ -35,6 +55,13 @@ class ServeSettings:
         "max_series_points": "MAX_SERIES_POINTS",
         "proxy_count": "PROXY_COUNT",
         "hot_cache_mb": "HOT_CACHE_MB",
+        "live_prices": "LIVE_PRICES",
+        "live_prices_interval": "LIVE_PRICES_INTERVAL",
+        "live_prices_max_age": "LIVE_PRICES_MAX_AGE",
+        "live_prices_timeout": "LIVE_PRICES_TIMEOUT",
+        "alpaca_data_url": "ALPACA_DATA_URL",
+        "alpaca_api_key": "ALPACA_API_KEY",
+        "alpaca_secret_key": "ALPACA_SECRET_KEY",
     }
 
     @classmethod
@@ -62,6 +89,25 @@ def _parse(name: str, var: str, raw: str) -> Any:
             msg = f"{var} must be between {low} and {high}, got {value}"
             raise ValueError(msg)
         return value
+    if name in _SECONDS:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            msg = f"{var} must be a number of seconds, got {raw!r}"
+            raise ValueError(msg) from None
+        low, high = _SECONDS[name]
+        if not low <= seconds <= high:  # NaN fails this too
+            msg = f"{var} must be between {low:g} and {high:g} seconds, got {raw}"
+            raise ValueError(msg)
+        return seconds
+    if name == "live_prices":
+        if raw not in LIVE_SOURCES:
+            msg = f"{var} must be one of {', '.join(LIVE_SOURCES)}, got {raw!r}"
+            raise ValueError(msg)
+        return raw
+    if name == "alpaca_data_url" and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        msg = f"{var} must be an http(s) URL like https://data.alpaca.markets, got {raw!r}"
+        raise ValueError(msg)
     if name == "cors_origins":
         return tuple(o.strip() for o in raw.split(",") if o.strip())
     return raw

@@ -16,6 +16,13 @@ The memory bound is stated in bytes (`HOT_CACHE_MB`, 64 MB by default; 0 turns t
 every kept answer counts its body, its headers and its key; one answer larger than a sixteenth of
 the bound is never kept; when a new answer would pass the bound, the oldest kept ones are dropped
 first. A client sending endless distinct queries can only churn the memo, never grow it.
+
+With live prices on, an answer is a function of the request *and* the anchors it was computed at:
+`variant` returns the anchors' generation, read before the app runs and made part of the key, so
+an answer is only ever replayed while the generation it was computed at (or a later one) is still
+current (a request that raced a change is kept under the older generation, never looked up again).
+When the generation moves on the memo is emptied. An answer the app marks as depending on the clock
+(`environ[VOLATILE]`, e.g. /healthz reporting the feed's age) is never kept.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["HotPath"]
+__all__ = ["VOLATILE", "HotPath"]
+
+# Set in the WSGI environ by a view whose answer depends on more than the request and the anchors.
+VOLATILE = "cryptopredict.volatile"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -46,10 +56,12 @@ _ENTRY_OVERHEAD = 512
 class HotPath:
     """WSGI middleware: replay the app's own GET answers from a memo bounded to `max_bytes`."""
 
-    __slots__ = ("_app", "_lock", "_max_bytes", "_max_entry", "_memo", "_used", "hits", "misses")
+    __slots__ = ("_app", "_lock", "_max_bytes", "_max_entry", "_memo", "_seen", "_used", "_variant", "hits", "misses")
 
-    def __init__(self, app: WSGIApp, max_bytes: int) -> None:
+    def __init__(self, app: WSGIApp, max_bytes: int, variant: Callable[[], int] | None = None) -> None:
         self._app = app
+        self._variant = variant
+        self._seen = variant() if variant is not None else 0
         self._max_bytes = max_bytes
         self._max_entry = max_bytes // 16
         self._memo: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes, int]] = {}
@@ -80,6 +92,11 @@ class HotPath:
             environ["wsgi.url_scheme"],
             environ.get("SCRIPT_NAME", ""),
         )
+        if self._variant is not None:
+            generation = self._variant()
+            if generation != self._seen:
+                self._forget(generation)
+            key = (*key, str(generation))
         kept = self._memo.get(key)
         if kept is not None:
             self.hits += 1  # a statistic: a lost increment under threads costs nothing
@@ -108,10 +125,18 @@ class HotPath:
                 close()
         status, headers, exc_info = answer
         body = b"".join(chunks)
-        if exc_info is None and int(status[:3]) in _KEPT_STATUSES:
+        if exc_info is None and int(status[:3]) in _KEPT_STATUSES and not environ.get(VOLATILE):
             self._keep(key, status, headers, body)
         start_response(status, headers, exc_info)
         return (body,)
+
+    def _forget(self, generation: int) -> None:
+        """The anchors moved on: drop every kept answer (none can be looked up again)."""
+        with self._lock:
+            if generation > self._seen:
+                self._memo.clear()
+                self._used = 0
+                self._seen = generation
 
     def _keep(self, key: tuple[str, ...], status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         size = len(body) + sum(len(k) + len(v) for k, v in headers) + sum(map(len, key)) + _ENTRY_OVERHEAD

@@ -2,6 +2,17 @@
 
 Two forecasts are served from the grid: "served" (the default: anchored at the last close, with
 calibrated quantiles) and "prophet" (Prophet's own yhat and 80% interval, as fitted).
+
+The served forecast after the data may be re-anchored at a live price (`cryptopredict.serving.anchor`):
+for a target t after the live anchor's grid time g, with price P,
+
+    median(t)   = P * M(t) / M(g)          M: the artifact's median path, starting at the last close
+    quantile(t) = median(t) * R(t - g)     R: the artifact's quantile / median at that lead
+
+R at a whole number of steps k is read off grid point data end + k; between two such leads it is
+interpolated linearly, and below one step it is the one-step ratio to the power sqrt(lead) (the
+square-root law the artifact's bands follow, whose spread is zero at lead 0). With the artifact's
+own anchor every answer is the grid's numbers, unchanged.
 """
 
 from __future__ import annotations
@@ -11,10 +22,26 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptopredict.artifact import SymbolForecast
 
-__all__ = ["MODELS", "OutOfRange", "Point", "at", "between", "check_levels", "probability_below", "quantiles_at"]
+if TYPE_CHECKING:  # anchor.py builds on this module's grid reading
+    from cryptopredict.serving.anchor import Anchor
+
+__all__ = [
+    "MODELS",
+    "OutOfRange",
+    "Point",
+    "at",
+    "between",
+    "check_levels",
+    "last_close",
+    "median_path",
+    "probability_below",
+    "quantiles_at",
+    "spread",
+]
 
 MODELS = ("served", "prophet")
 
@@ -26,7 +53,9 @@ class Point:
     """The forecast at one time; `actual_close` is the close of the bar that holds it, if known."""
 
     date: datetime
-    kind: str  # "fitted" inside the data window, "forecast" after it
+    # "fitted" inside the data window, "forecast" after it; "elapsed" after the data but at or before
+    # a live anchor: that bar has closed since, and the answer is the artifact's forecast for it.
+    kind: str
     prediction: float
     prediction_low: float
     prediction_high: float
@@ -66,22 +95,81 @@ def _value(column: Sequence[float], i: int, rem: int, step_us: int) -> float:
     return float(f"{column[i] + (column[i + 1] - column[i]) * (rem / step_us):.10g}")
 
 
-def _point(fc: SymbolForecast, i: int, rem: int, step_us: int, when: datetime, model: str) -> Point:
+def _live(fc: SymbolForecast, when: datetime, anchor: Anchor | None) -> bool:
+    """Whether `when` is answered from the live anchor (a forecast target after its grid time)."""
+    return anchor is not None and anchor.live and when > anchor.grid
+
+
+def _point(
+    fc: SymbolForecast, i: int, rem: int, step_us: int, when: datetime, model: str, anchor: Anchor | None
+) -> Point:
     actual = fc.actual[i] if i < fc.history_points else None
     kind = "fitted" if i + (1 if rem else 0) < fc.history_points else "forecast"
+    if kind == "forecast" and model == "served" and anchor is not None and anchor.live:
+        if _live(fc, when, anchor):
+            columns = (fc.level_index(0.5), fc.level_index(0.1), fc.level_index(0.9))
+            mid, low, high = _live_levels(fc, anchor, when, columns)
+            return Point(when, kind, mid, low, high, actual)
+        kind = "elapsed"
     mid, low, high = (_value(c, i, rem, step_us) for c in _columns(fc, model))
     return Point(when, kind, mid, low, high, actual)
 
 
-def at(fc: SymbolForecast, when: datetime, model: str = "served") -> Point:
-    """The forecast at `when` (aware UTC); raises OutOfRange outside the grid."""
+def at(fc: SymbolForecast, when: datetime, model: str = "served", anchor: Anchor | None = None) -> Point:
+    """The forecast at `when` (aware UTC), re-anchored at a live `anchor` if given; OutOfRange outside the grid."""
     i, rem, step_us = _position(fc, when)
-    return _point(fc, i, rem, step_us, when, model)
+    return _point(fc, i, rem, step_us, when, model, anchor)
 
 
-def _all_levels(fc: SymbolForecast, when: datetime) -> list[float]:
+def _all_levels(fc: SymbolForecast, when: datetime, anchor: Anchor | None = None) -> list[float]:
     i, rem, step_us = _position(fc, when)
+    if anchor is not None and _live(fc, when, anchor):  # after a live anchor, so after the data
+        return _live_levels(fc, anchor, when, range(len(fc.levels)))
     return [_value(c, i, rem, step_us) for c in fc.quantiles]
+
+
+def last_close(fc: SymbolForecast) -> float:
+    """The last known close of the data: what the served forecast after the data is anchored at."""
+    return next(v for v in reversed(fc.actual) if v is not None)
+
+
+def median_path(fc: SymbolForecast, when: datetime) -> float:
+    """The artifact's served median after the data, starting at the last close at the data end."""
+    i, rem, step_us = _position(fc, when)
+    median = fc.quantiles[fc.level_index(0.5)]
+    end = fc.history_points - 1
+    if i < end:
+        msg = "the median path starts at the data end"
+        raise ValueError(msg)
+    here = last_close(fc) if i == end else median[i]
+    if not rem:
+        return here
+    return here + (median[i + 1] - here) * (rem / step_us)
+
+
+def spread(fc: SymbolForecast, lead: timedelta, columns: Sequence[int]) -> list[float]:
+    """Quantile / median at `lead` after the data end, for each stored level index in `columns`."""
+    step_us = fc.step // _US
+    k, rem = divmod(lead // _US, step_us)
+    end = fc.history_points - 1
+    median = fc.quantiles[fc.level_index(0.5)]
+
+    def ratio(j: int, n: int) -> float:
+        return fc.quantiles[j][end + n] / median[end + n]
+
+    if k == 0:  # below one step: the square-root law from zero spread at lead 0
+        root = math.sqrt(rem / step_us)
+        return [math.exp(root * math.log(ratio(j, 1))) for j in columns]
+    if not rem:
+        return [ratio(j, k) for j in columns]
+    f = rem / step_us
+    return [ratio(j, k) + (ratio(j, k + 1) - ratio(j, k)) * f for j in columns]
+
+
+def _live_levels(fc: SymbolForecast, anchor: Anchor, when: datetime, columns: Sequence[int]) -> list[float]:
+    """The served forecast at `when` re-anchored at a live anchor, at the stored level indices `columns`."""
+    mid = anchor.scale * median_path(fc, when)
+    return [float(f"{mid * r:.10g}") for r in spread(fc, when - anchor.grid, columns)]
 
 
 def check_levels(fc: SymbolForecast, levels: Sequence[float]) -> None:
@@ -93,7 +181,9 @@ def check_levels(fc: SymbolForecast, levels: Sequence[float]) -> None:
             raise ValueError(msg)
 
 
-def quantiles_at(fc: SymbolForecast, when: datetime, levels: Sequence[float]) -> list[float]:
+def quantiles_at(
+    fc: SymbolForecast, when: datetime, levels: Sequence[float], anchor: Anchor | None = None
+) -> list[float]:
     """The served forecast's price at each level in [first stored, last stored] (ValueError outside).
 
     A level between two stored ones is interpolated linearly in log price, which keeps every
@@ -101,7 +191,7 @@ def quantiles_at(fc: SymbolForecast, when: datetime, levels: Sequence[float]) ->
     """
     check_levels(fc, levels)
     stored = fc.levels
-    values = _all_levels(fc, when)
+    values = _all_levels(fc, when, anchor)
     out = []
     for p in levels:
         k = min(bisect.bisect_left(stored, p), len(stored) - 1)
@@ -114,14 +204,16 @@ def quantiles_at(fc: SymbolForecast, when: datetime, levels: Sequence[float]) ->
     return out
 
 
-def probability_below(fc: SymbolForecast, when: datetime, price: float) -> tuple[float, str]:
+def probability_below(
+    fc: SymbolForecast, when: datetime, price: float, anchor: Anchor | None = None
+) -> tuple[float, str]:
     """P(close <= price) under the served forecast, and "exact", "at most" or "at least".
 
     Inverts the quantiles, linearly in log price between stored levels. Below the lowest stored
     quantile the probability is at most the lowest level; above the highest, at least the highest.
     """
     stored = fc.levels
-    values = _all_levels(fc, when)
+    values = _all_levels(fc, when, anchor)
     if price < values[0]:
         return stored[0], "at most"
     if price > values[-1]:
@@ -133,7 +225,9 @@ def probability_below(fc: SymbolForecast, when: datetime, price: float) -> tuple
     return float(f"{stored[k] + t * (stored[k + 1] - stored[k]):.6g}"), "exact"
 
 
-def between(fc: SymbolForecast, start: datetime, end: datetime, cap: int, model: str = "served") -> list[Point]:
+def between(
+    fc: SymbolForecast, start: datetime, end: datetime, cap: int, model: str = "served", anchor: Anchor | None = None
+) -> list[Point]:
     """Every grid point in [start, end]; raises OutOfRange, or ValueError past `cap` points."""
     i0, rem0, step_us = _position(fc, start)
     i1, _, _ = _position(fc, end)
@@ -142,4 +236,4 @@ def between(fc: SymbolForecast, start: datetime, end: datetime, cap: int, model:
     if count > cap:
         msg = f"the range holds {count:,} points, more than the cap of {cap:,}"
         raise ValueError(msg)
-    return [_point(fc, i, 0, step_us, fc.start + i * fc.step, model) for i in range(first, i1 + 1)]
+    return [_point(fc, i, 0, step_us, fc.start + i * fc.step, model, anchor) for i in range(first, i1 + 1)]

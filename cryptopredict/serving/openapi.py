@@ -28,7 +28,22 @@ _METRICS = {
     },
 }
 _CI = {"type": ["array", "null"], "items": _NUM, "description": "90% moving-block bootstrap interval"}
+_ANCHOR_REF = {"$ref": "#/components/schemas/Anchor"}
 _SCHEMAS: dict[str, Any] = {
+    "Anchor": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["price", "time", "source"],
+        "description": "What the served forecast after the data rests on: the artifact's last close, or a "
+        "live price (LIVE_PRICES=alpaca) checked against the artifact and at most LIVE_PRICES_MAX_AGE old. "
+        "A target after it is that price moved by the artifact's forecast, with the artifact's spread for "
+        "the lead time from it.",
+        "properties": {
+            "price": {**_NUM, "exclusiveMinimum": 0, "description": "USD"},
+            "time": {**_TIME, "description": "when the price was observed (a bar's close: its end)"},
+            "source": {"enum": ["live", "artifact"]},
+        },
+    },
     "BitcoinPrediction": {
         "type": "object",
         "additionalProperties": False,
@@ -50,9 +65,10 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "date": _TIME,
             "kind": {
-                "enum": ["fitted", "forecast"],
+                "enum": ["fitted", "forecast", "elapsed"],
                 "description": "inside the data (for the served forecast: the forecast made one bar "
-                "earlier), or after it",
+                "earlier), or after it; `elapsed`: after the data but closed before the live anchor's "
+                "time (its close is not in the data): the artifact's forecast for it, from the data end",
             },
             "prediction": {**_NUM, "description": "the median (served) or Prophet's yhat"},
             "prediction_low": {**_NUM, "description": "lower end of the 80% interval (the 10% quantile)"},
@@ -74,7 +90,7 @@ _SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "model": {"const": "served"},
                     "date": _TIME,
-                    "kind": {"enum": ["fitted", "forecast"]},
+                    "kind": {"enum": ["fitted", "forecast", "elapsed"]},
                     "above": _NUM,
                     "below": _NUM,
                     "probability": {**_NUM, "minimum": 0, "maximum": 1},
@@ -97,6 +113,10 @@ _SCHEMAS: dict[str, Any] = {
             "timeframe": {"enum": ["1Day", "1Hour"]},
             "model_version": {"type": "string"},
             "model": {"enum": ["served", "prophet"]},
+            "anchor": {
+                "oneOf": [_ANCHOR_REF, {"type": "null"}],
+                "description": "what the served forecast rests on; null for Prophet's own (never re-anchored)",
+            },
         },
     },
     "ForecastPoint": {"allOf": [{"$ref": "#/components/schemas/ForecastHead"}, {"$ref": "#/components/schemas/Point"}]},
@@ -136,6 +156,7 @@ _SCHEMAS: dict[str, Any] = {
                         "forecast_end": _TIME,
                         "horizon_steps": {"type": "integer"},
                         "forecast_url": {"type": "string"},
+                        "anchor": _ANCHOR_REF,
                     },
                 },
             },
@@ -241,6 +262,25 @@ _SCHEMAS: dict[str, Any] = {
             "generation": {"type": "string", "description": "the artifact generation: unique to its training run"},
             "run_id": {"type": ["string", "null"], "description": "the training run's identity, when given"},
             "symbols": {"type": "array", "items": {"type": "string"}},
+            "live_prices": {"$ref": "#/components/schemas/LivePrices"},
+        },
+    },
+    "LivePrices": {
+        "type": "object",
+        "required": ["state"],
+        "description": "The live price feed: `off` (LIVE_PRICES unset: answers rest on the artifact), "
+        "`starting` (no poll answered yet), `ok` (the last poll answered), `failing` (the last poll failed)",
+        "properties": {
+            "state": {"enum": ["off", "starting", "ok", "failing"]},
+            "interval_seconds": _NUM,
+            "max_age_seconds": _NUM,
+            "last_success": _TIME_OR_NULL,
+            "age_seconds": {**_NUM_OR_NULL, "description": "seconds since the last poll that answered"},
+            "polls": {"type": "integer"},
+            "failures": {"type": "integer", "description": "polls that failed as a whole"},
+            "refusals": {"type": "integer", "description": "prices refused by the checks, over all polls"},
+            "live_symbols": {"type": "array", "items": {"type": "string"}, "description": "pairs answered live now"},
+            "last_error": {"type": ["string", "null"]},
         },
     },
     "RecordSummary": {

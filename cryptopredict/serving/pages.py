@@ -107,7 +107,8 @@ def home() -> ResponseReturnValue:
     pairs = []
     for slug, meta in m["symbols"].items():
         fc = state.artifact.forecasts.get(slug)
-        last = lookup.at(fc, fc.end) if fc is not None else None
+        anchor = state.anchor(slug) if fc is not None else None
+        last = lookup.at(fc, fc.end, anchor=anchor) if fc is not None else None
         pairs.append(
             {
                 "slug": slug,
@@ -120,6 +121,7 @@ def home() -> ResponseReturnValue:
                 "has_record_chart": bool((meta.get("charts") or {}).get("track-record")),
                 "last_close": _last_close(fc.actual) if fc is not None else None,
                 "at_end": last,
+                "anchor": anchor,
                 "end": format_utc(fc.end) if fc is not None else None,
             }
         )
@@ -130,6 +132,8 @@ def home() -> ResponseReturnValue:
         gate=m.get("gate"),
         skipped=m.get("skipped") or {},
         charts_shown=CHARTS_SHOWN,
+        live=state.feed is not None,
+        interval=state.settings.live_prices_interval,
         app=current_app,
     )
 

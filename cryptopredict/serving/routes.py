@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from cryptopredict.artifact import SymbolForecast, format_utc
 from cryptopredict.ledger import RETENTION_DAYS
+from cryptopredict.serving.anchor import Anchor
 from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
+from cryptopredict.serving.hotpath import VOLATILE
 from cryptopredict.serving.lookup import (
     OutOfRange,
     Point,
@@ -50,9 +52,14 @@ def _forecast_for(slug: str) -> SymbolForecast:
     return fc
 
 
-def _at(fc: SymbolForecast, name: str, when: datetime, model: str = "served") -> Point:
+def _anchor(fc: SymbolForecast, model: str = "served") -> Anchor | None:
+    """What the pair's served forecast rests on now; Prophet's own forecast is never re-anchored."""
+    return _state().anchor(fc.slug) if model == "served" else None
+
+
+def _at(fc: SymbolForecast, name: str, when: datetime, model: str = "served", anchor: Anchor | None = None) -> Point:
     try:
-        return at(fc, when, model)
+        return at(fc, when, model, anchor)
     except OutOfRange as exc:
         raise _out_of_range(name, fc, exc) from None
 
@@ -70,8 +77,8 @@ def _levels(fc: SymbolForecast, model: str, levels: list[float] | None) -> list[
     return levels
 
 
-def _quantiles_json(fc: SymbolForecast, when: datetime, levels: list[float]) -> dict[str, float]:
-    return {f"{p:g}": v for p, v in zip(levels, quantiles_at(fc, when, levels), strict=True)}
+def _quantiles_json(fc: SymbolForecast, when: datetime, levels: list[float], anchor: Anchor | None) -> dict[str, float]:
+    return {f"{p:g}": v for p, v in zip(levels, quantiles_at(fc, when, levels, anchor), strict=True)}
 
 
 def _out_of_range(name: str, fc: SymbolForecast, exc: OutOfRange) -> ApiError:
@@ -102,7 +109,7 @@ def bitcoin(date: datetime, model: str) -> ResponseReturnValue:
     fc = _state().artifact.forecasts.get(BITCOIN)
     if fc is None:
         raise ApiError(404, "Not served", "this deployment does not serve BTC-USD", "unknown-symbol")
-    p = _at(fc, "date", date, model)
+    p = _at(fc, "date", date, model, _anchor(fc, model))
     return jsonify(
         date=p.date.replace(tzinfo=None).isoformat(timespec="seconds"),
         prediction=p.prediction,
@@ -124,12 +131,13 @@ def forecast(
     """One point (`date`) or a series of grid points (`start` and `end`)."""
     fc = _forecast_for(symbol)
     levels = _levels(fc, model, quantiles)
-    head = _head(fc, model)
+    anchor = _anchor(fc, model)
+    head = _head(fc, model, anchor)
     if date is not None:
         if start is not None or end is not None:
             raise ApiError.bad_param("date", "give either date, or start and end, not both")
-        p = _at(fc, "date", date, model)
-        extra = {"quantiles": _quantiles_json(fc, p.date, levels)} if levels else {}
+        p = _at(fc, "date", date, model, anchor)
+        extra = {"quantiles": _quantiles_json(fc, p.date, levels, anchor)} if levels else {}
         return jsonify({**head, **_point_json(p), **extra})
     if start is None and end is None:
         raise ApiError.bad_param("date", "required: give date, or start and end")
@@ -140,7 +148,7 @@ def forecast(
         raise ApiError.bad_param("start", f"must not be after end ({format_utc(start)} > {format_utc(end)})")
     cap = _state().settings.max_series_points
     try:
-        points = between(fc, start, end, cap, model)
+        points = between(fc, start, end, cap, model, anchor)
     except OutOfRange as exc:
         outside = "start" if not exc.first <= start <= exc.last else "end"
         raise _out_of_range(outside, fc, exc) from None
@@ -153,20 +161,22 @@ def forecast(
             "end": format_utc(end),
             "count": len(points),
             "points": [
-                {**_point_json(p), **({"quantiles": _quantiles_json(fc, p.date, levels)} if levels else {})}
+                {**_point_json(p), **({"quantiles": _quantiles_json(fc, p.date, levels, anchor)} if levels else {})}
                 for p in points
             ],
         }
     )
 
 
-def _head(fc: SymbolForecast, model: str) -> dict[str, Any]:
+def _head(fc: SymbolForecast, model: str, anchor: Anchor | None) -> dict[str, Any]:
     return {
         "symbol": fc.slug,
         "pair": fc.symbol,
         "timeframe": fc.timeframe,
         "model_version": _state().artifact.model_version,
         "model": model,
+        # What the forecast after the data rests on (null for Prophet's own, which is never re-anchored).
+        "anchor": anchor.to_json() if anchor is not None else None,
     }
 
 
@@ -178,8 +188,9 @@ def probability(symbol: str, date: datetime, above: float | None, below: float |
     if (above is None) == (below is None):
         raise ApiError.bad_param("above", "give exactly one of above or below (a price in USD)")
     side, price = ("above", above) if above is not None else ("below", below)
-    p = _at(fc, "date", date)
-    below, bound = probability_below(fc, p.date, price)
+    anchor = _anchor(fc)
+    p = _at(fc, "date", date, anchor=anchor)
+    below, bound = probability_below(fc, p.date, price, anchor)
     if side == "above":
         value = float(f"{1 - below:.6g}")
         bound = {"at most": "at least", "at least": "at most"}.get(bound, bound)
@@ -187,7 +198,7 @@ def probability(symbol: str, date: datetime, above: float | None, below: float |
         value = below
     return jsonify(
         {
-            **_head(fc, "served"),
+            **_head(fc, "served", anchor),
             "date": format_utc(p.date),
             "kind": p.kind,
             side: price,
@@ -218,6 +229,7 @@ def symbols() -> ResponseReturnValue:
                 "forecast_end": format_utc(fc.end),
                 "horizon_steps": fc.points - fc.history_points,
                 "forecast_url": f"/v1/forecast/{fc.slug}",
+                "anchor": state.anchor(fc.slug).to_json(),
             }
             for fc in state.artifact.forecasts.values()
         ],
@@ -323,8 +335,10 @@ def track_record_pair(symbol: str, horizon: str | None) -> ResponseReturnValue:
 @bp.get("/healthz")
 @checked("healthz")
 def healthz() -> ResponseReturnValue:
-    """Liveness, and which model this process serves."""
+    """Liveness, which model this process serves, and how the live price feed is doing."""
     state = _state()
+    if state.feed is not None:
+        request.environ[VOLATILE] = True  # the feed's age changes by the second: never replayed
     return jsonify(
         status="ok",
         model_version=state.artifact.model_version,
@@ -333,4 +347,5 @@ def healthz() -> ResponseReturnValue:
         generation=state.artifact.manifest["generation"],
         run_id=state.artifact.manifest.get("run_id"),
         symbols=list(state.artifact.forecasts),
+        live_prices=state.feed.health() if state.feed is not None else {"state": "off"},
     )

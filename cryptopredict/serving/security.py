@@ -13,12 +13,18 @@ CSP = (
     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # Forecasts change only when a new model is deployed (every six hours at most): browsers and
-# CDNs may keep a JSON answer for five minutes, never an error.
+# CDNs may keep a JSON answer for five minutes, never an error. With live prices they change with
+# every poll, so no longer than one poll interval.
 JSON_MAX_AGE = 300
-_JSON_CACHE = f"public, max-age={JSON_MAX_AGE}"
 
 
-def _headers(response: Response) -> Response:
+def json_cache_control(live_interval: float | None) -> str:
+    """The Cache-Control of a 200 JSON answer: five minutes, or one live-price interval if shorter."""
+    seconds = JSON_MAX_AGE if live_interval is None else min(JSON_MAX_AGE, int(live_interval))
+    return f"public, max-age={seconds}"
+
+
+def _headers(response: Response, json_cache: str) -> Response:
     h = response.headers
     # add(), not set(): these two are never set elsewhere, and add skips the search for an old one.
     h.add("X-Content-Type-Options", "nosniff")
@@ -26,7 +32,7 @@ def _headers(response: Response) -> Response:
     mimetype = response.mimetype
     if mimetype == "application/json":
         if "Cache-Control" not in h:
-            h.add("Cache-Control", _JSON_CACHE if response.status_code == 200 else "no-store")
+            h.add("Cache-Control", json_cache if response.status_code == 200 else "no-store")
     elif mimetype == "text/html":
         h.add("Content-Security-Policy", CSP)
         h.setdefault("Cache-Control", "no-cache")
@@ -35,6 +41,7 @@ def _headers(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Install the headers on every response, errors included."""
-    app.after_request(_headers)
+def init_app(app: Flask, live_interval: float | None = None) -> None:
+    """Install the headers on every response, errors included (`live_interval`: the feed's, when on)."""
+    json_cache = json_cache_control(live_interval)
+    app.after_request(lambda response: _headers(response, json_cache))
