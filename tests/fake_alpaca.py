@@ -167,6 +167,7 @@ class FakeAlpaca:
         self._assets = [dict(a) for a in assets] if assets is not None else [crypto_asset(s) for s in bars]
         self._bars = {symbol: _encode_bars(frame) for symbol, frame in bars.items()}
         self._latest: dict[str, dict[str, Any]] = {}
+        self._connections: set[socket.socket] = set()  # kept-alive client connections, closed by stop()
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._rules: list[Rule] = []
@@ -194,11 +195,17 @@ class FakeAlpaca:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close every open connection too (a server that died answers nothing more)."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
             self._thread = None
         self._server.server_close()
+        with self._lock:
+            open_connections, self._connections = list(self._connections), set()
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeAlpaca:
         return self.start()
@@ -364,6 +371,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 10  # an idle keep-alive connection is dropped after this many seconds
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -428,6 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
         return status, payload
 
     def finish(self) -> None:
+        with self.server.fake._lock:
+            self.server.fake._connections.discard(self.connection)
         with contextlib.suppress(OSError):  # the socket was reset on purpose, or the client left
             super().finish()
 
