@@ -43,6 +43,7 @@ def test_train_then_serve_over_http(tmp_path: Path) -> None:
             "generation": manifest["generation"],
             "run_id": None,
             "symbols": ["BTC-USD", "ETH-USD"],
+            "live_prices": {"state": "off"},  # LIVE_PRICES unset: answers rest on the artifact
         }
         r = http_get(base + "/bitcoin?date=2026-06-01")
         assert r.status == 200
