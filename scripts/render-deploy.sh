@@ -1,65 +1,108 @@
 #!/usr/bin/env bash
-# Deploy IMAGE to the Render web service, wait until it is live, then smoke-test PUBLIC_URL.
+# Deploy IMAGE to the Render web service, wait until it is live, then smoke-test PUBLIC_URL
+# (scripts/smoke-test.sh); with Render's API, roll back to the previous deploy if the smoke test fails.
 #
 # Environment: IMAGE, VERSION and GENERATION (required; GENERATION is the artifact generation
-# this run trained, which /healthz must report: the previous deploy reports its own); RENDER_API_KEY + RENDER_SERVICE_ID (deploy through
-# Render's API, wait for the deploy, roll back on a failed smoke test) or RENDER_DEPLOY_HOOK_URL
-# (the service's deploy hook; no waiting beyond the smoke test's retries); PUBLIC_URL (the
-# service's address, for the smoke test). Render moves traffic to a new deploy only once its
-# health check (/healthz) passes, so a deploy that never gets healthy leaves the old one serving.
+# this run trained, which /healthz must report: the previous deploy reports its own);
+# RENDER_API_KEY + RENDER_SERVICE_ID (deploy through Render's API, wait for the deploy, roll back on
+# a failed smoke test) or RENDER_DEPLOY_HOOK_URL (the service's deploy hook; no waiting beyond the
+# smoke test's retries); PUBLIC_URL (the service's address, for the smoke test).
+# Settings for tests and slow services: RENDER_API_URL (default Render's), RENDER_HTTP_TIMEOUT (s,
+# per call, default 30), RENDER_POLL_TRIES / RENDER_POLL_WAIT (default 90 x 10 s), SMOKE_TRIES /
+# SMOKE_WAIT. Render moves traffic to a new deploy only once its health check (/healthz) passes,
+# so a deploy that never gets healthy leaves the old one serving.
+# Never printed: the API key, the hook URL (its query holds a key) and the service id.
 set -euo pipefail
 : "${IMAGE:?}" "${VERSION:?}" "${GENERATION:?}"
-api="https://api.render.com/v1"
+api="${RENDER_API_URL:-https://api.render.com/v1}"
+api="${api%/}"
+timeout="${RENDER_HTTP_TIMEOUT:-30}"
+here="$(cd "$(dirname "$0")" && pwd)"
 say() { printf 'render-deploy: %s\n' "$*" >&2; }
-auth=(-H "Authorization: Bearer ${RENDER_API_KEY:-}" -H "Accept: application/json")
+# One line for people and one for the job's page; on standard error, so that it shows from inside a
+# command substitution too (the runner reads workflow commands on both streams).
+fail() {
+    printf '::error title=Deploy failed::%s\n' "$*" >&2
+    say "error: $*"
+    exit 1
+}
+
+# One call to Render's API: prints the body; on any failure, one line naming the call (never the
+# key or the service id) and exit 1 (from the command substitution it runs in: set -e ends the
+# script there). `what` names the call for people.
+render() {
+    local method="$1" path="$2" what="$3" body="${4:-}" status
+    local args=(-sS --max-time "$timeout" -o "$work/body" -w '%{http_code}' -X "$method"
+        -H "Accept: application/json" -H "Content-Type: application/json" -H @"$work/auth")
+    [ -n "$body" ] && args+=(-d "$body")
+    if ! status="$(curl "${args[@]}" "$api$path" 2>"$work/curl.err")"; then
+        fail "Render API: $what: no answer ($(sed -e 's/^curl: //' "$work/curl.err" | head -n 1 | cut -c1-160))"
+    fi
+    case "$status" in
+        2??) cat "$work/body" ;;
+        401 | 403) fail "Render API: $what: HTTP $status: check the RENDER_API_KEY secret" ;;
+        404) fail "Render API: $what: HTTP 404: check the RENDER_SERVICE_ID secret (the srv-… id)" ;;
+        *) fail "Render API: $what: HTTP $status" ;;
+    esac
+}
+# A field of the JSON on standard input (a path like 0.deploy.id); exit 1 with one line if absent.
+field() {
+    python3 -c '
+import json, sys
+try:
+    value = json.load(sys.stdin)
+    for key in sys.argv[1].split("."):
+        value = value[int(key)] if isinstance(value, list) else value[key]
+except Exception:
+    sys.exit(1)
+print(value if value is not None else "")
+' "$1"
+}
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# The key goes to curl in a file, so it never appears in a process listing or an error.
+printf 'Authorization: Bearer %s\n' "${RENDER_API_KEY:-}" >"$work/auth"
 
 previous=""
 if [ -n "${RENDER_API_KEY:-}" ] && [ -n "${RENDER_SERVICE_ID:-}" ]; then
-    previous="$(curl -fsS "${auth[@]}" "$api/services/$RENDER_SERVICE_ID/deploys?limit=1" \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["deploy"]["id"] if d else "")')"
-    body="$(python3 -c 'import json,os; print(json.dumps({"imageUrl": os.environ["IMAGE"]}))')"
-    deploy="$(curl -fsS "${auth[@]}" -H "Content-Type: application/json" -X POST -d "$body" \
-        "$api/services/$RENDER_SERVICE_ID/deploys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+    service="/services/$RENDER_SERVICE_ID"
+    latest="$(render GET "$service/deploys?limit=1" "list the last deploy")"
+    previous="$(field 0.deploy.id <<<"$latest" || true)"
+    [ -n "$previous" ] && say "the service now runs deploy ${previous:0:4}…"
+    body="$(IMAGE="$IMAGE" python3 -c 'import json,os; print(json.dumps({"imageUrl": os.environ["IMAGE"]}))')"
+    started="$(render POST "$service/deploys" "start a deploy of $IMAGE" "$body")"
+    deploy="$(field id <<<"$started")" || fail "Render API: start a deploy: the answer names no deploy id"
     say "deploy $deploy of $IMAGE started; waiting for it to go live"
-    for _ in $(seq 1 90); do
-        status="$(curl -fsS "${auth[@]}" "$api/services/$RENDER_SERVICE_ID/deploys/$deploy" \
-            | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
+    status=""
+    for _ in $(seq 1 "${RENDER_POLL_TRIES:-90}"); do
+        reply="$(render GET "$service/deploys/$deploy" "read deploy $deploy")"
+        status="$(field status <<<"$reply")" || fail "Render API: read deploy $deploy: the answer has no status"
         case "$status" in
             live) say "deploy $deploy is live"; break ;;
             build_failed | update_failed | canceled | deactivated | pre_deploy_failed)
-                say "error: deploy $deploy ended as $status; the previous deploy keeps serving"; exit 1 ;;
+                fail "deploy $deploy ended as $status; the previous deploy keeps serving" ;;
         esac
-        sleep 10
+        sleep "${RENDER_POLL_WAIT:-10}"
     done
-    [ "$status" = live ] || { say "error: deploy $deploy not live after 15 minutes (status $status)"; exit 1; }
+    [ "$status" = live ] || fail "deploy $deploy not live after ${RENDER_POLL_TRIES:-90} checks (status ${status:-none})"
 elif [ -n "${RENDER_DEPLOY_HOOK_URL:-}" ]; then
-    curl -fsS -X POST --get --data-urlencode "imgURL=$IMAGE" "$RENDER_DEPLOY_HOOK_URL" >/dev/null
-    say "deploy hook called for $IMAGE"
+    # The hook URL's query holds a key: curl gets it from a file, and its errors name no URL.
+    printf 'url = "%s"\n' "$RENDER_DEPLOY_HOOK_URL" >"$work/hook"
+    if ! hook="$(curl -sS --max-time "$timeout" -o /dev/null -w '%{http_code}' -X POST -G \
+        --data-urlencode "imgURL=$IMAGE" -K "$work/hook" 2>"$work/curl.err")"; then
+        fail "the deploy hook gave no answer ($(sed -e 's/^curl: //' -e 's#https\?://[^ ]*#<hook>#g' "$work/curl.err" | head -n 1 | cut -c1-160))"
+    fi
+    case "$hook" in 2??) say "deploy hook called for $IMAGE" ;; *) fail "the deploy hook answered HTTP $hook: check the RENDER_DEPLOY_HOOK_URL secret" ;; esac
 else
-    say "error: set RENDER_API_KEY and RENDER_SERVICE_ID, or RENDER_DEPLOY_HOOK_URL, as repository secrets"
-    exit 1
+    fail "set RENDER_API_KEY and RENDER_SERVICE_ID, or RENDER_DEPLOY_HOOK_URL, as repository secrets"
 fi
 
-[ -n "${PUBLIC_URL:-}" ] || { say "no PUBLIC_URL variable: smoke test skipped"; exit 0; }
-say "smoke test of $PUBLIC_URL: /healthz must report $VERSION generation $GENERATION, /bitcoin must answer"
-ok=""
-for _ in $(seq 1 "${SMOKE_TRIES:-60}"); do
-    served="$(curl -fsS --max-time 10 "$PUBLIC_URL/healthz" 2>/dev/null \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["model_version"], d.get("generation"))' \
-        2>/dev/null || true)"
-    if [ "$served" = "$VERSION $GENERATION" ]; then ok=1; break; fi
-    sleep "${SMOKE_WAIT:-10}"
-done
-today="$(date -u +%Y-%m-%d)"
-if [ -n "$ok" ] && curl -fsS --max-time 10 "$PUBLIC_URL/bitcoin?date=$today" \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["prediction"] > 0, d'; then
-    say "smoke test passed: $VERSION generation $GENERATION is serving"
+if bash "$here/smoke-test.sh"; then
     exit 0
 fi
-say "error: smoke test failed (serving ${served:-nothing} instead of $VERSION $GENERATION)"
 if [ -n "$previous" ]; then
     say "rolling back to deploy $previous"
-    curl -fsS "${auth[@]}" -H "Content-Type: application/json" -X POST \
-        -d "{\"deployId\": \"$previous\"}" "$api/services/$RENDER_SERVICE_ID/rollback" >/dev/null
+    render POST "$service/rollback" "roll back to deploy $previous" "{\"deployId\": \"$previous\"}" >/dev/null
 fi
 exit 1

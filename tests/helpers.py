@@ -150,3 +150,44 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A real OCI registry (Debian's docker-registry, distribution v2) on 127.0.0.1, standing in for GHCR."""
+
+    host: str  # "127.0.0.1:PORT": image names are f"{host}/owner/repo:tag"
+    proc: subprocess.Popen
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the scripts need to talk to it: plain HTTP (Debian's skopeo 1.9 reads no per-call registries.conf)."""
+        return {"REGISTRY_TLS_VERIFY": "false"}
+
+
+@contextmanager
+def local_registry(root: Path) -> Iterator[Registry]:
+    """Start docker-registry on a free 127.0.0.1 port with its storage under `root`; stop it after."""
+    binary = require_tool("docker-registry")
+    port = free_port()
+    config = root / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if http_get(f"http://127.0.0.1:{port}/v2/", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not start: {stop(proc)}")
+            time.sleep(0.1)
+        yield Registry(f"127.0.0.1:{port}", proc)
+    finally:
+        stop(proc)
