@@ -52,6 +52,8 @@ ARG MODEL_VERSION=dev
 # would be a cache hit: no fresh bars, no new model. The same run's api build passes the same
 # value and reuses this stage, so both platforms serve the artifact trained here.
 ARG RUN_ID=local
+# Backtest cutoffs: empty for train.py's default (the image tests build with a few, to be quick).
+ARG BACKTEST_CUTOFFS=
 COPY --from=production /app/artifacts/ /production/
 # Alpaca keys are optional for crypto data; as BuildKit secrets they never reach a layer.
 # The stage always completes, so that a refused challenger's report can still be exported:
@@ -66,6 +68,7 @@ RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_k
     --mount=type=secret,id=dask_scheduler_address \
     mkdir -p /artifacts /run-output \
     && if [ -f /production/manifest.json ]; then set -- --baseline-artifact /production; else set --; fi \
+    && if [ -n "$BACKTEST_CUTOFFS" ]; then set -- "$@" --backtest-cutoffs "$BACKTEST_CUTOFFS"; fi \
     && { ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
          ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
          DASK_SCHEDULER_ADDRESS="$(cat /run/secrets/dask_scheduler_address 2>/dev/null || true)" \

@@ -6,8 +6,10 @@
 # Environment: RUN_ID (the training run's identity, as the workflow passes it; default a UTC
 # stamp, so every build trains afresh), PRODUCTION_IMAGE (an image whose artifact is production:
 # the champion the workflow passes; default none, a first run), TARGETS (default "train api worker"),
-# SOURCE, SYMBOLS, TIMEFRAME, MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY, DASK_SCHEDULER_ADDRESS
-# (train on that Dask cluster; default none, in the build).
+# SOURCE, SYMBOLS, TIMEFRAME, START and BACKTEST_CUTOFFS (default the Dockerfile's and train.py's),
+# MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY, DASK_SCHEDULER_ADDRESS (train on that Dask
+# cluster; default none, in the build), REGISTRY_TLS_VERIFY (false: PRODUCTION_IMAGE's registry
+# speaks plain HTTP, as the tests' local one).
 #
 # Builds stage `train` (which trains on the bundled daily sample, offline), stage `api` and stage
 # `worker` (the Dask scheduler/worker image), tagged TAG-train, TAG and TAG-worker. The Dockerfile's base image is made locally the first time: a debootstrap of
@@ -106,7 +108,10 @@ common=(
     --build-arg "RUN_ID=${RUN_ID:-local-$(date -u +%Y%m%d%H%M%S)}"
     --build-arg "REVISION=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)"
     --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    --tls-verify="${REGISTRY_TLS_VERIFY:-true}"
 )
+[ -n "${START:-}" ] && common+=(--build-arg "START=$START")
+[ -n "${BACKTEST_CUTOFFS:-}" ] && common+=(--build-arg "BACKTEST_CUTOFFS=$BACKTEST_CUTOFFS")
 # The champion, as the workflow passes it: a named build context replacing the `production` stage.
 if [ -n "${PRODUCTION_IMAGE:-}" ]; then
     common+=(--build-context "production=docker-image://$PRODUCTION_IMAGE")

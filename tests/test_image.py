@@ -9,7 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import IMAGE_RUN_ID, IMAGE_TAG, ROOT, free_port, http_get, require_tool, start_image_build, stop
+from tests.helpers import (
+    IMAGE_RUN_ID,
+    IMAGE_TAG,
+    IMAGE_TRAINING,
+    ROOT,
+    free_port,
+    http_get,
+    require_tool,
+    start_image_build,
+    stop,
+)
 
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 
@@ -164,7 +174,7 @@ def test_a_build_with_another_run_id_trains_a_new_model_against_the_first_as_pro
         ["/bin/bash", "scripts/build-image.sh", "cryptopredict:test-again"],
         env={
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "MODEL_VERSION": "image-test",
+            **IMAGE_TRAINING,
             "RUN_ID": "image-test-run-2",
             "TARGETS": "train api",
             "PRODUCTION_IMAGE": f"localhost/{image}",
