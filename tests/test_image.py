@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,16 +16,20 @@ from tests.helpers import (
     IMAGE_TAG,
     IMAGE_TRAINING,
     ROOT,
+    Registry,
     free_port,
     http_get,
+    local_registry,
     require_tool,
     start_image_build,
     stop,
 )
+from tests.render_stand_in import KEY, SERVICE, RenderStandIn
 
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 
 require_tool("buildah")
+SKOPEO = require_tool("skopeo")
 pytestmark = pytest.mark.slow  # builds both stages of the Dockerfile: minutes
 
 
@@ -160,49 +166,162 @@ def _manifest_in(image: str, path: str) -> dict:
         _buildah("rm", ctr)
 
 
-def test_a_build_with_another_run_id_trains_a_new_model_against_the_first_as_production(image: str) -> None:
-    """The train stage built again with a new RUN_ID really trains again: another generation, its run id.
-    Given the first api image as production (as the workflow passes the image tagged production), it
-    compares with that model and carries its track record forward.
+REPO = "acme/cryptopredict"
 
-    A build cache that replayed the train stage (what a scheduled retrain would get without a
-    run-unique value) would hand back the first artifact, and this test would fail.
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Debian's docker-registry on 127.0.0.1, standing in for GHCR."""
+    with local_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
+
+
+class BuildahRender(RenderStandIn):
+    """Render whose deploys run the pushed image for real: pulled from the registry by buildah, its own
+    api.py serving on `port` (the service's public address), one deploy at a time."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(version="image-test")
+        self.port = port
+        self.containers: dict[str, str] = {}
+        self.server: subprocess.Popen | None = None
+
+    def start_deploy(self, deploy: str, image: str) -> None:
+        pulled = _buildah("from", "--tls-verify=false", f"docker://{image}", timeout=600)
+        assert pulled.returncode == 0, pulled.stderr
+        self.containers[deploy] = pulled.stdout.strip().splitlines()[-1]
+
+    def switch_to(self, deploy: str) -> None:
+        if self.server is not None:
+            stop(self.server)
+        self.server = subprocess.Popen(
+            [*BUILDAH, "run", "--isolation", "chroot", "--env", f"PORT={self.port}", "--env", "HOST=127.0.0.1",
+             self.containers[deploy], "--", "/venv/bin/python", "api.py"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if http_get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        self.live = deploy
+
+    def stop_all(self) -> None:
+        if self.server is not None:
+            stop(self.server)
+        for ctr in self.containers.values():
+            _buildah("rm", ctr)
+
+
+def _script(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts" / name), *args],
+        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **env},
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+
+
+def _push(image: str, target: str) -> None:
+    pushed = _buildah("push", "--quiet", "--tls-verify=false", image, f"docker://{target}", timeout=600)
+    assert pushed.returncode == 0, pushed.stderr
+
+
+def _outputs(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("::"))
+
+
+def _digest(ref: str) -> str:
+    """The digest the registry gives for `ref` (the sha256 of its manifest's bytes)."""
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"], capture_output=True, check=True
+    ).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_two_runs_of_the_workflow_through_a_real_registry_and_render(
+    image: str, registry: Registry, tmp_path: Path
+) -> None:
+    """The workflow's steps in order, twice, as a fork's first run and a later one with a new RUN_ID.
+
+    Run 1 finds no champion, is pushed, deployed through Render's API (the stand-in runs the pushed
+    image), smoke-tested and tagged production. Run 2 resolves production to run 1's digest, builds
+    its challenger against it (the named context, pulled from the registry), really trains again
+    (a replayed train stage would hand back run 1's artifact), carries run 1's published forecasts,
+    is pushed; a deploy whose smoke test fails rolls back and leaves production where it was; then
+    it is deployed, answers /healthz with its own generation, and becomes production.
     """
-    first = _manifest_in(f"{image}-train", "/artifacts/manifest.json")
-    assert first["run_id"] == IMAGE_RUN_ID
-    again = subprocess.run(
-        ["/bin/bash", "scripts/build-image.sh", "cryptopredict:test-again"],
-        env={
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            **IMAGE_TRAINING,
-            "RUN_ID": "image-test-run-2",
-            "TARGETS": "train api",
-            "PRODUCTION_IMAGE": f"localhost/{image}",
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert again.returncode == 0, again.stderr[-4000:]
-    second = _manifest_in("cryptopredict:test-again-train", "/artifacts/manifest.json")
-    assert second["run_id"] == "image-test-run-2"
-    assert second["generation"] != first["generation"]
-    assert second["trained_at"] >= first["trained_at"]
-    # The first build's artifact was the champion: compared with, its forecasts carried forward.
-    assert "production: model image-test" in again.stderr
-    assert second["production"]["generation"] == first["generation"]
-    vs = [c for c in second["gate"]["checks"] if c["name"] == "vs production"]
-    assert len(vs) == 2
-    assert all("against production image-test's" in c["detail"] for c in vs), vs
-    ledger = _manifest_in("cryptopredict:test-again-train", f"/artifacts/{second['generation']}/ledger.json")
-    # Same data end as the first run: its published forecasts stay, none is published twice.
-    assert {e["generation"] for e in ledger["entries"]} == {first["generation"]}
-    assert len(ledger["entries"]) == 10
-    # The second api image verified its artifact at build time and serves it.
-    assert _manifest_in("cryptopredict:test-again", "/app/artifacts/manifest.json")["run_id"] == "image-test-run-2"
-    # The api image of the first build serves the first build's own run.
-    served = _manifest_in(image, "/app/artifacts/manifest.json")
-    assert served["run_id"] == IMAGE_RUN_ID
-    _buildah("rmi", "cryptopredict:test-again", "cryptopredict:test-again-train")
+    env = {**registry.env, "HOME": str(tmp_path)}
+    production = f"{registry.host}/{REPO}:production"
+    render = BuildahRender(free_port()).start()
+    deploy_env = {
+        **env, "RENDER_API_URL": f"{render.url}/v1", "RENDER_API_KEY": KEY, "RENDER_SERVICE_ID": SERVICE,
+        "PUBLIC_URL": f"http://127.0.0.1:{render.port}", "VERSION": "image-test", "RENDER_HTTP_TIMEOUT": "600",
+        "RENDER_POLL_WAIT": "0", "RENDER_POLL_TRIES": "5", "SMOKE_TRIES": "3", "SMOKE_WAIT": "1",
+    }  # fmt: skip
+    try:
+        # Run 1: a first run.
+        first = _manifest_in(f"{image}-train", "/artifacts/manifest.json")
+        assert first["run_id"] == IMAGE_RUN_ID
+        champion = _script("resolve-champion.sh", production, env=env)
+        assert champion.returncode == 0, champion.stderr
+        assert _outputs(champion) == {}
+        assert "a first run" in champion.stderr
+        run1 = f"{registry.host}/{REPO}:image-test-run-1"
+        _push(image, run1)
+        shipped = _script("render-deploy.sh", env={**deploy_env, "IMAGE": run1, "GENERATION": first["generation"]})
+        assert shipped.returncode == 0, shipped.stderr
+        tagged = _script("tag-production.sh", run1, production, env=env)
+        assert tagged.returncode == 0, tagged.stderr
+        run1_digest = tagged.stdout.strip()
+
+        # Run 2: production is run 1, by digest; the challenger is built against it.
+        champion = _script("resolve-champion.sh", production, env=env)
+        assert champion.returncode == 0, champion.stderr
+        pinned = f"{registry.host}/{REPO}@{run1_digest}"
+        assert _outputs(champion) == {"image": pinned, "context": f"production=docker-image://{pinned}"}
+        build_env = {**env, **IMAGE_TRAINING, "RUN_ID": "image-test-run-2", "TARGETS": "train api"}
+        again = _script("build-image.sh", "cryptopredict:test-again", env={**build_env, "PRODUCTION_IMAGE": pinned})
+        assert again.returncode == 0, again.stderr[-4000:]
+        second = _manifest_in("cryptopredict:test-again-train", "/artifacts/manifest.json")
+        assert second["run_id"] == "image-test-run-2"
+        assert second["generation"] != first["generation"]
+        assert second["trained_at"] >= first["trained_at"]
+        # Run 1's artifact was the champion: compared with, its forecasts carried forward.
+        assert "production: model image-test" in again.stderr
+        assert second["production"]["generation"] == first["generation"]
+        vs = [c for c in second["gate"]["checks"] if c["name"] == "vs production"]
+        assert len(vs) == 2
+        assert all("against production image-test's" in c["detail"] for c in vs), vs
+        ledger = _manifest_in("cryptopredict:test-again-train", f"/artifacts/{second['generation']}/ledger.json")
+        # Same data end as the first run: its published forecasts stay, none is published twice.
+        assert {e["generation"] for e in ledger["entries"]} == {first["generation"]}
+        assert len(ledger["entries"]) == 10
+        assert _manifest_in("cryptopredict:test-again", "/app/artifacts/manifest.json")["run_id"] == "image-test-run-2"
+        run2 = f"{registry.host}/{REPO}:image-test-run-2"
+        _push("cryptopredict:test-again", run2)
+
+        # A deploy whose smoke test fails (it expects another generation) rolls back, and is never tagged.
+        failed = _script("render-deploy.sh", env={**deploy_env, "IMAGE": run2, "GENERATION": "gen-not-this-run"})
+        assert failed.returncode == 1
+        assert "rolling back to deploy dep-1" in failed.stderr
+        assert _digest(production) == run1_digest
+        assert http_get(f"http://127.0.0.1:{render.port}/healthz").json()["generation"] == first["generation"]
+
+        # The real deploy: run 2 serves its own generation, then becomes production.
+        shipped = _script("render-deploy.sh", env={**deploy_env, "IMAGE": run2, "GENERATION": second["generation"]})
+        assert shipped.returncode == 0, shipped.stderr
+        health = http_get(f"http://127.0.0.1:{render.port}/healthz").json()
+        assert (health["run_id"], health["generation"]) == ("image-test-run-2", second["generation"])
+        tagged = _script("tag-production.sh", run2, production, env=env)
+        assert tagged.returncode == 0, tagged.stderr
+        assert tagged.stdout.strip() != run1_digest
+        assert _digest(run2) == tagged.stdout.strip()
+        for printed in (shipped.stdout + shipped.stderr, failed.stdout + failed.stderr):
+            assert KEY not in printed
+            assert SERVICE not in printed
+    finally:
+        render.stop_all()
+        render.close()
+        _buildah("rmi", "cryptopredict:test-again", "cryptopredict:test-again-train")
