@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from cryptopredict.serving.contract import OPERATIONS
 from cryptopredict.serving.errors import PROBLEM_TYPES
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`pattern` as JSON Schema means it (ECMA-262): \\d, \\w and \\s are ASCII, unlike Python's."""
+    if validator.is_type(instance, "string") and not re.search(pattern, instance, re.ASCII):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The published schema's judge: Draft 2020-12 with JSON Schema's own regex semantics for `pattern`.
+Judge = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 
 # Values a client might send, well-formed or not; each is tried on every parameter.
 CANDIDATES = [
@@ -25,6 +37,8 @@ CANDIDATES = [
     # words, horizons, pairs
     "served", "prophet", "Served", "arima", "7d", "24h", "7w", "12345d", "BTC-USD", "btc-usd", "A-USD", "BTC-U5D",
     "TOOLONGNAME1234-USD", "BTC_USD", "Ⓑ-USD",
+    # digits that are not ASCII: Python's \d takes them, JSON Schema's (ECMA-262) does not
+    "١٠٠٠٠٠", "٢٠٢٥-٠٤-٠٥", "２０２５-04-05", "2025-04-0５", "٧d", "0.٥", "１e3",
     # shapes every parameter refuses
     "", "x" * 65, "2024-06-01\x00", " 2024-06-01",
 ]  # fmt: skip
@@ -93,7 +107,7 @@ def test_the_server_refuses_exactly_what_the_document_forbids(
     malformed (it may be a 422 for a date that does not exist or lies outside the window)."""
     op = OPERATIONS[op_id]
     published = next(p for p in document["paths"][op.path]["get"]["parameters"] if p["name"] == name)
-    allowed = Draft202012Validator(published["schema"]).is_valid(value)
+    allowed = Judge(published["schema"]).is_valid(value)
     r = _send(api, op_id, name, value)
     doc = r.get_json(silent=True) or {}
     named = [p["name"] for p in doc.get("invalid_params", [])]
@@ -111,7 +125,7 @@ def test_the_sample_covers_both_sides_of_every_parameter(document: dict[str, Any
     for op_id in BASE:
         op = OPERATIONS[op_id]
         for published in document["paths"][op.path]["get"]["parameters"]:
-            verdicts = {Draft202012Validator(published["schema"]).is_valid(v) for v in CANDIDATES}
+            verdicts = {Judge(published["schema"]).is_valid(v) for v in CANDIDATES}
             assert verdicts == {True, False}, (op_id, published["name"])
 
 
@@ -144,3 +158,14 @@ def test_every_problem_the_server_sends_has_a_documented_type(client: FlaskClien
     assert sent <= listed
     assert len(sent) == 5  # invalid, unacceptable, out of range, unknown symbol, about:blank (404 and 405)
     assert len(listed) == len(PROBLEM_TYPES)
+
+
+def test_every_published_pattern_means_the_same_in_python_and_in_json_schema(document: dict[str, Any]) -> None:
+    """No class whose meaning differs between Python's re and ECMA-262 (\\d, \\w, \\s take Unicode in Python):
+    with them the server accepted Arabic-Indic digits as a price while the document forbids them."""
+    operations = [m for op in document["paths"].values() for m in op.values()]
+    patterns = [p["schema"]["pattern"] for m in operations for p in m.get("parameters", [])]
+    assert patterns
+    for pattern in patterns:
+        for cls in ("\\d", "\\w", "\\s", "\\D", "\\W", "\\S", "\\b"):
+            assert cls not in pattern, f"{pattern} uses {cls}"

@@ -135,8 +135,8 @@ _WHEN_FORM = "an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00
 # The forms datetime.fromisoformat reads: a date, then optionally a time (hours, minutes, seconds,
 # up to 6 fraction digits) with an optional offset. A form that is right but names no real instant
 # (2024-02-30, 25:00) is a 422.
-_WHEN_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
-_NUMBER = r"(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?"
+_WHEN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+_NUMBER = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?"
 
 
 def _when(name: str, description: str, *, required: bool = False, example: str | None = None) -> Param:
@@ -261,7 +261,7 @@ OPERATIONS: dict[str, Operation] = {
             (
                 _SYMBOL,
                 Param(
-                    "horizon", "Only this horizon (as the record names it, e.g. `7d` or `24h`).", r"^\d{1,4}[dh]$",
+                    "horizon", "Only this horizon (as the record names it, e.g. `7d` or `24h`).", r"^[0-9]{1,4}[dh]$",
                     "a horizon like 7d or 24h", example="7d",
                 ),
             ),

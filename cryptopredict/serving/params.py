@@ -25,7 +25,7 @@ __all__ = [
 
 MAX_PARAM_LENGTH = 64
 MAX_LEVELS = 23
-_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_DATE_PREFIX = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 def check_known(args: MultiDict[str, str], allowed: Collection[str]) -> None:
