@@ -135,7 +135,9 @@ class RenderStandIn:
             return h.send(401, {"message": "bad key"})
         if self.mode == "fail":
             return h.send(500, {})
-        self.switch_to(self._new_deploy(h.path.split("imgURL=", 1)[-1]))
+        deploy = self._new_deploy(h.path.split("imgURL=", 1)[-1])
+        if self.mode != "unhealthy":
+            self.switch_to(deploy)
         return h.send(200, {})
 
     def _service(self, h: Any) -> None:
