@@ -27,7 +27,13 @@ tls="${REGISTRY_TLS_VERIFY:-true}"
 skopeo copy --all --preserve-digests --retry-times 2 --src-tls-verify="$tls" --dest-tls-verify="$tls" \
     "docker://$src" "docker://$dst" >/dev/null 2>"$err" \
     || fail "could not copy $src to $dst: $(tail -n 1 "$err" | cut -c1-300)"
-skopeo inspect --tls-verify="$tls" --raw "docker://$dst" >"$raw" 2>"$err" || fail "could not read $dst back: $(tail -n 1 "$err" | cut -c1-300)"
-digest="$(skopeo manifest-digest "$raw")"
+digest_of() {
+    skopeo inspect --tls-verify="$tls" --raw "docker://$1" >"$raw" 2>"$err" \
+        || fail "could not read $1: $(tail -n 1 "$err" | cut -c1-300)"
+    skopeo manifest-digest "$raw"
+}
+digest="$(digest_of "$dst")"
+wanted="$(digest_of "$src")"
+[ "$digest" = "$wanted" ] || fail "$dst names $digest after the copy, not $src's $wanted"
 say "$dst now names $digest"
 echo "$digest"

@@ -363,3 +363,22 @@ def test_with_the_feed_off_the_api_makes_no_outbound_request(recent_artifact: Pa
     else:
         assert audited == [], audited
         assert fake.requests == []
+
+
+def test_the_server_answers_from_the_artifact_before_the_first_poll_returns(recent_artifact: Path) -> None:
+    """Alpaca slow to answer the first poll: /healthz says starting and every pair rests on the artifact meanwhile."""
+    closes = _last_closes(recent_artifact)
+    with FakeAlpaca({}) as fake:
+        for pair, close in closes.items():
+            fake.set_latest(pair, close)
+        fake.inject(Reply(delay=4.0), request=1)
+        base, proc = _start(recent_artifact, fake, {"LIVE_PRICES_TIMEOUT": "10"})
+        try:
+            health = http_get(base + "/healthz").json()["live_prices"]  # type: ignore[index]
+            assert health["state"] == "starting"
+            assert health["polls"] == 0
+            anchors = http_get(base + "/v1/symbols").json()["symbols"]  # type: ignore[index]
+            assert {a["anchor"]["source"] for a in anchors} == {"artifact"}
+            assert len(fake.requests) == 1  # the first poll is under way, not answered
+        finally:
+            stop(proc)

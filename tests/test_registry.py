@@ -6,12 +6,15 @@ Debian's docker-registry (distribution v2) stands in for GHCR, skopeo is the cli
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.server
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,6 @@ import pytest
 from tests.helpers import ROOT, Registry, free_port, local_registry, require_tool
 
 SKOPEO = require_tool("skopeo")
-BUILDAH = require_tool("buildah")
 OWNER_REPO = "acme/cryptopredict"
 
 
@@ -31,22 +33,39 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield reg
 
 
-def push_tiny_image(registry: Registry, ref: str, note: str) -> str:
-    """A one-file image built with buildah, pushed as `ref` (repository:tag under the registry); its digest."""
-    vfs = [BUILDAH, "--storage-driver", "vfs"]
-    ctr = subprocess.run([*vfs, "from", "scratch"], capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        subprocess.run([*vfs, "config", "--label", f"note={note}", ctr], check=True, capture_output=True)
-        image = f"localhost/tiny-{note}"
-        subprocess.run([*vfs, "commit", "--quiet", ctr, image], check=True, capture_output=True)
-    finally:
-        subprocess.run([*vfs, "rm", ctr], capture_output=True, check=False)
-    target = f"{registry.host}/{ref}"
+def push_tiny_image(registry: Registry, ref: str, note: str, tmp_path: Path) -> str:
+    """A one-file image written as an OCI layout here (no image store, so no lock shared with the
+    image build running beside the suite), pushed as `ref` with skopeo; the digest the registry gives."""
+    layout = tmp_path / f"layout-{note}"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(data: bytes, media_type: str) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("note")
+        info.size = len(note)
+        tar.addfile(info, io.BytesIO(note.encode()))
+    diff_id = f"sha256:{hashlib.sha256(raw.getvalue()).hexdigest()}"
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+        "layers": [blob(gzip.compress(raw.getvalue(), mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")],
+    }
+    index = {"schemaVersion": 2, "manifests": [blob(json.dumps(manifest).encode(), manifest["mediaType"])]}
+    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     subprocess.run(
-        [*vfs, "push", "--quiet", "--tls-verify=false", image, f"docker://{target}"],
+        [SKOPEO, "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}", f"docker://{registry.host}/{ref}"],
         check=True,
         capture_output=True,
-        env={**os.environ, **registry.env},
+        timeout=120,
     )
     return registry_digest(registry, ref)
 
@@ -79,7 +98,7 @@ def resolve(image: str, env: dict[str, str], tmp_path: Path, path: str | None = 
 
 def test_a_production_tag_resolves_to_the_digest_the_registry_gives(registry: Registry, tmp_path: Path) -> None:
     """Tag present: image= pinned by digest and the named build context, as both builds need them."""
-    digest = push_tiny_image(registry, f"{OWNER_REPO}:production", "champion")
+    digest = push_tiny_image(registry, f"{OWNER_REPO}:production", "champion", tmp_path)
     # Any case: GitHub repository names may have capitals, registries want lower case.
     status, outputs, printed = resolve(f"{registry.host}/ACME/cryptopredict:production", registry.env, tmp_path)
     assert status == 0, printed
@@ -94,7 +113,7 @@ def test_a_production_tag_resolves_to_the_digest_the_registry_gives(registry: Re
 def test_an_absent_tag_or_repository_is_a_first_run(registry: Registry, tmp_path: Path, ref: str, why: str) -> None:
     """The registry says the manifest or the repository is unknown: a first run, no outputs, said so."""
     if why == "tag absent":
-        push_tiny_image(registry, f"{OWNER_REPO}-tagless:1.0.0-20261204000000", "other-tag")
+        push_tiny_image(registry, f"{OWNER_REPO}-tagless:1.0.0-20261204000000", "other-tag", tmp_path)
     status, outputs, printed = resolve(f"{registry.host}/{ref}", registry.env, tmp_path)
     assert status == 0, printed
     assert outputs == ""
@@ -183,8 +202,8 @@ def test_tagging_production_moves_the_tag_to_the_deployed_digest_and_nothing_els
     registry: Registry, tmp_path: Path
 ) -> None:
     """tag-production.sh: production names the deployed image's digest; the image's own tag is unchanged."""
-    old = push_tiny_image(registry, f"{OWNER_REPO}-tagging:production", "old")
-    new = push_tiny_image(registry, f"{OWNER_REPO}-tagging:1.1.0-20261204120000", "new")
+    old = push_tiny_image(registry, f"{OWNER_REPO}-tagging:production", "old", tmp_path)
+    new = push_tiny_image(registry, f"{OWNER_REPO}-tagging:1.1.0-20261204120000", "new", tmp_path)
     assert old != new
     proc = subprocess.run(
         [
