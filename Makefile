@@ -5,24 +5,33 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || { python3 -c 'import sys;
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# What `make run` needs: the training and serving locks alone (about half the packages of the
+# dev lock, which adds the test tools). `make test` installs the rest into the same venv.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run train serve test lint lock clean system-packages bench
 
-$(STAMP): requirements-dev.txt
+$(BIN)/python:
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "make: cryptopredict needs Python 3.11 (its lock files are for 3.11): install python3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	# Put the checkout on the venv's path (what an editable install does), so notebooks and
 	# scripts run from any folder import this cryptopredict.
 	$(BIN)/python -c 'import os, sysconfig; open(os.path.join(sysconfig.get_path("purelib"), "cryptopredict-checkout.pth"), "w").write(os.getcwd() + "\n")'
+
+$(RUN_STAMP): requirements-train.txt requirements-api.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-train.txt -r requirements-api.txt
+	touch $@
+
+$(STAMP): requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
 run: train serve
 
-train: $(STAMP)
+train: $(RUN_STAMP)
 	$(BIN)/python train.py --source csv --csv-dir data/ --symbols BTC/USD,ETH/USD --timeframe 1Day --out artifacts/
 
-serve: $(STAMP)
+serve: $(RUN_STAMP)
 	$(BIN)/python api.py --artifact artifacts/ --port 8080
 
 lint: $(STAMP)
