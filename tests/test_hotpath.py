@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +79,24 @@ def waitress(app: Flask) -> Iterator[int]:
         thread.join(timeout=10)
 
 
-def ask(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
-    """One request on a fresh connection: status, every header but Date in the order sent, body."""
+CLOCK_HEADERS = ("date", "expires")
+
+
+def ask_all(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request on a fresh connection: status, every header in the order sent, body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(method, path, headers=headers)
         r = conn.getresponse()
-        return r.status, [(k, v) for k, v in r.getheaders() if k.lower() != "date"], r.read()
+        return r.status, r.getheaders(), r.read()
     finally:
         conn.close()
+
+
+def ask(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, every header but the clock's (Date, Expires: checked on their own) in the order sent, body."""
+    status, sent, body = ask_all(port, method, path, headers)
+    return status, [(k, v) for k, v in sent if k.lower() not in CLOCK_HEADERS], body
 
 
 def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
@@ -131,6 +142,30 @@ def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: s
     replayable = [r for r in sample if r[0] == "GET" and not ({"If-None-Match", "Range"} & set(r[2]))]
     assert memo.hits == len(replayable)
     assert memo.misses == len(replayable)
+
+
+def test_a_replay_carries_the_time_of_the_replay_not_of_the_first_answer(artifact_dir: Path) -> None:
+    """Two hours after a chart was kept, its replay says Date = then and Expires = then + max-age (not already
+    past), as Flask itself would; the clock is the hot path's own, moved on, so no second boundary matters."""
+    app = create_app({"artifact_dir": str(artifact_dir)})
+    memo = app.wsgi_app
+    assert isinstance(memo, HotPath)
+    with waitress(app) as port:
+        for path in ("/v1/forecast/BTC-USD/chart.png", "/static/docs.js"):
+            first = dict((k.lower(), v) for k, v in ask_all(port, "GET", path, {})[1])
+            assert ("expires" in first) == path.endswith("chart.png")  # send_file's max_age on charts
+            kept_at = parsedate_to_datetime(first["date"]).timestamp()
+            later = kept_at + 7200
+            memo._clock = lambda later=later: later  # type: ignore[attr-defined]
+            hits = memo.hits
+            replay = dict((k.lower(), v) for k, v in ask_all(port, "GET", path, {})[1])
+            assert memo.hits == hits + 1  # it was the memo's answer
+            assert parsedate_to_datetime(replay["date"]).timestamp() == later
+            if "expires" in first:
+                max_age = parsedate_to_datetime(first["expires"]).timestamp() - kept_at
+                assert max_age == 3600
+                assert parsedate_to_datetime(replay["expires"]).timestamp() == later + max_age
+            memo._clock = time.time  # type: ignore[attr-defined]
 
 
 def _counting_app(status: str = "200 OK", body: bytes = b"x") -> tuple[Any, list[int]]:

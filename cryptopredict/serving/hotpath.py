@@ -23,12 +23,19 @@ an answer is only ever replayed while the generation it was computed at (or a la
 current (a request that raced a change is kept under the older generation, never looked up again).
 When the generation moves on the memo is emptied. An answer the app marks as depending on the clock
 (`environ[VOLATILE]`, e.g. /healthz reporting the feed's age) is never kept.
+
+`Date` and `Expires` (werkzeug's, on files and charts) are never replayed as they were: a replay
+carries the time of the replay, and `Expires` as far after it as the app first set it after its
+`Date` (its max-age), so a chart replayed two hours later does not arrive already expired, and GET
+(replayed) and HEAD (always Flask's) agree.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
 __all__ = ["VOLATILE", "HotPath"]
@@ -56,15 +63,25 @@ _ENTRY_OVERHEAD = 512
 class HotPath:
     """WSGI middleware: replay the app's own GET answers from a memo bounded to `max_bytes`."""
 
-    __slots__ = ("_app", "_lock", "_max_bytes", "_max_entry", "_memo", "_seen", "_used", "_variant", "hits", "misses")
+    __slots__ = (
+        "_app", "_clock", "_lock", "_max_bytes", "_max_entry", "_memo", "_seen", "_used", "_variant", "hits", "misses",
+    )  # fmt: skip
 
-    def __init__(self, app: WSGIApp, max_bytes: int, variant: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        max_bytes: int,
+        variant: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._app = app
+        self._clock = clock
         self._variant = variant
         self._seen = variant() if variant is not None else 0
         self._max_bytes = max_bytes
         self._max_entry = max_bytes // 16
-        self._memo: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes, int]] = {}
+        # key -> (status, headers, body, size, the clock headers' (index, seconds after Date) or None)
+        self._memo: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes, int, tuple | None]] = {}
         self._used = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -100,7 +117,7 @@ class HotPath:
         kept = self._memo.get(key)
         if kept is not None:
             self.hits += 1  # a statistic: a lost increment under threads costs nothing
-            start_response(kept[0], kept[1])
+            start_response(kept[0], kept[1] if kept[4] is None else _refreshed(kept[1], kept[4], self._clock()))
             return (kept[2],)
         self.misses += 1
         return self._answer_and_keep(key, environ, start_response)
@@ -142,11 +159,49 @@ class HotPath:
         size = len(body) + sum(len(k) + len(v) for k, v in headers) + sum(map(len, key)) + _ENTRY_OVERHEAD
         if size > self._max_entry:
             return
+        clock = _clock_headers(headers)
+        if clock is False:
+            return  # a Date or Expires it cannot read: never replayed
         with self._lock:
             if key in self._memo:
                 return
             while self._memo and self._used + size > self._max_bytes:
                 oldest = next(iter(self._memo))
                 self._used -= self._memo.pop(oldest)[3]
-            self._memo[key] = (status, headers, body, size)
+            self._memo[key] = (status, headers, body, size, clock)
             self._used += size
+
+
+def _clock_headers(headers: list[tuple[str, str]]) -> tuple[tuple[int, int], ...] | bool | None:
+    """Where `Date` and `Expires` stand and how far after `Date` each is (seconds); None when there are
+    none, False when one cannot be read."""
+    names = [(i, k.lower()) for i, (k, _) in enumerate(headers) if k.lower() in ("date", "expires")]
+    if not names:
+        return None
+    try:
+        stamps = {i: parsedate_to_datetime(headers[i][1]).timestamp() for i, _ in names}
+    except (TypeError, ValueError):
+        return False
+    date = next((stamps[i] for i, name in names if name == "date"), None)
+    if date is None:
+        return False  # an Expires with nothing to count it from
+    return tuple((i, round(stamps[i] - date)) for i, _ in names)
+
+
+_LAST_DATE: list[Any] = [None, ""]  # (second, its HTTP date): one format a second at most
+
+
+def _http_date(seconds: int) -> str:
+    if _LAST_DATE[0] == seconds:
+        return _LAST_DATE[1]
+    text = formatdate(seconds, usegmt=True)
+    _LAST_DATE[:] = [seconds, text]
+    return text
+
+
+def _refreshed(headers: list[tuple[str, str]], clock: tuple[tuple[int, int], ...], now: float) -> list[tuple[str, str]]:
+    """The kept headers with `Date` set to now and `Expires` as far after it as the app set it."""
+    fresh = list(headers)
+    for i, after in clock:
+        fresh[i] = (headers[i][0], _http_date(int(now) + after))
+    return fresh
