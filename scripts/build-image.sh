@@ -116,11 +116,14 @@ common=(
 if [ -n "${PRODUCTION_IMAGE:-}" ]; then
     common+=(--build-context "production=docker-image://$PRODUCTION_IMAGE")
 fi
+trained=()
 for target in ${TARGETS:-train api worker}; do
     name="$tag"
     [ "$target" != api ] && name="$tag-$target"
     say "building stage $target as $name (model $version)"
-    "${buildah[@]}" build "${common[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
+    # Once the train stage is built, later targets take it as it is (buildah's layer cache does not
+    # reuse a RUN with secret mounts): the api image serves exactly the artifact the train image holds.
+    "${buildah[@]}" build "${common[@]}" "${trained[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
         || { tail -n 40 "$work/build.log" >&2; say "error: building stage $target failed"; exit 1; }
     grep -E '^(loading|production:|track record:|\[[0-9]+/[0-9]+\]|wrote)' "$work/build.log" >&2 || true
     # The train stage completes even when training fails (so the workflow can export the report):
@@ -128,6 +131,10 @@ for target in ${TARGETS:-train api worker}; do
     if grep -q '^train.py: error: ' "$work/build.log"; then
         say "error: $(grep '^train.py: error: ' "$work/build.log" | tail -n 1)"
         exit 1
+    fi
+    if [ "$target" = train ]; then
+        case "$name" in */*) local_name="$name" ;; *) local_name="localhost/$name" ;; esac
+        trained=(--build-context "train=container-image://$local_name")
     fi
 done
 "${buildah[@]}" images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E "$(echo "${tag%%:*}" | sed 's/[.]/\\./g')" >&2 || true

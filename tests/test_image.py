@@ -184,7 +184,7 @@ class BuildahRender(RenderStandIn):
         super().__init__(version="image-test")
         self.port = port
         self.containers: dict[str, str] = {}
-        self.server: subprocess.Popen | None = None
+        self.service: subprocess.Popen | None = None  # the deployed image's api.py
 
     def start_deploy(self, deploy: str, image: str) -> None:
         pulled = _buildah("from", "--tls-verify=false", f"docker://{image}", timeout=600)
@@ -192,9 +192,11 @@ class BuildahRender(RenderStandIn):
         self.containers[deploy] = pulled.stdout.strip().splitlines()[-1]
 
     def switch_to(self, deploy: str) -> None:
-        if self.server is not None:
-            stop(self.server)
-        self.server = subprocess.Popen(
+        if self.service is not None:
+            stop(self.service)
+        if deploy not in self.containers:  # what ran before this test: nothing to start
+            return
+        self.service = subprocess.Popen(
             [*BUILDAH, "run", "--isolation", "chroot", "--env", f"PORT={self.port}", "--env", "HOST=127.0.0.1",
              self.containers[deploy], "--", "/venv/bin/python", "api.py"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -209,8 +211,8 @@ class BuildahRender(RenderStandIn):
         self.live = deploy
 
     def stop_all(self) -> None:
-        if self.server is not None:
-            stop(self.server)
+        if self.service is not None:
+            stop(self.service)
         for ctr in self.containers.values():
             _buildah("rm", ctr)
 
@@ -264,6 +266,8 @@ def test_two_runs_of_the_workflow_through_a_real_registry_and_render(
         # Run 1: a first run.
         first = _manifest_in(f"{image}-train", "/artifacts/manifest.json")
         assert first["run_id"] == IMAGE_RUN_ID
+        # The api image serves the very artifact its train stage made (not a second training).
+        assert _manifest_in(image, "/app/artifacts/manifest.json")["generation"] == first["generation"]
         champion = _script("resolve-champion.sh", production, env=env)
         assert champion.returncode == 0, champion.stderr
         assert _outputs(champion) == {}
@@ -298,7 +302,8 @@ def test_two_runs_of_the_workflow_through_a_real_registry_and_render(
         # Same data end as the first run: its published forecasts stay, none is published twice.
         assert {e["generation"] for e in ledger["entries"]} == {first["generation"]}
         assert len(ledger["entries"]) == 10
-        assert _manifest_in("cryptopredict:test-again", "/app/artifacts/manifest.json")["run_id"] == "image-test-run-2"
+        served = _manifest_in("cryptopredict:test-again", "/app/artifacts/manifest.json")
+        assert served["generation"] == second["generation"]
         run2 = f"{registry.host}/{REPO}:image-test-run-2"
         _push("cryptopredict:test-again", run2)
 
