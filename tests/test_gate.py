@@ -29,11 +29,16 @@ def _payload(
     }
 
 
-def _entry(served_mape: float, coverage: float, n: int, independent: int, mase: float) -> dict[str, object]:
+def _entry(
+    served_mape: float, coverage: float, n: int, independent: int, mase: float, weight: float = 1.0, used: int = 0
+) -> dict[str, object]:
+    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n}
     return {
-        "served": {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n},
+        "served": served,
+        "nested": {**served, "weighted_cutoffs": used or n},
         "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": 0.8, "n": n},
         "independent": independent,
+        "weight": weight,
     }
 
 
@@ -137,6 +142,30 @@ def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged(
     thin = gate.check_symbol("BTC/USD", GOOD, _backtest(mape=0.5, coverage=0.1, independent=5), True, CONFIG)
     assert _failed(thin) == set()
     assert any("too few to judge" in c.detail for c in thin)
+
+
+def test_a_horizon_served_at_weight_0_is_never_the_reason_for_a_refusal() -> None:
+    """The nested procedure lost 2.3% at 7d, so 7d serves the last close (weight 0): passed, the loss shown."""
+    bt = _backtest()
+    bt["metrics"]["7d"] = {**_entry(0.1, 0.8, 120, 120, 1.0, weight=0.0), "nested": {
+        "mae": 1.0, "mape": 0.1023, "mase": 1.0, "coverage": 0.8, "n": 120, "weighted_cutoffs": 40}}  # fmt: skip
+    checks = gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)
+    assert _failed(checks) == set()
+    seven = next(c for c in checks if c.name == "skill 7d")
+    assert "served at weight 0" in seven.detail
+    assert "x1.023" in seven.detail
+    # The same nested loss under a served weight above 0 is refused.
+    bt["metrics"]["7d"]["weight"] = 0.5
+    assert _failed(gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)) == {"skill 7d"}
+
+
+def test_a_weight_the_backtest_never_used_is_refused_even_on_few_outcomes() -> None:
+    """A served weight used at no backtest cutoff is refused, though 5 outcomes are too few to judge skill."""
+    bt = _backtest(independent=5)
+    bt["metrics"]["30d"]["nested"]["weighted_cutoffs"] = 0
+    checks = gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)
+    assert _failed(checks) == {"skill 30d"}
+    assert "never used" in next(c for c in checks if c.name == "skill 30d").detail
 
 
 def test_a_candidate_clearly_worse_than_production_is_refused() -> None:

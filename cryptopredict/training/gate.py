@@ -95,33 +95,49 @@ def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
     )
 
 
+def _skill_check(symbol: str, name: str, entry: Mapping[str, Any], config: GateConfig) -> Check | None:
+    """The served point against naive at one horizon; None when its figures are too few to judge.
+
+    A horizon served at weight 0 is the last close by construction and never the reason for a
+    refusal; the nested procedure's loss is shown (it is what set the weight to 0). A weight above 0
+    is judged on the nested procedure, its out-of-sample record, and refused if that never used one.
+    """
+    nested, naive, w = entry["nested"], entry["naive"], entry["weight"]
+    ratio = nested["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
+    procedure = (
+        f"nested procedure's MAPE {nested['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}) on "
+        f"{nested['n']} cutoffs"
+    )
+    if w == 0:
+        return Check(symbol, f"skill {name}", True, f"served at weight 0, i.e. the last close; {procedure}")
+    if nested["weighted_cutoffs"] == 0:
+        detail = f"weight {w:.1f} served but never used at any of {nested['n']} backtest cutoffs: unscored"
+        return Check(symbol, f"skill {name}", False, detail)
+    if entry["independent"] < config.min_independent:
+        return None
+    ok = ratio <= config.max_mape_ratio
+    return Check(
+        symbol,
+        f"skill {name}",
+        ok,
+        f"weight {w:.1f}: {procedure}, weighted at {nested['weighted_cutoffs']} (limit x{config.max_mape_ratio:.2f})",
+    )
+
+
 def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:
     """Per scored horizon: the served forecast no worse than naive, its 80% interval calibrated."""
     checks = []
     lo, hi = config.coverage_range
     for name, entry in backtest["metrics"].items():
-        served, naive = entry["served"], entry["naive"]
-        if entry["independent"] < config.min_independent:
-            checks.append(
-                Check(
-                    symbol,
-                    f"skill {name}",
-                    True,
-                    f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge",
-                )
-            )
+        served = entry["served"]
+        check = _skill_check(symbol, name, entry, config)
+        too_few = entry["independent"] < config.min_independent
+        if check is None:
+            detail = f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge"
+            check = Check(symbol, f"skill {name}", True, detail)
+        checks.append(check)
+        if too_few:
             continue
-        ratio = served["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
-        ok = ratio <= config.max_mape_ratio
-        checks.append(
-            Check(
-                symbol,
-                f"skill {name}",
-                ok,
-                f"served MAPE {served['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}, limit "
-                f"x{config.max_mape_ratio:.2f}) on {served['n']} cutoffs",
-            )
-        )
         cov = served["coverage"]
         ok = lo <= cov <= hi
         checks.append(
