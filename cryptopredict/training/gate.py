@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cryptopredict.artifact import Artifact
+from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, parse_backtest
 from cryptopredict.training.config import GateConfig
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "decide",
     "mean_skill",
     "optimiser_converged",
-    "skill",
 ]
 
 # How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
@@ -28,14 +27,8 @@ __all__ = [
 _NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One rule applied to one symbol: did it pass, and the figures behind the verdict."""
-
-    symbol: str
-    name: str
-    passed: bool
-    detail: str
+# One rule applied to one symbol: the record the manifest's gate section holds, written here.
+Check = GateCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,19 +174,13 @@ def check_symbol(
     return checks + _horizon_checks(symbol, backtest, config)
 
 
-def skill(entry: Mapping[str, Any]) -> float | None:
-    """One horizon's served MAPE over naive's (None when naive never erred), the champion's measure.
+def mean_skill(backtest: BacktestRecord, horizons: Sequence[str]) -> float | None:
+    """Served MAPE over naive's (`HorizonScore.skill`) averaged over the named horizons that have one.
 
     A ratio to the last close from the same cutoffs, so two runs that backtested different
     windows (a calm year and a wild one) compare fairly; MASE or MAPE alone would not.
     """
-    naive = entry["naive"]["mape"]
-    return entry["served"]["mape"] / naive if naive > 0 else None
-
-
-def mean_skill(backtest: Mapping[str, Any], horizons: Sequence[str]) -> float | None:
-    """`skill` averaged over the named horizons that have one."""
-    ratios = [r for h, e in backtest["metrics"].items() if h in horizons and (r := skill(e)) is not None]
+    ratios = [r for h, e in backtest.metrics.items() if h in horizons and (r := e.skill) is not None]
     return sum(ratios) / len(ratios) if ratios else None
 
 
@@ -203,17 +190,21 @@ def compare_with_production(
     production: Artifact | None,
     config: GateConfig,
 ) -> Check:
-    """Refuse a candidate clearly worse than the model in production, on the horizons both have."""
+    """Refuse a candidate clearly worse than the model in production, on the horizons both have.
+
+    The champion's backtest is the typed record `read_artifact` checked, so a champion of another
+    shape was already refused in one line on loading.
+    """
     if production is None:
         return Check(symbol, "vs production", True, "no artifact in production (a first run): nothing to compare with")
-    metas = production.manifest["symbols"].values()
-    theirs = next((m.get("backtest") for m in metas if m.get("symbol") == symbol), None)
+    theirs = next((f.backtest for f in production.forecasts.values() if f.symbol == symbol), None)
+    ours = parse_backtest(candidate)
     who = f"production {production.model_version}"
-    if not candidate or not theirs:
-        side = "this model" if not candidate else who
+    if not ours or not theirs:
+        side = "this model" if not ours else who
         return Check(symbol, "vs production", True, f"{side} has no backtest of {symbol}: nothing to compare")
-    common = [h for h in candidate["metrics"] if h in theirs["metrics"]]
-    new, old = mean_skill(candidate, common), mean_skill(theirs, common)
+    common = [h for h in ours.metrics if h in theirs.metrics]
+    new, old = mean_skill(ours, common), mean_skill(theirs, common)
     if new is None or old is None:
         return Check(symbol, "vs production", True, f"no horizon in common with {who}")
     ratio = new / old if old > 0 else math.inf
