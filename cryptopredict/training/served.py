@@ -35,6 +35,7 @@ __all__ = [
     "pinball",
     "quantiles",
     "return_quantiles",
+    "student_t_cdf",
     "weight_curve",
     "z_table",
 ]
@@ -109,8 +110,31 @@ def pinball(log_actual: float, log_q: np.ndarray, levels: Sequence[float] = LEVE
     return float(np.mean(np.maximum(lv * d, (lv - 1) * d)))
 
 
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+def student_t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with a whole number of degrees of freedom, exact.
+
+    The finite series of Abramowitz and Stegun 26.7.3-4 in theta = atan(t / sqrt(df)); no library
+    here offers it (scipy is not a dependency), and with whole df the series is exact, not approximate.
+    """
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2:  # odd: A = (2/pi) (theta + sin cos (1 + 2/3 c2 + 2*4/(3*5) c2^2 + ... up to c2^((df-3)/2)))
+        term, total = 1.0, 1.0 if df > 1 else 0.0
+        for k in range(1, (df - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        inside = 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    else:  # even: A = sin (1 + 1/2 c2 + 1*3/(2*4) c2^2 + ... up to c2^((df-2)/2))
+        term = total = 1.0
+        for k in range(1, df // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        inside = math.sin(theta) * total
+    return 0.5 + math.copysign(inside, t) / 2
 
 
 def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lag: int) -> tuple[float, float]:
@@ -118,8 +142,9 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lag: int) -> tuple[f
 
     Returns (statistic, one-sided p-value). The variance of the loss difference is Newey-West with
     a Bartlett kernel over `lag` autocovariances (overlapping h-step forecasts are correlated),
-    and the statistic carries Harvey, Leybourne and Newbold's (1997) small-sample correction.
-    A statistic well below 0 favours a.
+    and the statistic carries Harvey, Leybourne and Newbold's (1997) small-sample correction,
+    compared, as they prescribe, with Student's t with n - 1 degrees of freedom. A statistic well
+    below 0 favours a.
     """
     d = np.asarray(loss_a, float) - np.asarray(loss_b, float)
     n = d.size
@@ -134,7 +159,7 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lag: int) -> tuple[f
     h = lag + 1
     hln = math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 1.0) / n)
     stat = hln * float(d.mean()) / math.sqrt(var / n)
-    return stat, _normal_cdf(stat)
+    return stat, student_t_cdf(stat, n - 1)
 
 
 @dataclass(frozen=True, slots=True)
