@@ -294,11 +294,19 @@ def evaluate(
         # The forecast as the artifact serves it: the final weight at every cutoff, with the same
         # nested quantile spread (the spread does not depend on the point).
         served_log = lc[origin] + final.weight * rows.delta[idx]
+        # The artifact's band at this horizon when the weight is above 0: the errors on every cutoff.
+        z_errors = (
+            served.error_z(lc[origin], rows.delta[idx], y, sigma[origin], h.steps, final.weight)
+            if final.weight > 0
+            else None
+        )
         point = np.exp(served_log)
         prophet = rows.prophet[idx]
-        qs = np.asarray(q_nested) - np.asarray(nested_log)[:, None] + served_log[:, None]
+        return_spread = np.asarray(q_nested) - np.asarray(nested_log)[:, None]
+        spread, banded = _served_spread(lc, origin, rows.delta[idx], sigma, h.steps, final.weight, return_spread)
+        qs = served_log[:, None] + spread
         qn, qp = np.asarray(q_naive), np.asarray(q_nested)
-        covered = (qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH])
+        covered = ((qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH]))[banded]
         covered_nested = (qp[:, served.LOW] <= y) & (y <= qp[:, served.HIGH])
         covered_naive = (qn[:, served.LOW] <= y) & (y <= qn[:, served.HIGH])
         has_interval = np.isfinite(prophet[:, 1])
@@ -317,7 +325,10 @@ def evaluate(
             # The forecast the artifact serves: the final weight, the nested quantile spread.
             "served": {
                 **_point_metrics(actual, point, scale),
-                "coverage": float(np.mean(covered)),
+                "coverage": float(np.mean(covered)) if covered.size else None,
+                # Cutoffs whose band was the one served (above weight 0: enough errors known before them).
+                "coverage_n": int(covered.size),
+                "coverage_independent": int(covered.size // (lag + 1)),
                 "pinball": float(np.mean(pin)),
                 "n": int(y.size),
             },
@@ -346,6 +357,8 @@ def evaluate(
             "drift": {**_point_metrics(actual, drift, scale), "coverage": None, "n": int(y.size)},
             "weight": final.weight,
             "weight_basis": basis,
+            # Standardised quantiles (LEVELS) of the served point's errors: its band where the weight is above 0.
+            "error_z": None if z_errors is None else [float(v) for v in z_errors],
             "weight_evidence": {
                 "n": final.n,
                 "independent": int(final.n // (lag + 1)),
@@ -408,6 +421,34 @@ def served_weight(
     return choice, "earned"
 
 
+def _served_spread(
+    lc: np.ndarray,
+    origin: np.ndarray,
+    delta: np.ndarray,
+    sigma: np.ndarray,
+    steps: int,
+    weight: float,
+    return_spread: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The served band's log spread around the point at each cutoff (time order), and where it is the served one.
+
+    At weight 0 the served band is the return band (`return_spread`) everywhere. Above 0 it comes
+    from the weighted point's errors whose outcome was known at the cutoff (`served.error_z`);
+    cutoffs with too few such errors keep the return band and are marked False.
+    """
+    if weight == 0:
+        return return_spread, np.ones(origin.size, bool)
+    spread, banded = return_spread.copy(), np.zeros(origin.size, bool)
+    for k, o in enumerate(origin):
+        known = int(np.sum(origin[:k] + steps <= o))  # rows are in time order: a prefix
+        past = origin[:known]
+        z = served.error_z(lc[past], delta[:known], lc[past + steps], sigma[past], steps, weight)
+        if z is not None:
+            spread[k] = served.quantiles(0.0, float(sigma[o]), steps, z)
+            banded[k] = True
+    return spread, banded
+
+
 def served_forecasts(
     grid: Grid, sigma: np.ndarray, rows: _Rows, h: Horizon, lag: int, config: ServedConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -430,6 +471,10 @@ def served_forecasts(
             lc[past], rows.delta[:known], lc[past + h.steps], lag, config.weight_alpha, config.min_weight_evidence
         )
         point = lc[origin] + choice.weight * rows.delta[k]
+        if choice.weight > 0:
+            # A point with skill misses by less than the price moves: its band from its own past errors.
+            err = served.error_z(lc[past], rows.delta[:known], lc[past + h.steps], sigma[past], h.steps, choice.weight)
+            z = z if err is None else err
         keep.append(k)
         weights.append(choice.weight)
         points.append(point)

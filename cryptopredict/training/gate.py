@@ -132,14 +132,22 @@ def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig
         if too_few:
             continue
         cov = served["coverage"]
+        banded = served.get("coverage_independent", entry["independent"])
+        if cov is None or banded < config.min_independent:
+            detail = (
+                f"weight {entry['weight']:.1f}: its band was known at {served.get('coverage_n', 0)} of {served['n']} "
+                f"cutoffs, {banded} with non-overlapping outcomes: too few to judge"
+            )
+            checks.append(Check(symbol, f"coverage {name}", True, detail))
+            continue
         ok = lo <= cov <= hi
         checks.append(
             Check(
                 symbol,
                 f"coverage {name}",
                 ok,
-                f"80% interval held {cov:.0%} of {served['n']} actual closes ({'inside' if ok else 'outside'} "
-                f"{lo:.0%}-{hi:.0%})",
+                f"80% interval held {cov:.0%} of {served.get('coverage_n', served['n'])} actual closes "
+                f"({'inside' if ok else 'outside'} {lo:.0%}-{hi:.0%})",
             )
         )
     return checks

@@ -10,13 +10,14 @@ targets origin + h.
 - Distribution: log Q_a(T, h) = log F(T, h) + sigma_T * sqrt(h) * (z_a(h) - z_0.5(h)), where
   sigma_T is the exponentially weighted per-step volatility known at T and z_a(h) the empirical
   a-quantile of past h-step log returns, each divided by its own origin's sigma * sqrt(h)
-  (`z_table`). Its median is the point; quantiles never cross and never go negative.
+  (`z_table`), or, where the weight is above 0, of the weighted forecast's own past errors scaled
+  the same way (`error_z`). Its median is the point; quantiles never cross and never go negative.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "block_bootstrap_ci",
     "choose_weight",
     "diebold_mariano",
+    "error_z",
     "ewma_volatility",
     "grid_quantiles",
     "interpolate_over_horizons",
@@ -49,6 +51,8 @@ LOW, HIGH = LEVELS.index(0.1), LEVELS.index(0.9)
 WEIGHTS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(11))
 # Steps of volatility history needed before an origin's sigma is trusted.
 _BURN_IN = 30
+# Past errors needed before a weighted forecast's band rests on them (a weight needs 20 outcomes).
+_MIN_ERRORS = 20
 
 
 def ewma_volatility(log_close: np.ndarray, halflife: float) -> np.ndarray:
@@ -84,6 +88,27 @@ def z_table(
         return None
     z = (log_close[t + steps] - log_close[t]) / (sigma[t] * math.sqrt(steps))
     return np.quantile(z, levels)
+
+
+def error_z(
+    log_origin: np.ndarray,
+    delta: np.ndarray,
+    log_actual: np.ndarray,
+    sigma_origin: np.ndarray,
+    steps: int,
+    weight: float,
+    levels: Sequence[float] = LEVELS,
+) -> np.ndarray | None:
+    """Empirical quantiles of the weighted point's past errors, each divided by its origin's sigma * sqrt(h).
+
+    The spread of a forecast with skill: where Prophet's change earned a weight, the band comes from
+    how far that forecast actually missed, not from how far the price moved. None with fewer than
+    `_MIN_ERRORS` errors.
+    """
+    if log_actual.size < _MIN_ERRORS:
+        return None
+    err = log_actual - (log_origin + weight * delta)
+    return np.quantile(err / (sigma_origin * math.sqrt(steps)), levels)
 
 
 def return_quantiles(log_close: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS) -> np.ndarray:
@@ -264,6 +289,7 @@ def grid_quantiles(
     future_change: np.ndarray,
     horizons: Sequence[int],
     weights: Sequence[float],
+    error_tables: Mapping[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Log-price quantiles (rows: grid points, columns: LEVELS) of the served forecast.
 
@@ -272,11 +298,12 @@ def grid_quantiles(
     Forecast points j = 1..H after the last close T hold the forecast from T, with
     `future_change[j-1]` Prophet's predicted log change from T to T + j. Standardised return
     quantiles are measured at the scored horizons on every return known at T and interpolated
-    between them.
+    between them; `error_tables` (by steps) replace them where the weight is above 0 (`error_z` of
+    the backtest's errors).
     """
     n = log_close.size
     origin = n - 1
-    tables = {h: z_table(log_close, sigma, origin, h) for h in horizons}
+    tables = {h: z_table(log_close, sigma, origin, h) for h in horizons} | dict(error_tables or {})
     known = [h for h in horizons if tables[h] is not None]
     if known:
         zs = np.stack([tables[h] for h in known])
