@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,20 +43,83 @@ __all__ = [
     "MANIFEST_NAME",
     "SCHEMA_VERSION",
     "Artifact",
+    "BacktestRecord",
+    "GateCheck",
+    "GateRecord",
+    "HorizonScore",
+    "MethodScore",
     "SymbolForecast",
     "format_utc",
     "new_generation",
+    "parse_backtest",
+    "parse_gate",
     "parse_utc",
     "read_artifact",
     "write_artifact",
 ]
 
 # 2: each grid also holds the served forecast's quantiles ("served"), beside Prophet's own series.
-SCHEMA_VERSION = 2
+# 3: a backtest horizon's "served" is the forecast as served (the final weight); the nested weighting
+#    procedure that was "served" in 2 is "nested", with its weighted cutoffs; "weight_basis" says why.
+SCHEMA_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 _GEN_PREFIX = "gen-"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 _SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
+
+
+@dataclass(frozen=True, slots=True)
+class MethodScore:
+    """One forecasting method's figures over a horizon's backtest cutoffs."""
+
+    mape: float
+    coverage: float | None  # share of actual closes inside its 80% interval; None without one
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonScore:
+    """One backtested horizon: the served forecast, the nested procedure that set its weight, naive."""
+
+    steps: int
+    independent: int  # cutoffs whose outcome windows do not overlap
+    weight: float  # the share of Prophet's predicted change served
+    summary: str
+    served: MethodScore
+    nested: MethodScore
+    naive: MethodScore
+    weighted_cutoffs: int | None  # cutoffs where the nested procedure used a weight; None in schema 2
+
+    @property
+    def skill(self) -> float | None:
+        """Served MAPE over naive's (None when naive never erred): the champion's measure."""
+        return self.served.mape / self.naive.mape if self.naive.mape > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRecord:
+    """A pair's backtest as the manifest holds it, checked field by field."""
+
+    cutoffs: tuple[str, ...]
+    metrics: Mapping[str, HorizonScore]  # by horizon name, shortest first
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    """One rule of the promotion gate applied to one symbol: did it pass, and the figures behind the verdict."""
+
+    symbol: str
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class GateRecord:
+    """The promotion gate's verdict as the manifest holds it."""
+
+    passed: bool
+    checks: tuple[GateCheck, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +138,7 @@ class SymbolForecast:
     yhat_upper: tuple[float, ...]
     actual: tuple[float | None, ...]  # close of each history bar; None where a bar was missing
     meta: Mapping[str, Any]  # the manifest's entry for this symbol (rows, data window, metrics...)
+    backtest: BacktestRecord | None = None  # meta["backtest"], parsed; None when not backtested
     # The served forecast: one column of prices per quantile level, ascending, at every grid point.
     levels: tuple[float, ...] = ()
     quantiles: tuple[array, ...] = ()
@@ -112,6 +176,7 @@ class Artifact:
     # The charts' bytes by file name, verified against the manifest with everything else on load and
     # kept (a few hundred kB a pair), so a server never reads or hashes them again.
     charts: Mapping[str, bytes] = field(default_factory=dict)
+    gate: GateRecord | None = None  # manifest["gate"], parsed; None in an artifact written without one
 
     @property
     def model_version(self) -> str:
@@ -291,6 +356,17 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         except ValueError as exc:
             msg = f"corrupt artifact {root / generation / name}: {exc}"
             raise ArtifactError(msg) from None
+        try:
+            backtest = parse_backtest(meta.get("backtest"))
+        except ValueError as exc:
+            msg = f"corrupt artifact {manifest_path}: {slug} backtest: {exc}"
+            raise ArtifactError(msg) from None
+        forecasts[slug] = replace(forecasts[slug], backtest=backtest)
+    try:
+        gate = parse_gate(manifest.get("gate"))
+    except ValueError as exc:
+        msg = f"corrupt artifact {manifest_path}: gate: {exc}"
+        raise ArtifactError(msg) from None
     if not forecasts:
         msg = f"artifact {root} serves no symbol"
         raise ArtifactError(msg)
@@ -300,6 +376,7 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         forecasts=forecasts,
         ledger=_ledger(root, manifest, blobs),
         charts={name: data for name, data in blobs.items() if name.endswith(".png")},
+        gate=gate,
     )
 
 
@@ -327,6 +404,93 @@ def _loads(raw: bytes, where: Path) -> Any:
         raise ArtifactError(msg) from None
 
 
+def _field(obj: Any, path: str, kind: type, *, optional: bool = False) -> Any:
+    """`obj[a][b]...` for path "a.b...", checked to be a `kind` (float: any finite number; a bool is neither
+    int nor float); ValueError naming the path."""
+    value = obj
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            msg = f"{path} is missing"
+            raise ValueError(msg)
+        value = value[key]
+    if value is None and optional:
+        return None
+    numeric = kind is float
+    if isinstance(value, bool) and kind is not bool:
+        ok = False
+    elif numeric:
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        msg = f"{path} is {value!r}, not {'a number' if numeric else 'a ' + kind.__name__}"
+        raise ValueError(msg)
+    return float(value) if numeric else value
+
+
+def _method(entry: Any, name: str) -> MethodScore:
+    return MethodScore(
+        mape=_field(entry, f"{name}.mape", float),
+        coverage=_field(entry, f"{name}.coverage", float, optional=True),
+        n=_field(entry, f"{name}.n", int),
+    )
+
+
+def parse_backtest(raw: Any) -> BacktestRecord | None:
+    """A manifest's backtest section as a typed record (None for none); ValueError naming the first bad field."""
+    if raw is None:
+        return None
+    cutoffs = _field(raw, "cutoffs", list)
+    if not all(isinstance(c, str) for c in cutoffs):
+        msg = "cutoffs must be timestamps"
+        raise ValueError(msg)
+    metrics = _field(raw, "metrics", dict)
+    scores = {}
+    for name, entry in metrics.items():
+        try:
+            scores[name] = HorizonScore(
+                steps=_field(entry, "steps", int),
+                independent=_field(entry, "independent", int),
+                weight=_field(entry, "weight", float),
+                summary=_field(entry, "summary", str),
+                served=_method(entry, "served"),
+                nested=_method(entry, "nested"),
+                naive=_method(entry, "naive"),
+                weighted_cutoffs=_field(entry, "nested.weighted_cutoffs", int, optional=True),
+            )
+        except ValueError as exc:
+            msg = f"metrics.{name}.{exc}"
+            raise ValueError(msg) from None
+    return BacktestRecord(tuple(cutoffs), scores)
+
+
+def parse_gate(raw: Any) -> GateRecord | None:
+    """A manifest's gate section as a typed record (None for none); ValueError naming the first bad field."""
+    if raw is None:
+        return None
+    passed = _field(raw, "passed", bool)
+    checks = []
+    for k, check in enumerate(_field(raw, "checks", list)):
+        try:
+            checks.append(GateCheck(*(_field(check, key, str) for key in ("symbol", "name")),
+                                    _field(check, "passed", bool), _field(check, "detail", str)))  # fmt: skip
+        except ValueError as exc:
+            msg = f"checks[{k}].{exc}"
+            raise ValueError(msg) from None
+    return GateRecord(passed, tuple(checks))
+
+
+def _upgrade_2(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 -> 3: 2's "served" backtest figures were the nested procedure's; they stand for both."""
+    for meta in manifest.get("symbols", {}).values() if isinstance(manifest.get("symbols"), dict) else ():
+        bt = meta.get("backtest") if isinstance(meta, dict) else None
+        metrics = bt.get("metrics") if isinstance(bt, dict) else None
+        for entry in metrics.values() if isinstance(metrics, dict) else ():
+            if isinstance(entry, dict) and "nested" not in entry and isinstance(entry.get("served"), dict):
+                entry["nested"] = {**entry["served"], "weighted_cutoffs": None}
+    return {**manifest, "schema_version": SCHEMA_VERSION}
+
+
 def _upgrade(manifest: Any) -> dict[str, Any]:
     """Bring an older manifest to the current schema; the one place format history lives."""
     if not isinstance(manifest, dict):
@@ -335,10 +499,15 @@ def _upgrade(manifest: Any) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version == SCHEMA_VERSION:
         return manifest
+    if version == 2:
+        return _upgrade_2(manifest)
     if version == 1:
         # Schema 1 grids hold only Prophet's own forecast: there is no served forecast to upgrade
         # to without the closes and the backtest, so such an artifact must be trained again.
-        msg = "artifact schema version 1 predates the served forecast (this server reads version 2): train it again"
+        msg = (
+            f"artifact schema version 1 predates the served forecast (this server reads version {SCHEMA_VERSION}): "
+            "train it again"
+        )
         raise ArtifactError(msg)
     msg = f"unknown artifact schema version {version!r} (this server reads version {SCHEMA_VERSION})"
     raise ArtifactError(msg)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, Artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact
+from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
 from tests.helpers import DATA, run_cli
@@ -29,11 +30,18 @@ def _payload(
     }
 
 
-def _entry(served_mape: float, coverage: float, n: int, independent: int, mase: float) -> dict[str, object]:
+def _entry(
+    served_mape: float, coverage: float, n: int, independent: int, mase: float, weight: float = 1.0, used: int = 0
+) -> dict[str, object]:
+    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n}
     return {
-        "served": {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n},
+        "steps": 1,
+        "summary": "at this horizon ...",
+        "served": served,
+        "nested": {**served, "weighted_cutoffs": used or n},
         "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": 0.8, "n": n},
         "independent": independent,
+        "weight": weight,
     }
 
 
@@ -139,10 +147,34 @@ def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged(
     assert any("too few to judge" in c.detail for c in thin)
 
 
-def test_a_candidate_clearly_worse_than_production_is_refused() -> None:
+def test_a_horizon_served_at_weight_0_is_never_the_reason_for_a_refusal() -> None:
+    """The nested procedure lost 2.3% at 7d, so 7d serves the last close (weight 0): passed, the loss shown."""
+    bt = _backtest()
+    bt["metrics"]["7d"] = {**_entry(0.1, 0.8, 120, 120, 1.0, weight=0.0), "nested": {
+        "mae": 1.0, "mape": 0.1023, "mase": 1.0, "coverage": 0.8, "n": 120, "weighted_cutoffs": 40}}  # fmt: skip
+    checks = gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)
+    assert _failed(checks) == set()
+    seven = next(c for c in checks if c.name == "skill 7d")
+    assert "served at weight 0" in seven.detail
+    assert "x1.023" in seven.detail
+    # The same nested loss under a served weight above 0 is refused.
+    bt["metrics"]["7d"]["weight"] = 0.5
+    assert _failed(gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)) == {"skill 7d"}
+
+
+def test_a_weight_the_backtest_never_used_is_refused_even_on_few_outcomes() -> None:
+    """A served weight used at no backtest cutoff is refused, though 5 outcomes are too few to judge skill."""
+    bt = _backtest(independent=5)
+    bt["metrics"]["30d"]["nested"]["weighted_cutoffs"] = 0
+    checks = gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)
+    assert _failed(checks) == {"skill 30d"}
+    assert "never used" in next(c for c in checks if c.name == "skill 30d").detail
+
+
+def test_a_candidate_clearly_worse_than_production_is_refused(tmp_path: Path) -> None:
     """MAPE/naive 20% above production's fails the 10% allowance; 5% above passes; a first run passes."""
-    manifest = {"model_version": "prod-1", "symbols": {"BTC-USD": {"symbol": "BTC/USD", "backtest": _backtest()}}}
-    production = Artifact(path=Path("unused"), manifest=manifest, forecasts={})
+    _production_artifact(tmp_path, mape=0.1)
+    production = read_artifact(tmp_path)
     worse = gate.compare_with_production("BTC/USD", _backtest(mape=0.12), production, CONFIG)
     close = gate.compare_with_production("BTC/USD", _backtest(mape=0.105), production, CONFIG)
     assert not worse.passed
@@ -222,3 +254,60 @@ def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> N
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("train.py: error: --baseline-artifact: ")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        (("7d", "nested"), None, "metrics.7d.nested.mape is missing"),
+        (("1d", "served", "mape"), "6%", "metrics.1d.served.mape is '6%', not a number"),
+        (("30d", "weight"), True, "metrics.30d.weight is True, not a number"),
+    ],
+    ids=["no-nested", "text-mape", "bool-weight"],
+)
+def test_a_champion_of_another_shape_is_refused_in_one_line(tmp_path: Path, path, value, says) -> None:
+    """A production manifest whose backtest section has another shape stops train.py with one line naming the field."""
+    out = tmp_path / "artifacts"
+    _production_artifact(out, mape=0.1)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    *parents, key = ("symbols", "BTC-USD", "backtest", "metrics", *path)
+    node = manifest
+    for name in parents:
+        node = node[name]
+    if value is None:
+        del node[key]
+    else:
+        node[key] = value
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    proc = run_cli("train.py", "--csv-dir", str(DATA), "--out", str(out), "--baseline-artifact", str(out))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: --baseline-artifact: ")
+    assert f"BTC-USD backtest: {says}" in last
+
+
+def test_a_malformed_gate_section_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A gate check without its verdict is named, not a KeyError."""
+    out = tmp_path / "artifacts"
+    _production_artifact(out, mape=0.1)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["gate"] = {"passed": True, "checks": [{"symbol": "BTC/USD", "name": "finite", "detail": "ok"}]}
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"gate: checks\[0\]\.passed is missing$"):
+        read_artifact(out)
+
+
+def test_a_schema_2_champion_still_compares_its_served_figures_as_the_nested_ones(tmp_path: Path) -> None:
+    """Schema 2's "served" backtest column was the nested procedure: read as both, weighted cutoffs unknown."""
+    out = tmp_path / "artifacts"
+    _production_artifact(out, mape=0.1)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["schema_version"] = 2
+    for entry in manifest["symbols"]["BTC-USD"]["backtest"]["metrics"].values():
+        del entry["nested"]
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    one = read_artifact(out).forecasts["BTC-USD"].backtest.metrics["1d"]
+    assert one.nested == one.served
+    assert one.weighted_cutoffs is None
+    assert one.skill == pytest.approx(1.0)

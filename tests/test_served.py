@@ -28,10 +28,11 @@ def test_pinball_loss_matches_the_hand_computed_value() -> None:
 
 
 def test_diebold_mariano_matches_the_hand_computed_statistic() -> None:
-    """Differences -1, 1, -1, -1: mean -0.5, variance 0.75, HLN factor sqrt(0.75): statistic -1, p = Phi(-1)."""
+    """Differences -1, 1, -1, -1: mean -0.5, variance 0.75, HLN factor sqrt(0.75): statistic -1, p = t_3(-1)."""
     stat, p = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0]), lag=0)
     assert stat == pytest.approx(-1.0)
-    assert p == pytest.approx(0.158655, abs=1e-6)
+    # t with 3 degrees of freedom at -1: 1/2 - (pi/6 + sin(pi/6) cos(pi/6)) / pi (the normal's would be 0.158655).
+    assert p == pytest.approx(0.195501, abs=1e-6)
 
 
 def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
@@ -120,3 +121,22 @@ def test_on_a_random_walk_the_weight_falls_to_zero() -> None:
         assert entry["weights_used"]["max"] <= 0.3
         assert entry["skill"]["mape_ratio"] == pytest.approx(1.0, abs=0.02)
         assert "is the last close" in entry["summary"]
+
+
+@pytest.mark.parametrize(
+    ("t", "df", "p"),
+    [(12.706, 1, 0.975), (4.303, 2, 0.975), (3.182, 3, 0.975), (2.015, 5, 0.95), (2.228, 10, 0.975),
+     (-1.697, 30, 0.05), (0.0, 7, 0.5), (2.617, 120, 0.995)],
+)  # fmt: skip
+def test_student_t_cdf_matches_the_printed_tables(t: float, df: int, p: float) -> None:
+    """The exact series reproduces Student's t table values (3 decimals printed) for odd and even degrees of freedom."""
+    assert served.student_t_cdf(t, df) == pytest.approx(p, abs=1e-4)
+
+
+def test_diebold_mariano_is_judged_on_student_t_with_n_minus_1_degrees_of_freedom() -> None:
+    """On 8 forecasts the HLN statistic's p-value is the t(7) tail, larger than the normal's would be."""
+    a = np.array([0.1, 0.3, 0.2, 0.5, 0.1, 0.4, 0.2, 0.3])
+    b = a + np.array([0.2, 0.1, 0.3, 0.0, 0.2, 0.1, 0.25, 0.05])
+    stat, p = served.diebold_mariano(a, b, lag=0)
+    assert p == pytest.approx(served.student_t_cdf(stat, 7))
+    assert p > 0.5 * (1 + math.erf(stat / math.sqrt(2)))

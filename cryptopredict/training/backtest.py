@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from cryptopredict.training.model import from_scale, to_prophet_frame
 __all__ = [
     "HORIZONS",
     "MAX_LOG_CHANGE",
+    "WEIGHT_BASES",
     "Grid",
     "Horizon",
     "Refit",
@@ -37,6 +38,7 @@ __all__ = [
     "plan_cutoffs",
     "predicted_change",
     "refit",
+    "served_weight",
     "training_slice",
 ]
 
@@ -266,7 +268,7 @@ def evaluate(
     for h in horizons:
         rows = _rows(grid, refits, h)
         lag = _lag(h, spacing_steps)
-        keep, served_log, weights, q_served, q_naive = served_forecasts(grid, sigma, rows, h, lag, config)
+        keep, nested_log, weights, q_nested, q_naive = served_forecasts(grid, sigma, rows, h, lag, config)
         if not keep.size:
             continue
         idx = keep
@@ -277,30 +279,69 @@ def evaluate(
         scale, drift_step = stats[:, 0], stats[:, 1]
         naive = close[origin]
         drift = naive + h.steps * drift_step
-        point = np.exp(np.asarray(served_log))
+        nested = np.exp(np.asarray(nested_log))
+        final, basis = served_weight(
+            served.choose_weight(
+                lc[rows.origin], rows.delta, lc[rows.origin + h.steps], lag, config.weight_alpha,
+                config.min_weight_evidence,
+            ),
+            weights,
+            np.abs(y - np.asarray(nested_log)),
+            np.abs(y - lc[origin]),
+            lag,
+            config.min_weight_evidence,
+        )  # fmt: skip
+        # The forecast as the artifact serves it: the final weight at every cutoff, with the same
+        # nested quantile spread (the spread does not depend on the point).
+        served_log = lc[origin] + final.weight * rows.delta[idx]
+        # The artifact's band at this horizon when the weight is above 0: the errors on every cutoff.
+        z_errors = (
+            served.error_z(lc[origin], rows.delta[idx], y, sigma[origin], h.steps, final.weight)
+            if final.weight > 0
+            else None
+        )
+        point = np.exp(served_log)
         prophet = rows.prophet[idx]
-        qs, qn = np.asarray(q_served), np.asarray(q_naive)
-        covered = (qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH])
+        return_spread = np.asarray(q_nested) - np.asarray(nested_log)[:, None]
+        spread, banded = _served_spread(lc, origin, rows.delta[idx], sigma, h.steps, final.weight, return_spread)
+        qs = served_log[:, None] + spread
+        qn, qp = np.asarray(q_naive), np.asarray(q_nested)
+        covered = ((qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH]))[banded]
+        covered_nested = (qp[:, served.LOW] <= y) & (y <= qp[:, served.HIGH])
         covered_naive = (qn[:, served.LOW] <= y) & (y <= qn[:, served.HIGH])
         has_interval = np.isfinite(prophet[:, 1])
         covered_prophet = (prophet[:, 1] <= actual) & (actual <= prophet[:, 2])
         pin = np.array([served.pinball(y[i], qs[i]) for i in range(y.size)])
+        pin_nested = np.array([served.pinball(y[i], qp[i]) for i in range(y.size)])
         pin_naive = np.array([served.pinball(y[i], qn[i]) for i in range(y.size)])
-        dm_stat, dm_p = served.diebold_mariano(np.abs(y - np.log(point)), np.abs(y - np.log(naive)), lag)
-        final = served.choose_weight(
-            lc[rows.origin], rows.delta, lc[rows.origin + h.steps], lag, config.weight_alpha, config.min_weight_evidence
-        )
+        dm_stat, dm_p = served.diebold_mariano(np.abs(y - np.log(nested)), np.abs(y - np.log(naive)), lag)
         block = lag + 1
         ratio = _mape_ratio(actual, point, naive)
+        nested_ratio = _mape_ratio(actual, nested, naive)
         entry = {
             "steps": h.steps,
             # Forecasts whose outcome windows do not overlap: what the figures really rest on.
             "independent": int(y.size // (lag + 1)),
+            # The forecast the artifact serves: the final weight, the nested quantile spread.
             "served": {
                 **_point_metrics(actual, point, scale),
-                "coverage": float(np.mean(covered)),
+                "coverage": float(np.mean(covered)) if covered.size else None,
+                # Cutoffs whose band was the one served (above weight 0: enough errors known before them).
+                "coverage_n": int(covered.size),
+                "coverage_independent": int(covered.size // (lag + 1)),
                 "pinball": float(np.mean(pin)),
                 "n": int(y.size),
+            },
+            # The procedure, nested: at each cutoff the weight chosen on outcomes known before it.
+            # Its loss against naive is what sets the served weight to 0.
+            "nested": {
+                **_point_metrics(actual, nested, scale),
+                "coverage": float(np.mean(covered_nested)),
+                "pinball": float(np.mean(pin_nested)),
+                "n": int(y.size),
+                "mape_ratio": nested_ratio,
+                "mape_ratio_ci90": served.block_bootstrap_ci((actual, nested, naive), _mape_ratio, block),
+                "weighted_cutoffs": int(np.sum(np.asarray(weights) > 0)),
             },
             "prophet": {
                 **_point_metrics(actual, prophet[:, 0], scale),
@@ -315,18 +356,29 @@ def evaluate(
             },
             "drift": {**_point_metrics(actual, drift, scale), "coverage": None, "n": int(y.size)},
             "weight": final.weight,
-            "weight_evidence": {"n": final.n, "best": final.best, "dm_stat": final.dm_stat, "p_value": final.p_value},
+            "weight_basis": basis,
+            # Standardised quantiles (LEVELS) of the served point's errors: its band where the weight is above 0.
+            "error_z": None if z_errors is None else [float(v) for v in z_errors],
+            "weight_evidence": {
+                "n": final.n,
+                "independent": int(final.n // (lag + 1)),
+                "needed": config.min_weight_evidence,
+                "best": final.best,
+                "dm_stat": final.dm_stat,
+                "p_value": final.p_value,
+            },
             "weights_used": {"mean": float(np.mean(weights)), "max": float(np.max(weights))},
             "skill": {
                 "mape_ratio": ratio,
                 "mape_ratio_ci90": served.block_bootstrap_ci((actual, point, naive), _mape_ratio, block),
                 "prophet_mape_ratio": _mape_ratio(actual, prophet[:, 0], naive),
                 "pinball_ratio": float(np.mean(pin) / np.mean(pin_naive)) if np.mean(pin_naive) > 0 else None,
+                # Diebold-Mariano of the nested procedure against naive: out-of-sample evidence only.
                 "dm_stat": dm_stat,
                 "p_value": dm_p,
             },
             "coverage_ci90": served.block_bootstrap_ci((covered,), np.mean, block),
-            "beats_naive": bool(ratio < 1 and dm_p < config.weight_alpha),
+            "beats_naive": bool(final.weight > 0 and nested_ratio < 1 and dm_p < config.weight_alpha),
         }
         entry["summary"] = sentence(h.name, entry)
         metrics[h.name] = _round(entry)
@@ -340,6 +392,61 @@ def evaluate(
         "horizons": [{"name": h.name, "steps": h.steps} for h in horizons if h.name in metrics],
         "metrics": metrics,
     }
+
+
+# Why a horizon's served weight is what it is (the manifest's `weight_basis`).
+WEIGHT_BASES = ("earned", "no_skill", "too_few", "unscored", "nested_loss")
+
+
+def served_weight(
+    choice: served.WeightChoice,
+    nested_weights: np.ndarray,
+    nested_loss: np.ndarray,
+    naive_loss: np.ndarray,
+    lag: int,
+    min_n: int,
+) -> tuple[served.WeightChoice, str]:
+    """The weight the artifact serves at one horizon, and its basis (one of WEIGHT_BASES).
+
+    `choice` is the weight chosen on every scored cutoff. It ships only where the nested backtest
+    scored it: a weight the nested procedure never used at any cutoff ("unscored"), or a procedure
+    whose mean absolute log error was not below the last close's ("nested_loss"), serves 0.
+    """
+    if choice.weight == 0:
+        return choice, "too_few" if choice.n / (lag + 1) < min_n else "no_skill"
+    if not np.any(np.asarray(nested_weights) > 0):
+        return replace(choice, weight=0.0), "unscored"
+    if float(np.mean(nested_loss)) >= float(np.mean(naive_loss)):
+        return replace(choice, weight=0.0), "nested_loss"
+    return choice, "earned"
+
+
+def _served_spread(
+    lc: np.ndarray,
+    origin: np.ndarray,
+    delta: np.ndarray,
+    sigma: np.ndarray,
+    steps: int,
+    weight: float,
+    return_spread: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The served band's log spread around the point at each cutoff (time order), and where it is the served one.
+
+    At weight 0 the served band is the return band (`return_spread`) everywhere. Above 0 it comes
+    from the weighted point's errors whose outcome was known at the cutoff (`served.error_z`);
+    cutoffs with too few such errors keep the return band and are marked False.
+    """
+    if weight == 0:
+        return return_spread, np.ones(origin.size, bool)
+    spread, banded = return_spread.copy(), np.zeros(origin.size, bool)
+    for k, o in enumerate(origin):
+        known = int(np.sum(origin[:k] + steps <= o))  # rows are in time order: a prefix
+        past = origin[:known]
+        z = served.error_z(lc[past], delta[:known], lc[past + steps], sigma[past], steps, weight)
+        if z is not None:
+            spread[k] = served.quantiles(0.0, float(sigma[o]), steps, z)
+            banded[k] = True
+    return spread, banded
 
 
 def served_forecasts(
@@ -364,6 +471,10 @@ def served_forecasts(
             lc[past], rows.delta[:known], lc[past + h.steps], lag, config.weight_alpha, config.min_weight_evidence
         )
         point = lc[origin] + choice.weight * rows.delta[k]
+        if choice.weight > 0:
+            # A point with skill misses by less than the price moves: its band from its own past errors.
+            err = served.error_z(lc[past], rows.delta[:known], lc[past + h.steps], sigma[past], h.steps, choice.weight)
+            z = z if err is None else err
         keep.append(k)
         weights.append(choice.weight)
         points.append(point)
@@ -384,18 +495,34 @@ def refits_for(grid: Grid, origins: np.ndarray) -> list[pd.Timestamp]:
 
 
 def sentence(horizon: str, entry: Mapping[str, Any]) -> str:
-    """One plain sentence on what the served forecast is at this horizon, and why."""
+    """One plain sentence on what the served forecast is at this horizon, and why (the evidence named)."""
     n = entry["served"]["n"]
     cutoffs = f"{n} past cutoff{'s' if n != 1 else ''}"
     w = entry["weight"]
-    prophet_ratio = entry["skill"]["prophet_mape_ratio"]
-    if w == 0:
-        return (
-            f"at {horizon} this forecast is the last close: Prophet's predicted change did not beat it on "
-            f"{cutoffs} (Prophet's error x{prophet_ratio:.2f} the last close's)"
-        )
     ev = entry["weight_evidence"]
+    nested = entry["nested"]
+    basis = entry["weight_basis"]
+    prophet = f"Prophet's error x{entry['skill']['prophet_mape_ratio']:.2f} the last close's"
+    last = f"at {horizon} this forecast is the last close"
+    if basis == "too_few":
+        return (
+            f"{last}: too few independent outcomes to weigh Prophet's predicted change ({ev['independent']} "
+            f"non-overlapping of {ev['needed']} needed, on {cutoffs}; {prophet})"
+        )
+    if basis == "unscored":
+        return (
+            f"{last}: Prophet's predicted change earned weight {ev['best']:.1f} on {cutoffs}, but too few "
+            f"independent outcomes were known before any cutoff to score that weight out of sample ({prophet})"
+        )
+    if basis == "nested_loss":
+        return (
+            f"{last}: choosing Prophet's weight from the outcomes known before each cutoff lost to it out of "
+            f"sample (MAPE x{nested['mape_ratio']:.3f} the last close's on {cutoffs}; {prophet})"
+        )
+    if w == 0:
+        return f"{last}: Prophet's predicted change did not beat it on {cutoffs} ({prophet})"
     return (
         f"at {horizon} this forecast moves the last close by {w:.0%} of Prophet's predicted change, which beat "
-        f"the last close on {ev['n']} past cutoffs (Diebold-Mariano p = {ev['p_value']:.3f})"
+        f"the last close on {ev['n']} past cutoffs (Diebold-Mariano p = {ev['p_value']:.3f}) and, weighed "
+        f"out of sample, at {nested['weighted_cutoffs']} of them (MAPE x{nested['mape_ratio']:.3f} the last close's)"
     )

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cryptopredict.artifact import Artifact
+from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, parse_backtest
 from cryptopredict.training.config import GateConfig
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "decide",
     "mean_skill",
     "optimiser_converged",
-    "skill",
 ]
 
 # How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
@@ -28,14 +27,8 @@ __all__ = [
 _NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One rule applied to one symbol: did it pass, and the figures behind the verdict."""
-
-    symbol: str
-    name: str
-    passed: bool
-    detail: str
+# One rule applied to one symbol: the record the manifest's gate section holds, written here.
+Check = GateCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,42 +88,66 @@ def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
     )
 
 
+def _skill_check(symbol: str, name: str, entry: Mapping[str, Any], config: GateConfig) -> Check | None:
+    """The served point against naive at one horizon; None when its figures are too few to judge.
+
+    A horizon served at weight 0 is the last close by construction and never the reason for a
+    refusal; the nested procedure's loss is shown (it is what set the weight to 0). A weight above 0
+    is judged on the nested procedure, its out-of-sample record, and refused if that never used one.
+    """
+    nested, naive, w = entry["nested"], entry["naive"], entry["weight"]
+    ratio = nested["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
+    procedure = (
+        f"nested procedure's MAPE {nested['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}) on "
+        f"{nested['n']} cutoffs"
+    )
+    if w == 0:
+        return Check(symbol, f"skill {name}", True, f"served at weight 0, i.e. the last close; {procedure}")
+    if nested["weighted_cutoffs"] == 0:
+        detail = f"weight {w:.1f} served but never used at any of {nested['n']} backtest cutoffs: unscored"
+        return Check(symbol, f"skill {name}", False, detail)
+    if entry["independent"] < config.min_independent:
+        return None
+    ok = ratio <= config.max_mape_ratio
+    return Check(
+        symbol,
+        f"skill {name}",
+        ok,
+        f"weight {w:.1f}: {procedure}, weighted at {nested['weighted_cutoffs']} (limit x{config.max_mape_ratio:.2f})",
+    )
+
+
 def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:
     """Per scored horizon: the served forecast no worse than naive, its 80% interval calibrated."""
     checks = []
     lo, hi = config.coverage_range
     for name, entry in backtest["metrics"].items():
-        served, naive = entry["served"], entry["naive"]
-        if entry["independent"] < config.min_independent:
-            checks.append(
-                Check(
-                    symbol,
-                    f"skill {name}",
-                    True,
-                    f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge",
-                )
-            )
+        served = entry["served"]
+        check = _skill_check(symbol, name, entry, config)
+        too_few = entry["independent"] < config.min_independent
+        if check is None:
+            detail = f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge"
+            check = Check(symbol, f"skill {name}", True, detail)
+        checks.append(check)
+        if too_few:
             continue
-        ratio = served["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
-        ok = ratio <= config.max_mape_ratio
-        checks.append(
-            Check(
-                symbol,
-                f"skill {name}",
-                ok,
-                f"served MAPE {served['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}, limit "
-                f"x{config.max_mape_ratio:.2f}) on {served['n']} cutoffs",
-            )
-        )
         cov = served["coverage"]
+        banded = served.get("coverage_independent", entry["independent"])
+        if cov is None or banded < config.min_independent:
+            detail = (
+                f"weight {entry['weight']:.1f}: its band was known at {served.get('coverage_n', 0)} of {served['n']} "
+                f"cutoffs, {banded} with non-overlapping outcomes: too few to judge"
+            )
+            checks.append(Check(symbol, f"coverage {name}", True, detail))
+            continue
         ok = lo <= cov <= hi
         checks.append(
             Check(
                 symbol,
                 f"coverage {name}",
                 ok,
-                f"80% interval held {cov:.0%} of {served['n']} actual closes ({'inside' if ok else 'outside'} "
-                f"{lo:.0%}-{hi:.0%})",
+                f"80% interval held {cov:.0%} of {served.get('coverage_n', served['n'])} actual closes "
+                f"({'inside' if ok else 'outside'} {lo:.0%}-{hi:.0%})",
             )
         )
     return checks
@@ -165,19 +182,13 @@ def check_symbol(
     return checks + _horizon_checks(symbol, backtest, config)
 
 
-def skill(entry: Mapping[str, Any]) -> float | None:
-    """One horizon's served MAPE over naive's (None when naive never erred), the champion's measure.
+def mean_skill(backtest: BacktestRecord, horizons: Sequence[str]) -> float | None:
+    """Served MAPE over naive's (`HorizonScore.skill`) averaged over the named horizons that have one.
 
     A ratio to the last close from the same cutoffs, so two runs that backtested different
     windows (a calm year and a wild one) compare fairly; MASE or MAPE alone would not.
     """
-    naive = entry["naive"]["mape"]
-    return entry["served"]["mape"] / naive if naive > 0 else None
-
-
-def mean_skill(backtest: Mapping[str, Any], horizons: Sequence[str]) -> float | None:
-    """`skill` averaged over the named horizons that have one."""
-    ratios = [r for h, e in backtest["metrics"].items() if h in horizons and (r := skill(e)) is not None]
+    ratios = [r for h, e in backtest.metrics.items() if h in horizons and (r := e.skill) is not None]
     return sum(ratios) / len(ratios) if ratios else None
 
 
@@ -187,17 +198,21 @@ def compare_with_production(
     production: Artifact | None,
     config: GateConfig,
 ) -> Check:
-    """Refuse a candidate clearly worse than the model in production, on the horizons both have."""
+    """Refuse a candidate clearly worse than the model in production, on the horizons both have.
+
+    The champion's backtest is the typed record `read_artifact` checked, so a champion of another
+    shape was already refused in one line on loading.
+    """
     if production is None:
         return Check(symbol, "vs production", True, "no artifact in production (a first run): nothing to compare with")
-    metas = production.manifest["symbols"].values()
-    theirs = next((m.get("backtest") for m in metas if m.get("symbol") == symbol), None)
+    theirs = next((f.backtest for f in production.forecasts.values() if f.symbol == symbol), None)
+    ours = parse_backtest(candidate)
     who = f"production {production.model_version}"
-    if not candidate or not theirs:
-        side = "this model" if not candidate else who
+    if not ours or not theirs:
+        side = "this model" if not ours else who
         return Check(symbol, "vs production", True, f"{side} has no backtest of {symbol}: nothing to compare")
-    common = [h for h in candidate["metrics"] if h in theirs["metrics"]]
-    new, old = mean_skill(candidate, common), mean_skill(theirs, common)
+    common = [h for h in ours.metrics if h in theirs.metrics]
+    new, old = mean_skill(ours, common), mean_skill(theirs, common)
     if new is None or old is None:
         return Check(symbol, "vs production", True, f"no horizon in common with {who}")
     ratio = new / old if old > 0 else math.inf

@@ -262,9 +262,14 @@ def _served_payload(
     horizons = ctx.timeframe.horizons
     metrics = (bt or {}).get("metrics", {})
     weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
+    errors = {
+        h.steps: np.asarray(metrics[h.name]["error_z"], float)
+        for h in horizons
+        if h.name in metrics and metrics[h.name].get("error_z")
+    }
     q = np.exp(
         served.grid_quantiles(
-            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights
+            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights, errors
         )
     )
     return {

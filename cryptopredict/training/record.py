@@ -19,7 +19,7 @@ from cryptopredict.artifact import Artifact, format_utc, read_artifact
 from cryptopredict.errors import ArtifactError, TrainingError
 from cryptopredict.ledger import Entry, Ledger, summarize
 from cryptopredict.timeframes import Timeframe
-from cryptopredict.training import backtest, gate, served
+from cryptopredict.training import backtest, served
 from cryptopredict.training.charts import track_record_chart
 from cryptopredict.training.validation import ValidatedBars
 
@@ -63,10 +63,8 @@ def describe_production(current: Artifact | None) -> dict[str, Any] | None:
         "data_end": {meta.get("symbol", slug): meta.get("data_end") for slug, meta in m["symbols"].items()},
         # Per pair and horizon, the champion's served MAPE over naive's (the gate compares on it).
         "skill": {
-            meta.get("symbol", slug): {
-                h: gate.skill(e) for h, e in (meta.get("backtest") or {}).get("metrics", {}).items()
-            }
-            for slug, meta in m["symbols"].items()
+            f.symbol: {h: e.skill for h, e in f.backtest.metrics.items()} if f.backtest else {}
+            for f in current.forecasts.values()
         },
     }
 

@@ -8,8 +8,9 @@ from typing import Any
 
 __all__ = ["METHODS", "backtest_chart", "render_markdown"]
 
-# The served forecast first; naive's coverage is that of its empirical quantiles.
-METHODS = ("served", "naive", "drift", "prophet")
+# The served forecast first, then the nested procedure that set its weight; naive's coverage is that of
+# its empirical quantiles.
+METHODS = ("served", "nested", "naive", "drift", "prophet")
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -22,15 +23,16 @@ def _ci(ci: Any, fmt: str) -> str:
 
 def _symbol_table(backtest: Mapping[str, Any]) -> list[str]:
     lines = [
-        "| horizon | served MAPE / naive's [90% CI] | Prophet's MAPE / naive's | weight on Prophet | "
-        "80% coverage [90% CI] | quantile score / naive's | DM p (served better) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| horizon | served MAPE / naive's [90% CI] | nested procedure's [90% CI] | Prophet's MAPE / naive's | "
+        "weight on Prophet | 80% coverage [90% CI] | quantile score / naive's | DM p (nested better) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for horizon, e in backtest["metrics"].items():
         sk = e["skill"]
         lines.append(
             f"| {horizon} | {_num(sk['mape_ratio'], '.3f')}{_ci(sk['mape_ratio_ci90'], '.3f')} | "
-            f"{_num(sk['prophet_mape_ratio'], '.2f')} | {e['weight']:.1f} | "
+            f"{_num(e['nested']['mape_ratio'], '.3f')}{_ci(e['nested']['mape_ratio_ci90'], '.3f')} | "
+            f"{_num(sk['prophet_mape_ratio'], '.2f')} | {e['weight']:.1f} ({e['weight_basis'].replace('_', ' ')}) | "
             f"{_num(e['served']['coverage'], '.0%')}{_ci(e['coverage_ci90'], '.0%')} | "
             f"{_num(sk['pinball_ratio'], '.3f')} | {_num(sk['p_value'], '.2f')} |"
         )
@@ -149,6 +151,9 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
     return "\n".join(lines) + "\n"
 
 
+_LABELS = {"prophet": "Prophet as fitted", "nested": "nested weighting"}
+
+
 def backtest_chart(symbol: str, model_version: str, backtest: Mapping[str, Any]) -> bytes:
     """Grouped bars of MAPE per horizon: the served forecast, the baselines and Prophet as fitted, as PNG bytes."""
     import matplotlib
@@ -160,12 +165,12 @@ def backtest_chart(symbol: str, model_version: str, backtest: Mapping[str, Any])
     horizons = list(backtest["metrics"])
     fig = Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.subplots()
-    width = 0.2
-    colours = {"served": "#1f77b4", "naive": "#7f7f7f", "drift": "#ff7f0e", "prophet": "#d62728"}
+    width = 0.16
+    colours = {"served": "#1f77b4", "nested": "#9ecae1", "naive": "#7f7f7f", "drift": "#ff7f0e", "prophet": "#d62728"}
     for i, method in enumerate(METHODS):
         values = [backtest["metrics"][h][method]["mape"] * 100 for h in horizons]
-        xs = [x + (i - 1.5) * width for x in range(len(horizons))]
-        bars = ax.bar(xs, values, width, label="Prophet as fitted" if method == "prophet" else method,
+        xs = [x + (i - (len(METHODS) - 1) / 2) * width for x in range(len(horizons))]
+        bars = ax.bar(xs, values, width, label=_LABELS.get(method, method),
                       color=colours[method])  # fmt: skip
         ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=6, padding=2)
     ax.set_xticks(range(len(horizons)), [f"{h} ahead" for h in horizons])
