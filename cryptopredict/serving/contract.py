@@ -135,7 +135,11 @@ _WHEN_FORM = "an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00
 # The forms datetime.fromisoformat reads: a date, then optionally a time (hours, minutes, seconds,
 # up to 6 fraction digits) with an optional offset. A form that is right but names no real instant
 # (2024-02-30, 25:00) is a 422.
-_WHEN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+# [0-9], never \d: Python's \d takes any Unicode digit, JSON Schema's (ECMA-262) only ASCII ones.
+_WHEN_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
 _NUMBER = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?"
 
 
