@@ -178,7 +178,37 @@ _SCHEMAS: dict[str, Any] = {
                     "required": ["served", "prophet", "naive", "drift", "weight", "skill", "beats_naive", "summary"],
                     "properties": {
                         "steps": {"type": "integer"},
-                        "served": _METRICS,
+                        "independent": {"type": "integer", "description": "cutoffs whose outcomes do not overlap"},
+                        "served": {
+                            **_METRICS,
+                            "description": "the forecast as served (the final weight, its band); coverage counted "
+                            "on the cutoffs whose band was known before them",
+                        },
+                        "nested": {
+                            "type": "object",
+                            "description": "the weighting procedure, nested: at each cutoff the weight chosen on "
+                            "outcomes known before it; its loss against naive sets the served weight to 0",
+                            "properties": {
+                                **_METRICS["properties"],
+                                "mape_ratio": _NUM_OR_NULL,
+                                "mape_ratio_ci90": _CI,
+                                "weighted_cutoffs": {
+                                    "type": ["integer", "null"],
+                                    "description": "cutoffs where the procedure used a weight above 0",
+                                },
+                            },
+                        },
+                        "weight_basis": {
+                            "type": "string",
+                            "description": "why the served weight is what it is (earned, no_skill, too_few, "
+                            "unscored, nested_loss)",
+                        },
+                        "error_z": {
+                            "type": ["array", "null"],
+                            "items": _NUM,
+                            "description": "standardised quantiles of the served point's own out-of-sample errors: "
+                            "its band where the weight is above 0",
+                        },
                         "prophet": _METRICS,
                         "naive": {**_METRICS, "description": "the last close, with empirical quantiles"},
                         "drift": _METRICS,
