@@ -135,7 +135,9 @@ _WHEN_FORM = "an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00
 # The forms datetime.fromisoformat reads: a date, then optionally a time (hours, minutes, seconds,
 # up to 6 fraction digits) with an optional offset. A form that is right but names no real instant
 # (2024-02-30, 25:00) is a 422.
-_WHEN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+_WHEN_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
 _NUMBER = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?"
 
 
@@ -271,6 +273,11 @@ OPERATIONS: dict[str, Operation] = {
             "/v1/track-record/{symbol}/chart.png", "trackRecordChart",
             "A pair's published medians and 80% bands against the actual closes", "track record",
             (_SYMBOL,), _PNG, (400, 404), cached=True,
+        ),
+        Operation(
+            "/v1/alerts", "alerts",
+            "The watch rules the deployed model was trained with: each one's value, whether it holds, whether it fired",
+            "alerts", ok=_json("Alerts"),
         ),
         Operation("/v1/symbols", "symbols", "The pairs served, with their windows", "service", ok=_json("Symbols")),
         Operation(
