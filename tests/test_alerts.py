@@ -570,3 +570,27 @@ def _write(folder: Path, text: str) -> Path:
     path = folder / "rules.toml"
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ('horizon = "30d"', "rules.toml: rule 'r': horizon: 30d is past the forecast, which ends 2024-01-20"),
+        ('horizon = "36h"', "rules.toml: rule 'r': horizon: 36h is not a whole number of bars (24h each)"),
+        ("date = 2024-01-10", "rules.toml: rule 'r': date: 2024-01-10 is past: the forecast starts after 2024-01-10"),
+    ],
+    ids=["past-horizon", "part-bar", "at-data-end"],
+)
+def test_rule_the_forecast_cannot_answer_is_recorded_as_a_refusal(tmp_path: Path, target: str, message: str) -> None:
+    """A rule past the forecast's end, between bars or at the data end is refused in one line, and the previous
+    states are kept with nothing fired."""
+    from cryptopredict.alerts.state import decide
+
+    payloads = {"BTC/USD": _payload((80, 100, 125))}
+    previous = decide(_write(tmp_path, _GOOD), payloads, None, None)
+    assert [s.fired for s in previous.states] == [True]
+    refused = decide(_write(tmp_path, _GOOD.replace('horizon = "7d"', target)), payloads, None, previous)
+    assert refused.error == message
+    assert [(s.rule, s.value, s.active, s.fired) for s in refused.states] == [
+        (previous.states[0].rule, previous.states[0].value, True, False)
+    ]

@@ -97,7 +97,7 @@ def _index(rule: Rule, payload: Mapping[str, Any]) -> int:
             raise AlertRuleError(msg)
     steps = lead // step  # a date between two bars looks at the bar at or before it
     if (lead % step and field == "horizon") or steps < 1:
-        msg = f"rule {rule.name!r}: horizon: {what} is not a whole number of bars of {step}"
+        msg = f"rule {rule.name!r}: horizon: {what} is not a whole number of bars ({step // timedelta(hours=1)}h each)"
         raise AlertRuleError(msg)
     if end + steps >= n:
         last = (start + (n - 1) * step).date().isoformat()
