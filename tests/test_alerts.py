@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptopredict.alerts import AlertRuleError, Alerts, evaluate, load_rules
+from cryptopredict.alerts import AlertRuleError, Alerts, evaluate, load_rules, parse_rules
 from cryptopredict.alerts.deliver import deliver
 from cryptopredict.artifact import read_artifact
 from cryptopredict.ledger import Entry, Ledger
@@ -104,9 +105,11 @@ def _train(csv: Path, out: Path, end: str, *args: str) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-def _post_alerts(artifact: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _post_alerts(
+    artifact: Path, env: dict[str, str], *args: str, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cryptopredict.alerts", "--artifact", str(artifact), "--summary", "-", *args],
+        [python, "-m", "cryptopredict.alerts", "--artifact", str(artifact), "--summary", "-", *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PUBLIC_URL": "https://forecast.example", **env},
         capture_output=True,
@@ -174,6 +177,15 @@ def test_three_runs_post_exactly_the_crossings(runs, receiver: Receiver) -> None
         assert names == [name for kind, name in want if kind != "slack"]
         assert SECRET not in done.stdout + done.stderr
         assert "/discord/" not in done.stdout + done.stderr
+
+
+def test_delivery_runs_with_the_api_requirements_alone(runs, receiver: Receiver, api_only_python: str) -> None:
+    """The API image's packages are enough to post: run 1's two messages arrive from a venv without training deps."""
+    outs, _closes, _logs = runs
+    before = len(receiver.posts)
+    done = _post_alerts(outs[0], _env(receiver, "api-only"), python=api_only_python)
+    assert done.returncode == 0, done.stderr
+    assert [p.path for p in receiver.posts[before:]] == [f"/discord/api-only/{SECRET}", f"/json/api-only/{SECRET}"]
 
 
 def test_hand_computed_values_in_the_artifacts(runs) -> None:
@@ -451,7 +463,6 @@ def test_crossings_over_three_forecasts_by_hand() -> None:
              "webhook_env": "HOOK"},
         ]
     }  # fmt: skip
-    from cryptopredict.alerts import parse_rules
 
     rules = parse_rules(doc, ["BTC/USD"], date(2024, 1, 10))
     previous = None
@@ -484,7 +495,6 @@ def test_band_misses_counts_the_streak_up_to_the_newest() -> None:
     ledger = Ledger(levels=LEVELS, entries=tuple(entries))
     doc = {"rule": [{"name": "misses", "pair": "BTC/USD", "kind": "band_misses", "horizon": "7d", "threshold": 3,
                      "webhook_env": "HOOK"}]}  # fmt: skip
-    from cryptopredict.alerts import parse_rules
 
     rules = parse_rules(doc, ["BTC/USD"], date(2024, 1, 10))
     (state,) = evaluate(rules, {"BTC/USD": _payload((90, 100, 110))}, ledger, None).states
@@ -593,4 +603,21 @@ def test_rule_the_forecast_cannot_answer_is_recorded_as_a_refusal(tmp_path: Path
     assert refused.error == message
     assert [(s.rule, s.value, s.active, s.fired) for s in refused.states] == [
         (previous.states[0].rule, previous.states[0].value, True, False)
+    ]
+
+
+def test_committed_rule_file_is_empty_and_its_example_valid() -> None:
+    """alerts.toml holds no rule, and its commented example rules, uncommented, pass validation."""
+    committed = ROOT / "alerts.toml"
+    assert load_rules(committed, PAIRS, date(2026, 1, 1)) == ()
+    text = committed.read_text()
+    example = "\n".join(
+        line.removeprefix("# ").split("  #")[0]
+        for line in text.split("one [[rule]] table per rule:\n", 1)[1].splitlines()
+    )
+    rules = parse_rules(tomllib.loads(example.replace("#", "")), PAIRS, date(2026, 1, 1))
+    assert [(r.name, r.kind, r.format) for r in rules] == [
+        ("btc-above-100k", "probability_above", "discord"),
+        ("eth-weekly-move", "median_move", "slack"),
+        ("btc-band-misses", "band_misses", "json"),
     ]
