@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pandas as pd
 import pytest
 
 from cryptopredict.alerts import AlertRuleError, Alerts, evaluate, load_rules, parse_rules
-from cryptopredict.alerts.deliver import deliver
+from cryptopredict.alerts.deliver import deliver, summary
 from cryptopredict.artifact import read_artifact
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.serving import create_app
@@ -169,12 +171,9 @@ def test_three_runs_post_exactly_the_crossings(runs, receiver: Receiver) -> None
         before = len(receiver.posts)
         done = _post_alerts(out, _env(receiver, f"run{i}"))
         assert done.returncode == 0, done.stderr
-        got = [(p.path.split("/")[1], p.path) for p in receiver.posts[before:]]
-        assert [kind for kind, _ in got] == [kind for kind, _ in want]
-        assert all(path == f"/{kind}/run{i}/{SECRET}" for kind, path in got)
-        names = [p.body.get("rule") or p.body["embeds"][0]["title"] if "embeds" in p.body else p.body.get("rule")
-                 for p in receiver.posts[before:] if "blocks" not in p.body]  # fmt: skip
-        assert names == [name for kind, name in want if kind != "slack"]
+        posts = receiver.posts[before:]
+        assert [(p.path.split("/")[1], _rule_of(p.body)) for p in posts] == want
+        assert [p.path for p in posts] == [f"/{kind}/run{i}/{SECRET}" for kind, _ in want]
         assert SECRET not in done.stdout + done.stderr
         assert "/discord/" not in done.stdout + done.stderr
 
@@ -186,6 +185,15 @@ def test_delivery_runs_with_the_api_requirements_alone(runs, receiver: Receiver,
     done = _post_alerts(outs[0], _env(receiver, "api-only"), python=api_only_python)
     assert done.returncode == 0, done.stderr
     assert [p.path for p in receiver.posts[before:]] == [f"/discord/api-only/{SECRET}", f"/json/api-only/{SECRET}"]
+
+
+def _rule_of(body: dict) -> str:
+    """The rule a posted message is about, in any of the three formats."""
+    if "embeds" in body:
+        return body["embeds"][0]["title"]
+    if "blocks" in body:
+        return body["blocks"][0]["text"]["text"].split("*")[1]
+    return body["rule"]
 
 
 def test_hand_computed_values_in_the_artifacts(runs) -> None:
@@ -319,9 +327,9 @@ def test_failed_delivery_is_reported_without_the_url(runs, receiver: Receiver, a
     assert "Traceback" not in done.stderr
 
 
-def test_a_webhook_refusing_is_reported_once(receiver: Receiver) -> None:
+def test_a_webhook_refusing_is_reported_once(receiver: Receiver, tmp_path: Path) -> None:
     """After a 404, later rules on the same webhook are not posted, and the summary names the refusal once."""
-    rules = load_rules(_toml(receiver, 2), ["BTC/USD"], date(2024, 1, 1))
+    rules = load_rules(_two_rules(tmp_path), ["BTC/USD"], date(2024, 1, 1))
     alerts = evaluate(rules, {"BTC/USD": _payload((80, 100, 125))}, None, None)
     url = receiver.script(f"/gone/{SECRET}", Answer(404))
     before = len(receiver.posts)
@@ -330,6 +338,9 @@ def test_a_webhook_refusing_is_reported_once(receiver: Receiver) -> None:
     assert [d.sent for d in out] == [False, False]
     assert [d.refused for d in out] == [True, False]
     assert out[1].outcome == "not tried: this webhook refused an earlier message (HTTP 404)"
+    text = summary(Alerts(alerts.states, None, "m1"), "gen-x", out)
+    assert text.count("- `HOOK`: HTTP 404") == 1
+    assert SECRET not in text
 
 
 def test_unset_webhook_variable_is_named_not_crashed(runs) -> None:
@@ -363,8 +374,6 @@ def test_api_shows_rules_and_states(runs) -> None:
 
 def test_tampered_states_refused_in_one_line(runs, tmp_path: Path) -> None:
     """An alerts.json edited after training fails the checksum: train.py --baseline-artifact refuses it in one line."""
-    import shutil
-
     outs, _closes, _logs = runs
     prod = tmp_path / "prod"
     shutil.copytree(outs[0], prod)
@@ -437,15 +446,14 @@ def _payload(at_7d: tuple[float, float, float]) -> dict:
     }
 
 
-def _toml(receiver: Receiver, count: int) -> Path:
-    import tempfile
-
-    path = Path(tempfile.mkdtemp()) / "two.toml"
+def _two_rules(folder: Path) -> Path:
+    """Two rules on one webhook, both true on `_payload((80, 100, 125))`: P(below 1000) is at least 0.9."""
+    path = folder / "two.toml"
     path.write_text(
         "".join(
             f'[[rule]]\nname = "r{i}"\npair = "BTC/USD"\nkind = "probability_below"\nprice = 1000\n'
             f'horizon = "7d"\nthreshold = 0.5\nwebhook_env = "HOOK"\n'
-            for i in range(count)
+            for i in range(2)
         )
     )
     return path
@@ -499,15 +507,9 @@ def test_band_misses_counts_the_streak_up_to_the_newest() -> None:
     rules = parse_rules(doc, ["BTC/USD"], date(2024, 1, 10))
     (state,) = evaluate(rules, {"BTC/USD": _payload((90, 100, 110))}, ledger, None).states
     assert (state.value, state.active, state.fired) == (3.0, True, True)
-    held = Ledger(
-        levels=LEVELS, entries=(*entries[:3], entries[0].__class__(**{**_entry_dict(entries[3]), "actual": 100.0}))
-    )
+    held = Ledger(levels=LEVELS, entries=(*entries[:3], replace(entries[3], actual=100.0)))
     (state,) = evaluate(rules, {"BTC/USD": _payload((90, 100, 110))}, held, None).states
     assert (state.value, state.active) == (0.0, False)
-
-
-def _entry_dict(e: Entry) -> dict:
-    return {f: getattr(e, f) for f in e.__dataclass_fields__}
 
 
 _GOOD = (
@@ -621,3 +623,13 @@ def test_committed_rule_file_is_empty_and_its_example_valid() -> None:
         ("eth-weekly-move", "median_move", "slack"),
         ("btc-band-misses", "band_misses", "json"),
     ]
+
+
+def test_missing_artifact_is_one_line(tmp_path: Path) -> None:
+    """Delivery pointed at a folder without an artifact says so in one line and exits 1, no traceback."""
+    done = _post_alerts(tmp_path / "none", {})
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"alerts: error: no artifact at {tmp_path / 'none'}: manifest.json not found (run train.py first)"
+    )

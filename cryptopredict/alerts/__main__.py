@@ -67,8 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary == "-":
         sys.stdout.write(text)
     elif args.summary:
-        with Path(args.summary).open("a", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with Path(args.summary).open("a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"alerts: error: cannot write the summary to {args.summary}: {exc.strerror}", file=sys.stderr)
+            return 1
     failed = alerts.error is not None or not all(d.sent for d in deliveries)
     return 1 if failed else 0
 
