@@ -633,3 +633,16 @@ def test_missing_artifact_is_one_line(tmp_path: Path) -> None:
         done.stderr.strip()
         == f"alerts: error: no artifact at {tmp_path / 'none'}: manifest.json not found (run train.py first)"
     )
+
+
+def test_a_changed_rule_starts_afresh_but_a_moved_one_keeps_its_state(tmp_path: Path) -> None:
+    """A new threshold makes a holding rule fire again as if new; a new webhook or format does not."""
+    payloads = {"BTC/USD": _payload((80, 100, 125))}
+    first = evaluate(load_rules(_write(tmp_path, _GOOD), ["BTC/USD"], date(2024, 1, 1)), payloads, None, None)
+    moved = _GOOD.replace('webhook_env = "HOOK"', 'webhook_env = "OTHER_HOOK"').replace('"json"', '"slack"')
+    again = evaluate(load_rules(_write(tmp_path, moved), ["BTC/USD"], date(2024, 1, 1)), payloads, None, first)
+    assert [(s.active, s.fired) for s in (*first.states, *again.states)] == [(True, True), (True, False)]
+    stricter = _GOOD.replace("threshold = 0.3", "threshold = 0.4")
+    new = evaluate(load_rules(_write(tmp_path, stricter), ["BTC/USD"], date(2024, 1, 1)), payloads, None, again)
+    assert [(s.active, s.fired) for s in new.states] == [(True, True)]
+    assert "first evaluation: holds now, fires" in new.states[0].detail

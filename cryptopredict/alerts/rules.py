@@ -51,6 +51,11 @@ class Rule:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @property
+    def watch(self) -> tuple[object, ...]:
+        """What the rule watches, without where it posts: a rule whose watch changed starts afresh."""
+        return (self.pair, self.kind, self.price, self.horizon, self.date, self.threshold)
+
+    @property
     def target(self) -> str:
         """Where the rule looks, in words: 'on 2026-12-31' or 'in 30d'."""
         return f"on {self.date}" if self.date else f"in {self.horizon}"

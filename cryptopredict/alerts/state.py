@@ -167,14 +167,15 @@ def evaluate(
     """Each rule on this run's forecast (payloads by pair, as the artifact stores them) and track record.
 
     A rule fires when it holds now and did not after the previous run; a rule the previous run did
-    not know (new, changed, or a first run) fires when it holds now. Rules no longer listed are dropped.
+    not know (new, watching something else, or a first run) fires when it holds now. Moving a rule
+    to another webhook or format keeps its state. Rules no longer listed are dropped.
     """
     before = {s.rule.name: s for s in previous.states} if previous is not None else {}
     out = []
     for rule in rules:
         prior = before.get(rule.name)
-        if prior is not None and prior.rule != rule:
-            prior = None  # a changed rule starts again, like a new one
+        if prior is not None and prior.rule.watch != rule.watch:
+            prior = None  # a rule watching something else now starts again, like a new one
         value, measured, basis = _measure(rule, payloads[rule.pair], ledger, prior)
         active = _holds(rule, value)
         fired = active and (prior is None or not prior.active)
