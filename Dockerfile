@@ -42,6 +42,8 @@ CMD ["dask", "worker", "--nworkers", "-1", "--nthreads", "1"]
 
 FROM train-env AS train
 COPY data ./data
+# The watch rules train.py evaluates (README "Alerts"); their states go in the artifact.
+COPY alerts.toml ./
 ARG SOURCE=alpaca
 ARG SYMBOLS=BTC/USD,ETH/USD
 ARG TIMEFRAME=1Hour
@@ -109,8 +111,10 @@ RUN python3 -m venv /venv \
 # Only the light half of the package: the API imports nothing from cryptopredict/training.
 COPY api.py ./
 COPY cryptopredict/__init__.py cryptopredict/artifact.py cryptopredict/errors.py cryptopredict/ledger.py \
-     cryptopredict/timeframes.py ./cryptopredict/
+     cryptopredict/quantiles.py cryptopredict/timeframes.py ./cryptopredict/
 COPY cryptopredict/serving ./cryptopredict/serving
+# The alert states are part of the artifact; `python -m cryptopredict.alerts` posts them from this image.
+COPY cryptopredict/alerts ./cryptopredict/alerts
 COPY --from=train /artifacts ./artifacts
 USER 10001:10001
 # No verified artifact (a refused challenger, a failed fetch), no image.

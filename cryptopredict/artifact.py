@@ -29,12 +29,13 @@ import secrets
 import shutil
 import tempfile
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptopredict.alerts.state import Alerts, parse_alerts
 from cryptopredict.errors import ArtifactError
 from cryptopredict.ledger import Ledger, parse_ledger
 from cryptopredict.timeframes import format_utc, parse_utc
@@ -177,6 +178,8 @@ class Artifact:
     # kept (a few hundred kB a pair), so a server never reads or hashes them again.
     charts: Mapping[str, bytes] = field(default_factory=dict)
     gate: GateRecord | None = None  # manifest["gate"], parsed; None in an artifact written without one
+    # The watch rules' states after this run (cryptopredict.alerts); None when the manifest names none.
+    alerts: Alerts | None = None
 
     @property
     def model_version(self) -> str:
@@ -374,25 +377,41 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         path=root,
         manifest=manifest,
         forecasts=forecasts,
-        ledger=_ledger(root, manifest, blobs),
+        ledger=_named_file(root, manifest, blobs, "ledger", ("ledger", "track record"), parse_ledger),
         charts={name: data for name, data in blobs.items() if name.endswith(".png")},
         gate=gate,
+        alerts=_named_file(
+            root,
+            manifest,
+            blobs,
+            "alerts",
+            ("alerts file", "alert states"),
+            lambda obj: parse_alerts(obj, str(manifest["model_version"])),
+        ),
     )
 
 
-def _ledger(root: Path, manifest: Mapping[str, Any], blobs: Mapping[str, bytes]) -> Ledger | None:
-    """The track record the manifest names, checksummed like every file and validated entry by entry."""
-    name = manifest.get("ledger")
+def _named_file(
+    root: Path,
+    manifest: Mapping[str, Any],
+    blobs: Mapping[str, bytes],
+    key: str,
+    labels: tuple[str, str],
+    parse: Callable[[Any], Any],
+) -> Any:
+    """The file the manifest names under `key` (None when it names none), checksummed like every file
+    and validated by `parse` (ValueError: corrupt); `labels` name it in the two refusals."""
+    name = manifest.get(key)
     if name is None:
         return None
     where = root / manifest["generation"] / str(name)
     if name not in blobs:
-        msg = f"corrupt artifact {root / MANIFEST_NAME}: the ledger {name!r} is not a checksummed file"
+        msg = f"corrupt artifact {root / MANIFEST_NAME}: the {labels[0]} {name!r} is not a checksummed file"
         raise ArtifactError(msg)
     try:
-        return parse_ledger(_loads(blobs[name], where))
+        return parse(_loads(blobs[name], where))
     except ValueError as exc:
-        msg = f"corrupt track record {where}: {exc}"
+        msg = f"corrupt {labels[1]} {where}: {exc}"
         raise ArtifactError(msg) from None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from cryptopredict.training.config import BacktestConfig, GateConfig, TrainConfi
 from cryptopredict.training.pipeline import run
 from cryptopredict.training.sources.csv import CsvSource
 from tests.ci_plugin import pytest_collectreport, pytest_runtest_logreport, pytest_sessionfinish
-from tests.helpers import DATA, api_server, start_image_build
+from tests.helpers import DATA, ROOT, api_server, start_image_build
 
 # Hooks defined in tests/ci_plugin.py (a plugin, so tests/test_ci.py can load it alone), active here.
 __all__ = ["pytest_collectreport", "pytest_runtest_logreport", "pytest_sessionfinish"]
@@ -104,3 +106,30 @@ def live_server(artifact_dir: Path) -> Iterator[str]:
     """`api.py` running as a real Waitress server on 127.0.0.1."""
     with api_server(artifact_dir) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def api_only_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh venv holding requirements-api.txt alone, installed with --require-hashes."""
+    venv = tmp_path_factory.mktemp("api-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    proc = subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements-api.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return python

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import GOLDEN, ROOT, api_server, http_get
 
 # Recorded when the golden artifact was written (schema 3, tests/golden/make_golden.py): a format
@@ -19,33 +17,6 @@ GOLDEN_BITCOIN = {
     "prediction_low": 81928.871,
     "prediction_high": 86432.839,
 }
-
-
-@pytest.fixture(scope="session")
-def api_only_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh venv holding requirements-api.txt alone, installed with --require-hashes."""
-    venv = tmp_path_factory.mktemp("api-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    proc = subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--require-hashes",
-            "--no-deps",
-            "-r",
-            str(ROOT / "requirements-api.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return python
 
 
 def test_golden_artifact_is_read_by_this_code() -> None:
@@ -71,9 +42,9 @@ def test_api_serves_from_a_venv_with_only_the_api_requirements(api_only_python: 
 
 
 def test_api_modules_import_nothing_heavy() -> None:
-    """Importing the serving side loads neither pandas nor Prophet, even when they are installed."""
+    """Importing the serving side (and the alerts' delivery) loads neither pandas nor Prophet, even when installed."""
     code = (
-        "import sys, api, cryptopredict.serving.cli;"
+        "import sys, api, cryptopredict.serving.cli, cryptopredict.alerts.__main__, cryptopredict.alerts.deliver;"
         "heavy = [m for m in ('pandas', 'numpy', 'prophet', 'alpaca', 'matplotlib') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -265,3 +265,28 @@ def test_the_deploy_ships_the_runs_own_tag_and_checks_the_runs_generation() -> N
     assert env["IMAGE"].endswith(":${{ needs.version.outputs.version }}-${{ needs.version.outputs.stamp }}")
     assert env["GENERATION"] == "${{ needs.build-and-push.outputs.generation }}"
     assert jobs["build-and-push"]["outputs"]["generation"] == "${{ steps.trained.outputs.generation }}"
+
+
+def test_alerts_are_posted_only_after_the_image_became_production_and_never_fail_the_deploy() -> None:
+    """The alert step comes after the smoke test and the production tag, runs the deployed image's own module,
+    passes each webhook secret by name only, and cannot fail the deploy."""
+    deploy = _workflow()["jobs"]["deploy"]["steps"]
+    names = [s.get("name") for s in deploy]
+    post = deploy[names.index("Post alerts")]
+    assert names.index("Deploy to Render, wait, smoke-test") < names.index("Tag the deployed image as production")
+    assert names.index("Tag the deployed image as production") < names.index("Post alerts") == len(deploy) - 1
+    assert post["continue-on-error"] is True
+    assert "if" not in post  # only when every step before it passed: never for a refused or failed deploy
+    hooks = ("DISCORD_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "ALERTS_WEBHOOK_URL")
+    assert {k: post["env"][k] for k in hooks} == {k: f"${{{{ secrets.{k} }}}}" for k in hooks}
+    render = deploy[names.index("Deploy to Render, wait, smoke-test")]
+    assert post["env"]["IMAGE"] == render["env"]["IMAGE"]
+    run = post["run"]
+    assert all(f"-e {k} " in run for k in ("PUBLIC_URL", *hooks))  # by name: the value never on a command line
+    assert '"$IMAGE" /venv/bin/python -m cryptopredict.alerts --artifact /app/artifacts --summary -' in run
+    assert run.endswith('>> "$GITHUB_STEP_SUMMARY"')
+    assert "${{" not in run  # no expression expanded into the script
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    api = dockerfile.split(" AS api\n", 1)[1]
+    assert "COPY cryptopredict/alerts ./cryptopredict/alerts" in api
+    assert "COPY alerts.toml ./" in dockerfile.split(" AS train\n", 1)[1].split("\nFROM ", 1)[0]

@@ -276,6 +276,11 @@ OPERATIONS: dict[str, Operation] = {
             "A pair's published medians and 80% bands against the actual closes", "track record",
             (_SYMBOL,), _PNG, (400, 404), cached=True,
         ),
+        Operation(
+            "/v1/alerts", "alerts",
+            "The watch rules the deployed model was trained with: each one's value, whether it holds, whether it fired",
+            "alerts", ok=_json("Alerts"),
+        ),
         Operation("/v1/symbols", "symbols", "The pairs served, with their windows", "service", ok=_json("Symbols")),
         Operation(
             "/v1/model", "model", "Model version, training data, backtest against baselines, gate", "service",

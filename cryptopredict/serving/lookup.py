@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cryptopredict import quantiles
 from cryptopredict.artifact import SymbolForecast
 
 if TYPE_CHECKING:  # anchor.py builds on this module's grid reading
@@ -207,22 +208,9 @@ def quantiles_at(
 def probability_below(
     fc: SymbolForecast, when: datetime, price: float, anchor: Anchor | None = None
 ) -> tuple[float, str]:
-    """P(close <= price) under the served forecast, and "exact", "at most" or "at least".
-
-    Inverts the quantiles, linearly in log price between stored levels. Below the lowest stored
-    quantile the probability is at most the lowest level; above the highest, at least the highest.
-    """
-    stored = fc.levels
-    values = _all_levels(fc, when, anchor)
-    if price < values[0]:
-        return stored[0], "at most"
-    if price > values[-1]:
-        return stored[-1], "at least"
-    k = bisect.bisect_right(values, price) - 1
-    if k >= len(values) - 1 or values[k + 1] <= values[k]:
-        return stored[k], "exact"
-    t = math.log(price / values[k]) / math.log(values[k + 1] / values[k])
-    return float(f"{stored[k] + t * (stored[k + 1] - stored[k]):.6g}"), "exact"
+    """P(close <= price) under the served forecast, and "exact", "at most" or "at least"
+    (`cryptopredict.quantiles.probability_below`)."""
+    return quantiles.probability_below(fc.levels, _all_levels(fc, when, anchor), price)
 
 
 def between(

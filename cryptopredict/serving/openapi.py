@@ -367,6 +367,44 @@ _SCHEMAS: dict[str, Any] = {
             "retention_days": {"type": "integer", "description": "entries older than this are dropped"},
         },
     },
+    "Alerts": {
+        "type": "object",
+        "required": ["model_version", "generation", "error", "rules"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "generation": {"type": "string"},
+            "error": {
+                "type": ["string", "null"],
+                "description": "why the rule file was refused at training (then nothing fired); null when it was read",
+            },
+            "rules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "pair", "kind", "threshold", "format", "watches", "value", "holds", "fired"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "pair": {"type": "string"},
+                        "kind": {"enum": ["probability_above", "probability_below", "median_move", "band_misses"]},
+                        "price": _NUM,
+                        "horizon": {"type": "string"},
+                        "date": {"type": "string", "format": "date"},
+                        "threshold": _NUM,
+                        "format": {"enum": ["discord", "slack", "json"]},
+                        "watches": {"type": "string", "description": "the rule in words"},
+                        "value": {
+                            "type": ["number", "null"],
+                            "description": "a probability, a median's move as a fraction, or a count of misses; "
+                            "null when there is nothing to measure yet",
+                        },
+                        "holds": {"type": "boolean"},
+                        "fired": {"type": "boolean", "description": "crossed into holding with this model: posted"},
+                        "detail": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
     "TrackRecord": {
         "allOf": [
             {"$ref": "#/components/schemas/RecordHead"},
@@ -491,6 +529,7 @@ def document(version: str) -> dict[str, Any]:
             {"name": "original", "description": "The original public contract, unchanged"},
             {"name": "forecast", "description": "Every pair, points and series, charts"},
             {"name": "track record", "description": "What production published, scored against what happened"},
+            {"name": "alerts", "description": "Watch rules evaluated at training, posted after each deploy"},
             {"name": "service", "description": "What is served and how good it is"},
         ],
         "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS.values()},

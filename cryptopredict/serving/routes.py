@@ -332,6 +332,31 @@ def track_record_pair(symbol: str, horizon: str | None) -> ResponseReturnValue:
     )
 
 
+@bp.get("/v1/alerts")
+@checked("alerts")
+def alerts() -> ResponseReturnValue:
+    """The watch rules and their state after the training run that made the served artifact (read only)."""
+    artifact = _state().artifact
+    states = artifact.alerts
+    return jsonify(
+        model_version=artifact.model_version,
+        generation=artifact.manifest["generation"],
+        error=states.error if states is not None else None,
+        rules=[
+            {
+                # webhook_env names a secret; its name is not one, but nothing about delivery is shown
+                **{k: v for k, v in s.rule.to_json().items() if k != "webhook_env"},
+                "watches": s.rule.describe(),
+                "value": s.value,
+                "holds": s.active,
+                "fired": s.fired,
+                "detail": s.detail,
+            }
+            for s in (states.states if states is not None else ())
+        ],
+    )
+
+
 @bp.get("/healthz")
 @checked("healthz")
 def healthz() -> ResponseReturnValue:

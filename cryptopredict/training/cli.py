@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline-artifact",
         help="artifact now in production: refuse a candidate clearly worse on the backtest",
     )
+    p.add_argument(
+        "--alert-rules",
+        metavar="FILE",
+        default="alerts.toml" if Path("alerts.toml").is_file() else None,
+        help="watch rules to evaluate on the new forecast; their states go in the artifact and the deploy "
+        "posts those that fired (default: alerts.toml when present, else none)",
+    )
     p.add_argument("--model-version", help="version stamped in the artifact (env MODEL_VERSION, else git, else dev)")
     p.add_argument(
         "--run-id",
@@ -141,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         cluster=replace(d.cluster, address=args.cluster or None),
         baseline_artifact=args.baseline_artifact,
+        alert_rules=args.alert_rules,
         model=replace(d.model, scale=args.scale),
         backtest=replace(d.backtest, cutoffs=args.backtest_cutoffs),
     )

@@ -168,6 +168,7 @@ class TrainConfig:
     workers: int | None = None
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     baseline_artifact: str | None = None  # the production artifact to compare with, if any
+    alert_rules: str | None = None  # the watch rules' TOML file (cryptopredict.alerts); None: no rules
     model: ModelConfig = field(default_factory=ModelConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)

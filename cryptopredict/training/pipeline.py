@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import platform
 import sys
 import time
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cryptopredict import __version__
+from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
 from cryptopredict.artifact import Artifact, format_utc, new_generation, write_artifact
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
@@ -367,6 +369,16 @@ def _track_record(
     return ledger
 
 
+def _alerts(
+    out: _Outputs, ctx: _Run, fits: Mapping[str, FitResult], production: Artifact | None, ledger: Ledger
+) -> None:
+    """Evaluate the watch rules on this run's forecasts, carrying production's states; add them to `out`."""
+    previous = production.alerts if production is not None else None
+    alerts = decide(ctx.config.alert_rules, {s: r.payload for s, r in fits.items()}, ledger, previous)
+    ctx.log(log_line(alerts, first_run=production is None))
+    out.files[ALERTS_FILE] = json.dumps(alerts.to_json(), allow_nan=False, separators=(",", ":")).encode()
+
+
 def _manifest(
     ctx: _Run,
     timings: Mapping[str, float],
@@ -446,9 +458,10 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         _export_symbol(out, ctx, res, bars[symbol], backtests, production)
     generation = new_generation()
     ledger = _track_record(out, ctx, fits, bars, production, generation)
+    _alerts(out, ctx, fits, production, ledger)
     decision = gate.decide(out.checks)
     gate_ = decision.to_dict()
-    manifest = _manifest(ctx, timings, gate_, production, ledger, out.symbols, skipped)
+    manifest = {**_manifest(ctx, timings, gate_, production, ledger, out.symbols, skipped), "alerts": ALERTS_FILE}
     if not decision.passed:
         _refuse(config, manifest, decision, gate_)
     manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
