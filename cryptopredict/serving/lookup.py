@@ -96,8 +96,8 @@ def _value(column: Sequence[float], i: int, rem: int, step_us: int) -> float:
     return float(f"{column[i] + (column[i + 1] - column[i]) * (rem / step_us):.10g}")
 
 
-def _live(fc: SymbolForecast, when: datetime, anchor: Anchor | None) -> bool:
-    """Whether `when` is answered from the live anchor (a forecast target after its grid time)."""
+def _live(when: datetime, anchor: Anchor | None) -> bool:
+    """Whether `when` is answered from a live anchor: a target after its grid time (so after the data)."""
     return anchor is not None and anchor.live and when > anchor.grid
 
 
@@ -107,7 +107,7 @@ def _point(
     actual = fc.actual[i] if i < fc.history_points else None
     kind = "fitted" if i + (1 if rem else 0) < fc.history_points else "forecast"
     if kind == "forecast" and model == "served" and anchor is not None and anchor.live:
-        if _live(fc, when, anchor):
+        if when > anchor.grid:
             columns = (fc.level_index(0.5), fc.level_index(0.1), fc.level_index(0.9))
             mid, low, high = _live_levels(fc, anchor, when, columns)
             return Point(when, kind, mid, low, high, actual)
@@ -124,8 +124,8 @@ def at(fc: SymbolForecast, when: datetime, model: str = "served", anchor: Anchor
 
 def _all_levels(fc: SymbolForecast, when: datetime, anchor: Anchor | None = None) -> list[float]:
     i, rem, step_us = _position(fc, when)
-    if anchor is not None and _live(fc, when, anchor):  # after a live anchor, so after the data
-        return _live_levels(fc, anchor, when, range(len(fc.levels)))
+    if _live(when, anchor):
+        return _live_levels(fc, anchor, when, range(len(fc.levels)))  # type: ignore[arg-type]
     return [_value(c, i, rem, step_us) for c in fc.quantiles]
 
 
