@@ -18,14 +18,9 @@ api="${RENDER_API_URL:-https://api.render.com/v1}"
 api="${api%/}"
 timeout="${RENDER_HTTP_TIMEOUT:-30}"
 here="$(cd "$(dirname "$0")" && pwd)"
-say() { printf 'render-deploy: %s\n' "$*" >&2; }
-# One line for people and one for the job's page; on standard error, so that it shows from inside a
-# command substitution too (the runner reads workflow commands on both streams).
-fail() {
-    printf '::error title=Deploy failed::%s\n' "$*" >&2
-    say "error: $*"
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+error_title="Deploy failed"
 
 # One call to Render's API: prints the body; on any failure, one line naming the call (never the
 # key or the service id) and exit 1 (from the command substitution it runs in: set -e ends the

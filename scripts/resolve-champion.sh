@@ -21,12 +21,9 @@
 # An error exits 1 with `::error title=…::` and what to fix, so a broken runner can never skip the
 # champion comparison by passing for a first run.
 set -euo pipefail
-say() { printf 'resolve-champion: %s\n' "$*" >&2; }
-fail() {
-    printf '::error title=Champion not resolved::%s\n' "$*"
-    say "error: $*"
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+error_title="Champion not resolved"
 image="${1:?usage: resolve-champion.sh IMAGE (e.g. ghcr.io/owner/repo:production)}"
 image="${image,,}" # registries want lower case; GitHub repository names may not be
 out="${GITHUB_OUTPUT:-/dev/stdout}"

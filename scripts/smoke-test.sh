@@ -8,7 +8,9 @@
 # line saying what was served instead.
 set -euo pipefail
 : "${VERSION:?}" "${GENERATION:?}"
-say() { printf 'smoke-test: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+error_title="Smoke test failed"
 if [ -z "${PUBLIC_URL:-}" ]; then
     say "no PUBLIC_URL variable: smoke test skipped (set it to your service's address)"
     exit 0
@@ -24,15 +26,11 @@ for _ in $(seq 1 "${SMOKE_TRIES:-60}"); do
     sleep "${SMOKE_WAIT:-10}"
 done
 if [ "$served" != "$VERSION $GENERATION" ]; then
-    printf '::error title=Smoke test failed::%s serves %s, not %s %s\n' "$url" "${served:-nothing}" "$VERSION" "$GENERATION" >&2
-    say "error: serving ${served:-nothing} instead of $VERSION $GENERATION"
-    exit 1
+    fail "$url is serving ${served:-nothing} instead of $VERSION $GENERATION"
 fi
 today="$(date -u +%Y-%m-%d)"
 if ! curl -fsS --max-time 10 "$url/bitcoin?date=$today" 2>/dev/null \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["prediction"] > 0, d' 2>/dev/null; then
-    printf '::error title=Smoke test failed::%s/bitcoin?date=%s gave no forecast\n' "$url" "$today" >&2
-    say "error: /bitcoin?date=$today gave no forecast"
-    exit 1
+    fail "$url/bitcoin?date=$today gave no forecast"
 fi
 say "passed: $VERSION generation $GENERATION is serving"

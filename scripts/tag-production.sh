@@ -9,12 +9,9 @@
 # REGISTRY_TLS_VERIFY=false talks plain HTTP (the tests' local registry).
 # Prints the digest `production` now names.
 set -euo pipefail
-say() { printf 'tag-production: %s\n' "$*" >&2; }
-fail() {
-    printf '::error title=Not tagged production::%s\n' "$*"
-    say "error: $*"
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+error_title="Not tagged production"
 src="${1:?usage: tag-production.sh IMAGE PRODUCTION}"
 dst="${2:?usage: tag-production.sh IMAGE PRODUCTION}"
 src="${src,,}"

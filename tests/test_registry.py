@@ -135,7 +135,7 @@ def test_a_missing_skopeo_fails_instead_of_passing_for_a_first_run(registry: Reg
     """The old step's grep matched the shell's `command not found`: now a missing tool is an error naming it."""
     empty = tmp_path / "bin"
     empty.mkdir()
-    for tool in ("bash", "mktemp", "rm", "tr", "sed", "tail", "cat"):
+    for tool in ("bash", "dirname", "mktemp", "rm", "tr", "sed", "tail", "cat"):
         (empty / tool).symlink_to(shutil.which(tool))  # type: ignore[arg-type]
     status, outputs, printed = resolve(f"{registry.host}/{OWNER_REPO}:production", registry.env, tmp_path, str(empty))
     assert status == 1
