@@ -50,6 +50,7 @@ __all__ = [
     "HorizonScore",
     "MethodScore",
     "SymbolForecast",
+    "carried_pair",
     "format_utc",
     "new_generation",
     "parse_backtest",
@@ -319,6 +320,17 @@ def _prune_generations(out: Path, keep: str) -> None:
 
 
 # --------------------------------------------------------------------------- reading (serve side)
+
+
+def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One pair of a verified artifact as a later run writes it again: its grid payload (an entry of
+    `write_artifact`'s `symbol_payloads`) and its other files (fitted model, charts) by name, each
+    checked against the manifest's checksum once more as it is read."""
+    meta = artifact.manifest["symbols"][slug]
+    names = [meta["file"], meta.get("model_file"), *(meta.get("charts") or {}).values(), meta.get("backtest_chart")]
+    gen_dir = artifact.generation_dir
+    blobs = {name: _read_verified(gen_dir, name, artifact.manifest["files"].get(name)) for name in names if name}
+    return _loads(blobs.pop(meta["file"]), gen_dir / meta["file"]), blobs
 
 
 def read_artifact(path: str | os.PathLike[str]) -> Artifact:

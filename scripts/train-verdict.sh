@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Read what the Dockerfile's train stage left (its `report` target exported to DIR) and act on it:
-# the champion, the gate's report and decision into the job summary; the trained generation into
-# the step's outputs; and a refused or failed run into a failed step with the reason in one line.
+# the champion, the gate's report and decision into the job summary (and a warning for each pair
+# carried forward or left out); the trained generation into the step's outputs; and a refused or
+# failed run into a failed step with the reason in one line.
 #
 #   scripts/train-verdict.sh DIR
 #
@@ -24,6 +25,19 @@ outputs="${GITHUB_OUTPUT:-/dev/stdout}"
 status="$(cat "$dir/status" 2>/dev/null || echo missing)"
 if [ "$status" = 0 ] && [ -f "$dir/manifest.json" ]; then
     cat "$dir/report.md" >>"$summary"
+    # A warning on the run's page for each pair this run did not serve fresh: carried forward or left out.
+    python3 - "$dir/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+carried = {meta["symbol"]: meta["carried"] for meta in m["symbols"].values() if meta.get("carried")}
+for symbol, verdict in (m.get("gate") or {}).get("pairs", {}).items():
+    if verdict == "carried":
+        c = carried[symbol]
+        print(f"::warning title={symbol} carried forward::model {c['model_version']}'s forecast "
+              f"(trained {c['trained_at']}) is served again: {c['reason']}")
+    elif verdict == "left out":
+        print(f"::warning title={symbol} left out::not served: {m['skipped'].get(symbol, '')}")
+PY
     generation="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["generation"])' "$dir/manifest.json")"
     echo "generation=$generation" >>"$outputs"
     exit 0

@@ -88,7 +88,8 @@ def test_skip_invalid_reports_each_skipped_pair_and_records_it(
     assert list(manifest["skipped"]) == ["TINY/USD"]
     assert manifest["skipped"]["TINY/USD"] == skipped[0].removeprefix("TINY/USD: skipped: ")
     report = read_artifact(tmp_path / "a").file_path("report.md").read_text()
-    assert "Left out by --skip-invalid (1): TINY/USD (rows: 30 rows; expected at least 60)." in report
+    row = "| TINY/USD | **left out** (production does not serve it) | validation: rows: 30 rows; expected at least 60 |"
+    assert row in report
 
 
 def test_the_run_fails_when_every_pair_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

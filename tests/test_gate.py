@@ -64,7 +64,7 @@ def test_a_sound_model_passes_every_check() -> None:
     checks = gate.check_symbol("BTC/USD", GOOD, _backtest(), True, CONFIG)
     assert _failed(checks) == set()
     assert {"skill 1d", "coverage 30d", "quantiles"} <= {c.name for c in checks}
-    assert gate.decide(checks).passed
+    assert gate.decide(checks, ["BTC/USD"], (), 0.25).passed
 
 
 @pytest.mark.parametrize(
@@ -89,10 +89,51 @@ def test_a_sound_model_passes_every_check() -> None:
 )  # fmt: skip
 def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, converged, failed) -> None:
     """Each defect fails exactly its checks, and the decision's reason names the symbol and a check."""
-    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, CONFIG))
+    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, CONFIG), ["ETH/USD"], (), 0.25)
     assert not decision.passed
     assert {c.name for c in decision.failures} == failed
-    assert decision.reason().startswith(f"ETH/USD: {decision.failures[0].name}: ")
+    assert decision.reason().startswith(f"no pair passed (1 of 1 failed): ETH/USD: {decision.failures[0].name}: ")
+    assert decision.pairs == {"ETH/USD": "left out"}
+
+
+PAIRS = ["A/USD", "B/USD", "C/USD", "D/USD", "E/USD", "F/USD", "G/USD", "H/USD"]
+
+
+def _checks(failing: set[str]) -> list[gate.Check]:
+    """One passing check per pair, and a failing one for each pair in `failing`."""
+    return [gate.Check(s, "converged", True, "ok") for s in PAIRS] + [
+        gate.Check(s, "coverage 1d", False, "80% interval held 55%") for s in sorted(failing)
+    ]
+
+
+def test_a_failed_pair_is_carried_when_production_serves_it_and_left_out_otherwise() -> None:
+    """Each pair is judged on its own checks: one failure never blocks the other pairs."""
+    decision = gate.decide(_checks({"B/USD", "C/USD"}), PAIRS, {"B/USD", "Z/USD"}, 0.25)
+    assert decision.passed
+    assert decision.refusal is None
+    assert decision.pairs == {s: "fresh" for s in PAIRS} | {"B/USD": "carried", "C/USD": "left out"}
+    assert decision.failed_pairs() == ["B/USD", "C/USD"]
+    assert decision.summary() == "6 fresh; 1 carried (B/USD); 1 left out (C/USD)"
+    assert decision.to_dict()["pairs"]["C/USD"] == "left out"
+
+
+@pytest.mark.parametrize(("failing", "share", "passed"), [(2, 0.25, True), (3, 0.25, False), (3, 0.375, True),
+                                                          (0, 0.0, True), (1, 0.0, False), (7, 1.0, True)])  # fmt: skip
+def test_the_run_is_refused_only_above_the_share_of_failed_pairs(failing: int, share: float, passed: bool) -> None:
+    """2 of 8 failed is 25%, allowed at 0.25; 3 of 8 is not; a share of 0 refuses any failure."""
+    decision = gate.decide(_checks(set(PAIRS[:failing])), PAIRS, PAIRS, share)
+    assert decision.passed is passed
+    assert (decision.refusal is None) is passed
+    if not passed:
+        assert decision.reason().startswith(f"{failing} of 8 pairs failed, more than the {share:.0%} allowed")
+
+
+def test_no_pair_passing_refuses_the_run_whatever_the_share() -> None:
+    """Every pair failing is a refusal even when the share allows all of them to fail."""
+    decision = gate.decide(_checks(set(PAIRS)), PAIRS, PAIRS, 1.0)
+    assert not decision.passed
+    assert decision.refusal == "no pair passed (8 of 8 failed)"
+    assert set(decision.pairs.values()) == {"carried"}
 
 
 def _prophet_fit(**stan_args: object):
@@ -222,7 +263,10 @@ def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
-    assert error.startswith("train.py: error: the gate refused the model, no artifact written: BTC/USD: vs production:")
+    assert error.startswith(
+        "train.py: error: the gate refused the run, no artifact written: no pair passed (1 of 1 failed): "
+        "BTC/USD: vs production:"
+    )
     assert (out / MANIFEST_NAME).read_bytes() == before
     report = (out / "rejected-report.md").read_text()
     assert "**refused**" in report

@@ -223,7 +223,7 @@ def _verdict(tmp_path: Path, status: str, files: dict[str, str], production: str
 
 
 def test_a_refused_challenger_fails_the_run_in_one_line_with_its_report_in_the_summary(tmp_path: Path) -> None:
-    reason = "the gate refused the model, no artifact written: BTC/USD: vs production: x1.30 (limit x1.10)"
+    reason = "the gate refused the run, no artifact written: no pair passed (1 of 1 failed): BTC/USD: vs production"
     proc, summary, outputs = _verdict(
         tmp_path,
         "1",

@@ -29,6 +29,7 @@ _METRICS = {
 }
 _CI = {"type": ["array", "null"], "items": _NUM, "description": "90% moving-block bootstrap interval"}
 _ANCHOR_REF = {"$ref": "#/components/schemas/Anchor"}
+_CARRIED_REF = {"$ref": "#/components/schemas/Carried"}
 _SCHEMAS: dict[str, Any] = {
     "Anchor": {
         "type": "object",
@@ -157,9 +158,23 @@ _SCHEMAS: dict[str, Any] = {
                         "horizon_steps": {"type": "integer"},
                         "forecast_url": {"type": "string"},
                         "anchor": _ANCHOR_REF,
+                        "carried": _CARRIED_REF,
                     },
                 },
             },
+        },
+    },
+    "Carried": {
+        "type": ["object", "null"],
+        "description": "null: served from the model's own run. Else the run failed this pair and the forecast "
+        "served is the one an earlier run trained, carried forward unchanged: which model, when, why",
+        "required": ["model_version", "trained_at", "age_days", "runs", "reason"],
+        "properties": {
+            "model_version": {"type": "string", "description": "the model that trained the forecast served"},
+            "trained_at": _TIME,
+            "age_days": {**_NUM, "description": "days from that training to this model's"},
+            "runs": {"type": "integer", "description": "training runs in a row that carried it"},
+            "reason": {"type": "string", "description": "why the newest run did not replace it"},
         },
     },
     "Backtest": {
@@ -246,6 +261,17 @@ _SCHEMAS: dict[str, Any] = {
                 "type": ["object", "null"],
                 "properties": {
                     "passed": {"type": "boolean"},
+                    "refusal": {"type": ["string", "null"]},
+                    "max_failed_share": {
+                        **_NUM,
+                        "description": "the run is refused when more than this share of its pairs fails",
+                    },
+                    "pairs": {
+                        "type": "object",
+                        "description": "each pair's verdict: served fresh from this run, carried forward from the "
+                        "model before, or left out",
+                        "additionalProperties": {"enum": ["fresh", "carried", "left out"]},
+                    },
                     "checks": {
                         "type": "array",
                         "items": {
@@ -260,6 +286,11 @@ _SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "left_out": {
+                "type": "object",
+                "description": "pairs the run failed that no earlier model served: not served, each with why",
+                "additionalProperties": {"type": "string"},
+            },
             "symbols": {
                 "type": "object",
                 "additionalProperties": {
@@ -273,6 +304,7 @@ _SCHEMAS: dict[str, Any] = {
                         "gaps": {"type": "integer"},
                         "warnings": {"type": "array", "items": {"type": "string"}},
                         "backtest": {"$ref": "#/components/schemas/Backtest"},
+                        "carried": _CARRIED_REF,
                         "verdict": {
                             "type": "string",
                             "description": "per horizon, what the served forecast is and how it did against naive",

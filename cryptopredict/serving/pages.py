@@ -11,7 +11,7 @@ from cryptopredict.serving import lookup
 from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.openapi import document
-from cryptopredict.serving.routes import BITCOIN, _forecast_for, _record_for, _state, _verdict
+from cryptopredict.serving.routes import BITCOIN, _forecast_for, _record_for, _state, _verdict, carried
 from cryptopredict.timeframes import format_utc
 
 __all__ = ["bp"]
@@ -123,6 +123,7 @@ def home() -> ResponseReturnValue:
                 "at_end": last,
                 "anchor": anchor,
                 "end": format_utc(fc.end) if fc is not None else None,
+                "carried": carried(meta, m),
             }
         )
     return render_template(

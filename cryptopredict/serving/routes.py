@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from cryptopredict.artifact import SymbolForecast, format_utc
+from cryptopredict.artifact import SymbolForecast, format_utc, parse_utc
 from cryptopredict.ledger import RETENTION_DAYS
 from cryptopredict.serving.anchor import Anchor
 from cryptopredict.serving.contract import checked
@@ -230,6 +231,7 @@ def symbols() -> ResponseReturnValue:
                 "horizon_steps": fc.points - fc.history_points,
                 "forecast_url": f"/v1/forecast/{fc.slug}",
                 "anchor": state.anchor(fc.slug).to_json(),
+                "carried": carried(fc.meta, state.artifact.manifest),
             }
             for fc in state.artifact.forecasts.values()
         ],
@@ -258,12 +260,23 @@ def model() -> ResponseReturnValue:
                 "gaps": len(meta.get("validation", {}).get("gaps", [])),
                 "warnings": meta.get("validation", {}).get("warnings", []),
                 "backtest": meta.get("backtest"),
+                "carried": carried(meta, m),
                 "verdict": _verdict(meta.get("backtest")),
             }
             for slug, meta in m["symbols"].items()
         },
+        left_out=m.get("skipped") or {},
         gate=m.get("gate"),
     )
+
+
+def carried(meta: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A carried pair's provenance with its age in days at this model's training; None for a fresh pair."""
+    c = meta.get("carried")
+    if not c:
+        return None
+    age = (parse_utc(manifest["trained_at"]) - parse_utc(c["trained_at"])).total_seconds() / 86400
+    return {**c, "age_days": round(age, 2)}
 
 
 def _verdict(backtest: dict[str, Any] | None) -> str:

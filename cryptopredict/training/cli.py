@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -65,8 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--skip-invalid",
         action="store_true",
-        help="report and leave out pairs without bars or failing validation (the manifest lists them) "
-        "instead of failing the run; it still fails if every pair is left out",
+        help="a pair without bars, with unreadable or invalid bars, or whose fit fails is reported and "
+        "judged a failed pair (carried forward from --baseline-artifact, else left out) instead of failing the run",
+    )
+    p.add_argument(
+        "--max-failed-share",
+        type=_share,
+        default=d.gate.max_failed_share,
+        metavar="SHARE",
+        help="refuse the run when more than this share of the pairs fails (a failed pair is otherwise carried "
+        f"forward or left out and the rest served) (default: {d.gate.max_failed_share})",
     )
     p.add_argument(
         "--timeframe", choices=tuple(TIMEFRAMES), default=d.timeframe, help=f"bar size (default: {d.timeframe})"
@@ -123,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _share(text: str) -> float:
+    """--max-failed-share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        msg = f"expected a share from 0 to 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _symbols(text: str) -> tuple[str, ...] | None:
     """--symbols as a tuple of pairs; None for 'all' (every pair the source lists)."""
     if text.strip().lower() == "all":
@@ -151,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         alert_rules=args.alert_rules,
         model=replace(d.model, scale=args.scale),
         backtest=replace(d.backtest, cutoffs=args.backtest_cutoffs),
+        gate=replace(d.gate, max_failed_share=args.max_failed_share),
     )
     # Imported here so `train.py --help` answers without loading pandas and Prophet.
     from cryptopredict.training.pipeline import run

@@ -127,6 +127,9 @@ class GateConfig:
     # Against --baseline-artifact (the champion): refuse a candidate whose served MAPE over naive's,
     # averaged over the horizons both backtested, exceeds the champion's by more than this factor.
     max_vs_production: float = 1.10
+    # A pair that fails is carried forward from production or left out, and the rest are served; but
+    # when more than this share of the pairs fails, the run is refused (train.py --max-failed-share).
+    max_failed_share: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,8 @@ class TrainConfig:
     source: BarSource = field(default_factory=CsvSource)
     # None: every pair the source lists (train.py --symbols all), resolved when the run starts.
     symbols: tuple[str, ...] | None = ("BTC/USD", "ETH/USD")
-    # Report and leave out pairs without bars or failing validation instead of failing the run.
+    # A pair without bars, with unreadable or invalid bars, or whose fit fails is reported and judged a
+    # failed pair (carried from production or left out) instead of failing the run.
     skip_invalid: bool = False
     timeframe: str = "1Day"
     out: str = "artifacts"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, parse_backtest
 from cryptopredict.training.config import GateConfig
@@ -14,6 +14,7 @@ from cryptopredict.training.config import GateConfig
 __all__ = [
     "Check",
     "Decision",
+    "Verdict",
     "check_symbol",
     "compare_with_production",
     "decide",
@@ -31,23 +32,48 @@ _NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated w
 Check = GateCheck
 
 
+# What becomes of a pair: served from this run, production's forecast carried forward, or not served.
+Verdict = Literal["fresh", "carried", "left out"]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The gate's verdict over every check."""
+    """The gate's verdict: on each pair, then on the run (refused: no artifact is written)."""
 
     passed: bool
     checks: tuple[Check, ...]
+    pairs: Mapping[str, Verdict] = field(default_factory=dict)  # every pair asked for, in order
+    refusal: str | None = None  # why the whole run is refused (None when it passed)
+    max_failed_share: float = 0.0
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
+    def failed_pairs(self) -> list[str]:
+        return [s for s, v in self.pairs.items() if v != "fresh"]
+
     def reason(self) -> str:
-        """One line naming every failed check."""
-        return "; ".join(f"{c.symbol}: {c.name}: {c.detail}" for c in self.failures)
+        """One line: why the run was refused, then every failed check."""
+        checks = "; ".join(f"{c.symbol}: {c.name}: {c.detail}" for c in self.failures)
+        return f"{self.refusal}: {checks}" if self.refusal and checks else self.refusal or checks
+
+    def summary(self) -> str:
+        """How many pairs are served fresh, carried and left out, naming the failed ones."""
+        counts = {v: [s for s, got in self.pairs.items() if got == v] for v in ("fresh", "carried", "left out")}
+        return "; ".join(
+            f"{len(names)} {verdict}" + (f" ({', '.join(names)})" if names and verdict != "fresh" else "")
+            for verdict, names in counts.items()
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks]}
+        return {
+            "passed": self.passed,
+            "refusal": self.refusal,
+            "pairs": dict(self.pairs),
+            "max_failed_share": self.max_failed_share,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def _finite(payload: Mapping[str, Any]) -> tuple[bool, str]:
@@ -226,6 +252,27 @@ def compare_with_production(
     )
 
 
-def decide(checks: Sequence[Check]) -> Decision:
-    """Pass only when every check passed."""
-    return Decision(all(c.passed for c in checks), tuple(checks))
+def decide(
+    checks: Sequence[Check], symbols: Sequence[str], carriable: Collection[str], max_failed_share: float
+) -> Decision:
+    """Judge each pair on its own checks, then the run.
+
+    A pair passes when every check of its own passed and is served fresh; a failed pair is carried
+    forward when production serves it (`carriable`), else left out. The run is refused when no pair
+    passed, or when more than `max_failed_share` of the pairs failed: that many failing at once says
+    the run is broken, not one market.
+    """
+    failed = {c.symbol for c in checks if not c.passed}
+    pairs: dict[str, Verdict] = {
+        s: "fresh" if s not in failed else "carried" if s in carriable else "left out" for s in symbols
+    }
+    bad = sum(1 for v in pairs.values() if v != "fresh")
+    refusal = None
+    if bad == len(pairs):
+        refusal = f"no pair passed ({bad} of {bad} failed)"
+    elif bad > max_failed_share * len(pairs):
+        refusal = (
+            f"{bad} of {len(pairs)} pairs failed, more than the {max_failed_share:.0%} allowed "
+            "(so many at once is a broken run, not one market)"
+        )
+    return Decision(refusal is None, tuple(checks), pairs, refusal, max_failed_share)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pandas as pd
 
+from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import Timeframe, symbol_to_slug
 from cryptopredict.training import backtest
 from cryptopredict.training.config import ModelConfig
 from cryptopredict.training.model import FitResult, fit_and_forecast
 
-__all__ = ["FitJob", "RefitJob", "run_fit", "run_refit"]
+__all__ = ["FitJob", "JobFailed", "RefitJob", "run_fit", "run_refit", "try_fit", "try_refit"]
+
+R = TypeVar("R")
 
 
 # eq=False: a DataFrame has no truth value, so field-wise == and hash would raise.
@@ -59,3 +63,28 @@ def run_fit(job: FitJob) -> FitResult:
 def run_refit(job: RefitJob) -> backtest.Refit:
     """Run a refit job (in a worker process)."""
     return backtest.refit(job.frame, job.cutoff, job.step, job.steps, job.model, job.window, intervals=not job.anchor)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    """A job that raised, returned as its result: with --skip-invalid its pair fails, not the run."""
+
+    reason: str
+
+
+def _attempt(symbol: str, run: Callable[[], R]) -> R | JobFailed:
+    try:
+        return run()
+    except Exception as exc:  # any failure of one pair's job is that pair's, reported by name
+        reason = str(exc).removeprefix(f"{symbol}: ") or type(exc).__name__
+        return JobFailed(reason if isinstance(exc, CryptopredictError) else f"{type(exc).__name__}: {reason}")
+
+
+def try_fit(job: FitJob) -> FitResult | JobFailed:
+    """`run_fit`, with a failure returned as `JobFailed` instead of raised (in a worker process)."""
+    return _attempt(job.symbol, lambda: run_fit(job))
+
+
+def try_refit(job: RefitJob) -> backtest.Refit | JobFailed:
+    """`run_refit`, with a failure returned as `JobFailed` instead of raised (in a worker process)."""
+    return _attempt(job.symbol, lambda: run_refit(job))

@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +19,7 @@ import pandas as pd
 
 from cryptopredict import __version__
 from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
-from cryptopredict.artifact import Artifact, format_utc, new_generation, write_artifact
+from cryptopredict.artifact import Artifact, carried_pair, format_utc, new_generation, parse_utc, write_artifact
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
@@ -27,9 +27,9 @@ from cryptopredict.training import backtest, gate, record, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.execution import Executor, open_executor
-from cryptopredict.training.jobs import FitJob, RefitJob, run_fit, run_refit
+from cryptopredict.training.jobs import FitJob, JobFailed, RefitJob, run_fit, run_refit, try_fit, try_refit
 from cryptopredict.training.model import FitResult
-from cryptopredict.training.sources.base import utc_timestamp
+from cryptopredict.training.sources.base import Unreadable, utc_timestamp
 from cryptopredict.training.validation import ValidatedBars, validate_bars
 
 __all__ = ["load_bars", "run", "validate_all"]
@@ -93,19 +93,23 @@ def _every_pair(ctx: _Run) -> _Run:
     return _check(replace(config, symbols=symbols), ctx.log)
 
 
-def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
     """Raw bars per symbol from the configured source (not yet validated)."""
     return config.source.load(config, timeframe)
 
 
 def validate_all(
-    config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame]
+    config: TrainConfig, timeframe: Timeframe, raw: Mapping[str, pd.DataFrame | Unreadable]
 ) -> dict[str, ValidatedBars]:
     """Validate every symbol, then keep the bars from `first_bar()` to --end (validation sees them as they came)."""
     return {symbol: _validate_one(config, timeframe, raw[symbol], symbol) for symbol in config.symbols or ()}
 
 
-def _validate_one(config: TrainConfig, timeframe: Timeframe, raw: pd.DataFrame, symbol: str) -> ValidatedBars:
+def _validate_one(
+    config: TrainConfig, timeframe: Timeframe, raw: pd.DataFrame | Unreadable, symbol: str
+) -> ValidatedBars:
+    if isinstance(raw, Unreadable):  # only with --skip-invalid, whose caller reports it
+        raise DataValidationError(symbol, "bars", raw.reason)
     start, end = utc_timestamp(config.first_bar()), utc_timestamp(config.end)
     checked = validate_bars(raw, symbol, timeframe, config.validation)
     if start is not None or end is not None:
@@ -121,34 +125,36 @@ def _validate_one(config: TrainConfig, timeframe: Timeframe, raw: pd.DataFrame, 
 
 
 def _validate_or_skip(
-    ctx: _Run, raw: Mapping[str, pd.DataFrame]
-) -> tuple[_Run, dict[str, ValidatedBars], dict[str, str]]:
-    """Validate every symbol; with --skip-invalid leave out (and report) those without bars or failing.
+    ctx: _Run, raw: Mapping[str, pd.DataFrame | Unreadable]
+) -> tuple[dict[str, ValidatedBars], dict[str, gate.Check]]:
+    """Validate every symbol; with --skip-invalid a pair without bars, unreadable or failing is a failed pair.
 
-    Returns the run narrowed to the symbols kept, their bars, and why each skipped one was skipped.
+    Returns the bars of the symbols kept, and for each failed one the check it failed.
     """
     config, log = ctx.config, ctx.log
     if not config.skip_invalid:
-        return ctx, validate_all(config, ctx.timeframe, raw), {}
+        return validate_all(config, ctx.timeframe, raw), {}
     bars: dict[str, ValidatedBars] = {}
-    skipped: dict[str, str] = {}
+    failed: dict[str, gate.Check] = {}
     for symbol in config.symbols or ():
         if symbol not in raw:
-            skipped[symbol] = "no bars from the source"
+            failed[symbol] = gate.Check(symbol, "bars", False, "no bars from the source")
         else:
             try:
                 bars[symbol] = _validate_one(config, ctx.timeframe, raw[symbol], symbol)
             except DataValidationError as exc:
-                skipped[symbol] = f"{exc.check}: {exc.detail}"
-        if symbol in skipped:
-            log(f"{symbol}: skipped: {skipped[symbol]}")
+                name = "bars" if exc.check == "bars" else "validation"
+                detail = exc.detail if exc.check == "bars" else f"{exc.check}: {exc.detail}"
+                failed[symbol] = gate.Check(symbol, name, False, detail)
+        if symbol in failed:
+            log(f"{symbol}: skipped: {failed[symbol].name}: {failed[symbol].detail}")
     total = len(config.symbols or ())
     if not bars:
         msg = f"every pair was skipped ({total} of {total}); nothing to train"
         raise TrainingError(msg)
-    if skipped:
-        log(f"skipped {len(skipped)} of {total} pair(s) (--skip-invalid): {', '.join(skipped)}; training {len(bars)}")
-    return replace(ctx, config=replace(config, symbols=tuple(bars))), bars, skipped
+    if failed:
+        log(f"skipped {len(failed)} of {total} pair(s) (--skip-invalid): {', '.join(failed)}; training {len(bars)}")
+    return bars, failed
 
 
 def _log_bars(bars: Mapping[str, ValidatedBars], log: Log) -> None:
@@ -162,19 +168,28 @@ def _log_bars(bars: Mapping[str, ValidatedBars], log: Log) -> None:
             log(f"{symbol}: warning: {warning}")
 
 
-def _fit_all(ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars]) -> dict[str, FitResult]:
-    """Fit every symbol on all its bars; results in the configured symbol order."""
+def _fit_all(
+    ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars], failed: dict[str, gate.Check]
+) -> dict[str, FitResult]:
+    """Fit every symbol on all its bars; results in the given symbol order.
+
+    With --skip-invalid a fit that fails is that pair's failed check (added to `failed`), not the run's end.
+    """
     config, horizon = ctx.config, ctx.horizon
     jobs = [FitJob(s, v.frame, ctx.timeframe, horizon, config.model, config.model_version) for s, v in bars.items()]
     results: dict[str, FitResult] = {}
-    for job, res in executor.map(run_fit, jobs):
+    for job, res in executor.map(try_fit if config.skip_invalid else run_fit, jobs):
+        if isinstance(res, JobFailed):
+            failed[job.symbol] = gate.Check(job.symbol, "fit", False, res.reason)
+            ctx.log(f"{job.symbol}: fit failed, pair skipped (--skip-invalid): {res.reason}")
+            continue
         results[job.symbol] = res
         ctx.log(
             f"[{len(results)}/{len(jobs)}] {job.symbol}: fitted {len(job.frame):,} rows in "
             f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
             f"predicted in {res.predict_seconds:.1f} s"
         )
-    return {s: results[s] for s in config.symbols or ()}
+    return {s: results[s] for s in bars if s in results}
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +219,12 @@ def _refit_jobs(ctx: _Run, frames: Mapping[str, pd.DataFrame]) -> list[RefitJob]
 
 
 def _run_refits(
-    ctx: _Run, executor: Executor, jobs: list[RefitJob]
+    ctx: _Run, executor: Executor, jobs: list[RefitJob], failed: dict[str, gate.Check]
 ) -> tuple[dict[str, list[backtest.Refit]], dict[str, backtest.Refit]]:
-    """Run the refit jobs, logging each symbol's progress a few times; per symbol its cutoffs' refits and its anchor."""
+    """Run the refit jobs, logging each symbol's progress a few times; per symbol its cutoffs' refits and its anchor.
+
+    With --skip-invalid a refit that fails fails its pair (added to `failed`; its other refits still run).
+    """
     symbols = list(dict.fromkeys(job.symbol for job in jobs))
     total = {s: sum(1 for job in jobs if job.symbol == s) for s in symbols}
     if all(n == 1 for n in total.values()):
@@ -216,7 +234,13 @@ def _run_refits(
     anchors: dict[str, backtest.Refit] = {}
     done = dict.fromkeys(symbols, 0)
     every = max(1, max(total.values()) // 4)
-    for job, result in executor.map(run_refit, jobs):
+    for job, result in executor.map(try_refit if ctx.config.skip_invalid else run_refit, jobs):
+        if isinstance(result, JobFailed):
+            if job.symbol not in failed:
+                what = "anchor refit" if job.anchor else f"refit at cutoff {job.cutoff}"
+                failed[job.symbol] = gate.Check(job.symbol, "backtest", False, f"{what} failed: {result.reason}")
+                ctx.log(f"{job.symbol}: {what} failed, pair skipped (--skip-invalid): {result.reason}")
+            continue
         if job.anchor:
             anchors[job.symbol] = result
         else:
@@ -228,13 +252,16 @@ def _run_refits(
     return refits, anchors
 
 
-def _backtest_all(ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars]) -> _Backtests:
+def _backtest_all(
+    ctx: _Run, executor: Executor, bars: Mapping[str, ValidatedBars], failed: dict[str, gate.Check]
+) -> _Backtests:
     """Refit every cutoff of every symbol, plus one refit at the data end (the served forecast's
     anchor: the same procedure the backtest scored, run on all the data); score the backtest."""
     config, timeframe = ctx.config, ctx.timeframe
     step = pd.Timedelta(seconds=timeframe.seconds)
     frames = {symbol: backtest.backtest_frame(v.frame, config.model.scale) for symbol, v in bars.items()}
-    refits, anchors = _run_refits(ctx, executor, _refit_jobs(ctx, frames))
+    refits, anchors = _run_refits(ctx, executor, _refit_jobs(ctx, frames), failed)
+    frames = {symbol: frame for symbol, frame in frames.items() if symbol not in failed}
     settings = config.backtest.for_timeframe(timeframe.name)
     summaries: dict[str, dict[str, Any] | None] = {}
     grids = {symbol: backtest.grid_of(frame, step) for symbol, frame in frames.items()}
@@ -290,29 +317,29 @@ def _library_versions() -> dict[str, str]:
 
 
 @dataclass(slots=True)
-class _Outputs:
-    """What the artifact gathers while the symbols are exported: metadata, files, gate checks."""
+class _Pair:
+    """One freshly trained pair's part of the artifact: its manifest entry, grid, files and gate checks."""
 
-    symbols: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
-    checks: list[gate.Check] = field(default_factory=list)
+    meta: dict[str, Any]
+    payload: dict[str, Any]
+    files: dict[str, bytes]
+    checks: list[gate.Check]
 
 
 def _export_symbol(
-    out: _Outputs,
     ctx: _Run,
     res: FitResult,
     bars: ValidatedBars,
     backtests: _Backtests,
     production: Artifact | None,
-) -> None:
-    """Add one symbol's metadata, served forecast, model file, charts and gate checks to `out`."""
+) -> _Pair:
+    """One symbol's metadata, served forecast, model file, charts and gate checks."""
     config, timeframe, horizon = ctx.config, ctx.timeframe, ctx.horizon
     r = bars.report
     symbol = r.symbol
     grid_end = r.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
     bt = backtests.summaries[symbol]
-    meta = out.symbols[res.slug] = {
+    meta = {
         "symbol": symbol,
         "rows": r.rows,
         "data_start": format_utc(r.start.to_pydatetime()),
@@ -325,7 +352,7 @@ def _export_symbol(
         "model_file": f"{res.slug}.prophet.json",
         "backtest": bt,
     }
-    out.files[f"{res.slug}.prophet.json"] = res.model_json.encode()
+    files = {f"{res.slug}.prophet.json": res.model_json.encode()}
     res.payload["served"] = _served_payload(ctx, backtests.grids[symbol], res, bt, backtests.anchors[symbol])
     charts = {
         **res.charts,
@@ -340,43 +367,73 @@ def _export_symbol(
         ),
     }  # fmt: skip
     meta["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in charts}
-    out.files.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
+    files.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
     if bt:
         meta["backtest_chart"] = f"{res.slug}.backtest.png"
-        out.files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
-    out.checks += gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
-    out.checks.append(gate.compare_with_production(symbol, bt, production, config.gate))
+        files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
+    checks = gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
+    checks.append(gate.compare_with_production(symbol, bt, production, config.gate))
+    return _Pair(meta, res.payload, files, checks)
+
+
+def _carriable(production: Artifact | None, timeframe: Timeframe) -> dict[str, str]:
+    """The pairs production serves at this run's timeframe, by symbol: each one's slug."""
+    if production is None or production.manifest["timeframe"] != timeframe.name:
+        return {}
+    return {f.symbol: slug for slug, f in production.forecasts.items()}
+
+
+def _carry(production: Artifact, slug: str, why: str) -> _Pair:
+    """Production's entry for a pair this run failed, as this run writes it again: unchanged, marked carried.
+
+    `carried` says which model trained what is served, when, why this run did not replace it, and for
+    how many runs in a row it has been carried.
+    """
+    payload, files = carried_pair(production, slug)
+    meta = dict(production.manifest["symbols"][slug])
+    before = meta.get("carried") or {}
+    meta["carried"] = {
+        "model_version": before.get("model_version", production.model_version),
+        "trained_at": before.get("trained_at", production.manifest["trained_at"]),
+        "runs": int(before.get("runs", 0)) + 1,
+        "reason": why,
+    }
+    meta.pop("file", None)
+    return _Pair(meta, payload, files, [])
+
+
+def _why(checks: list[gate.Check], symbol: str) -> str:
+    return "; ".join(f"{c.name}: {c.detail}" for c in checks if c.symbol == symbol and not c.passed)
 
 
 def _track_record(
-    out: _Outputs,
     ctx: _Run,
-    fits: Mapping[str, FitResult],
+    served_fresh: Mapping[str, _Pair],
     bars: Mapping[str, ValidatedBars],
     production: Artifact | None,
     generation: str,
-) -> Ledger:
-    """Score production's ledger on the new bars, publish this run's forecasts in it, add its files to `out`."""
+) -> tuple[Ledger, dict[str, bytes]]:
+    """Production's ledger scored on the new bars (of every pair that has them), with this run's fresh
+    forecasts published in it; the ledger file and the fresh pairs' track-record charts."""
     version = ctx.config.model_version
     ledger, scored, published = record.update(
-        production, bars, {s: r.payload for s, r in fits.items()}, ctx.timeframe, generation, version
+        production, bars, {s: p.payload for s, p in served_fresh.items()}, ctx.timeframe, generation, version
     )
     ctx.log(record.log_line(ledger, scored, published))
-    out.files[record.LEDGER_FILE] = record.dump(ledger)
-    for symbol, res in fits.items():
-        out.symbols[res.slug]["charts"]["track-record"] = f"{res.slug}.track-record.png"
-        out.files[f"{res.slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
-    return ledger
+    files = {record.LEDGER_FILE: record.dump(ledger)}
+    for symbol, pair in served_fresh.items():
+        slug = pair.meta["model_file"].removesuffix(".prophet.json")
+        pair.meta["charts"]["track-record"] = f"{slug}.track-record.png"
+        files[f"{slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
+    return ledger, files
 
 
-def _alerts(
-    out: _Outputs, ctx: _Run, fits: Mapping[str, FitResult], production: Artifact | None, ledger: Ledger
-) -> None:
-    """Evaluate the watch rules on this run's forecasts, carrying production's states; add them to `out`."""
+def _alerts(ctx: _Run, payloads: Mapping[str, Mapping[str, Any]], production: Artifact | None, ledger: Ledger) -> bytes:
+    """The watch rules evaluated on the forecasts this artifact serves, carrying production's states."""
     previous = production.alerts if production is not None else None
-    alerts = decide(ctx.config.alert_rules, {s: r.payload for s, r in fits.items()}, ledger, previous)
+    alerts = decide(ctx.config.alert_rules, payloads, ledger, previous)
     ctx.log(log_line(alerts, first_run=production is None))
-    out.files[ALERTS_FILE] = json.dumps(alerts.to_json(), allow_nan=False, separators=(",", ":")).encode()
+    return json.dumps(alerts.to_json(), allow_nan=False, separators=(",", ":")).encode()
 
 
 def _manifest(
@@ -384,9 +441,9 @@ def _manifest(
     timings: Mapping[str, float],
     gate_: Mapping[str, Any],
     production: Artifact | None,
-    ledger: Ledger,
+    ledger: Ledger | None,
     symbols: Mapping[str, Any],
-    skipped: Mapping[str, str],
+    left_out: Mapping[str, str],
 ) -> dict[str, Any]:
     """The run's metadata, as the artifact's manifest stores it."""
     config, timeframe = ctx.config, ctx.timeframe
@@ -403,24 +460,43 @@ def _manifest(
         "gate": gate_,
         "production": record.describe_production(production),
         "ledger": record.LEDGER_FILE,
-        "track_record": record.summaries(ledger),
+        "track_record": record.summaries(ledger) if ledger is not None else {},
         "report": "report.md",
         "symbols": symbols,
-        # --skip-invalid: the pairs left out, each with why.
-        "skipped": dict(skipped),
+        # The pairs this artifact does not serve (failed, and not in production to carry), each with why.
+        "skipped": dict(left_out),
     }
 
 
 def _refuse(
     config: TrainConfig, manifest: Mapping[str, Any], decision: gate.Decision, gate_: Mapping[str, Any]
 ) -> None:
-    """Write the rejection report beside the artifact folder and raise: the gate refused the model."""
+    """Write the rejection report beside the artifact folder and raise: the gate refused the run."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rejected = out / "rejected-report.md"
     rejected.write_text(report.render_markdown(manifest, gate_), encoding="utf-8")
-    msg = f"the gate refused the model, no artifact written: {decision.reason()} (report: {rejected})"
+    msg = f"the gate refused the run, no artifact written: {decision.reason()} (report: {rejected})"
     raise TrainingError(msg)
+
+
+def _age_days(since: str, now: str) -> float:
+    return (parse_utc(now) - parse_utc(since)).total_seconds() / 86400
+
+
+def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, Mapping[str, Any]], now: str) -> None:
+    """One line per pair not served fresh, then the count of each verdict."""
+    by_symbol = {meta["symbol"]: meta for meta in symbols.values()}
+    for symbol in decision.failed_pairs():
+        carried = (by_symbol.get(symbol) or {}).get("carried")
+        if carried:
+            ctx.log(
+                f"{symbol}: carried forward from model {carried['model_version']} trained {carried['trained_at']} "
+                f"({_age_days(carried['trained_at'], now):.1f} days before this run): {carried['reason']}"
+            )
+        else:
+            ctx.log(f"{symbol}: left out (production does not serve it)")
+    ctx.log(f"pairs: {decision.summary()}")
 
 
 def run(config: TrainConfig, log: Log = _stderr) -> Path:
@@ -442,33 +518,51 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
         with _timed(timings, "fetch"):
             raw = load_bars(config, timeframe)
         with _timed(timings, "validate"):
-            ctx, bars, skipped = _validate_or_skip(ctx, raw)
-        config = ctx.config
+            bars, failed = _validate_or_skip(ctx, raw)
         _log_bars(bars, log)
 
         production = record.load_production(config.baseline_artifact, log)
         with _timed(timings, "fit"):
-            fits = _fit_all(ctx, executor, bars)
+            fits = _fit_all(ctx, executor, bars, failed)
         with _timed(timings, "backtest"):
-            backtests = _backtest_all(ctx, executor, bars)
+            backtests = _backtest_all(ctx, executor, {s: bars[s] for s in fits}, failed)
 
     t0 = time.perf_counter()
-    out = _Outputs()
-    for symbol, res in fits.items():
-        _export_symbol(out, ctx, res, bars[symbol], backtests, production)
-    generation = new_generation()
-    ledger = _track_record(out, ctx, fits, bars, production, generation)
-    _alerts(out, ctx, fits, production, ledger)
-    decision = gate.decide(out.checks)
+    trained = {
+        s: _export_symbol(ctx, res, bars[s], backtests, production) for s, res in fits.items() if s not in failed
+    }
+    order = {s: i for i, s in enumerate(symbols)}
+    checks = sorted([*failed.values(), *(c for p in trained.values() for c in p.checks)], key=lambda c: order[c.symbol])
+    carriable = _carriable(production, timeframe)
+    decision = gate.decide(checks, symbols, carriable, config.gate.max_failed_share)
     gate_ = decision.to_dict()
-    manifest = {**_manifest(ctx, timings, gate_, production, ledger, out.symbols, skipped), "alerts": ALERTS_FILE}
+    fresh = {s: trained[s] for s, v in decision.pairs.items() if v == "fresh"}
+    carried = {
+        s: _carry(production, carriable[s], _why(checks, s))
+        for s, v in decision.pairs.items()
+        if v == "carried" and production is not None
+    }
+    left_out = {s: _why(checks, s) for s, v in decision.pairs.items() if v == "left out"}
+    served_pairs = {s: p for s in symbols if (p := fresh.get(s) or carried.get(s)) is not None}
+    slug_of = {s: symbol_to_slug(s) for s in symbols}
     if not decision.passed:
-        _refuse(config, manifest, decision, gate_)
+        shown = {slug_of[s]: p.meta for s, p in trained.items()}
+        _refuse(config, _manifest(ctx, timings, gate_, production, None, shown, left_out), decision, gate_)
+    generation = new_generation()
+    ledger, files = _track_record(ctx, fresh, bars, production, generation)
+    for pair in served_pairs.values():
+        files.update(pair.files)
+    files[ALERTS_FILE] = _alerts(ctx, {s: p.payload for s, p in served_pairs.items()}, production, ledger)
+    symbols_meta = {slug_of[s]: p.meta for s, p in served_pairs.items()}
+    manifest = {**_manifest(ctx, timings, gate_, production, ledger, symbols_meta, left_out), "alerts": ALERTS_FILE}
+    _log_verdicts(ctx, decision, symbols_meta, manifest["trained_at"])
     manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
-    out.files["report.md"] = report.render_markdown(manifest, gate_).encode()
-    path = write_artifact(config.out, manifest, {r.slug: r.payload for r in fits.values()}, out.files, generation)
+    files["report.md"] = report.render_markdown(manifest, gate_).encode()
+    payloads = {slug_of[s]: p.payload for s, p in served_pairs.items()}
+    path = write_artifact(config.out, manifest, payloads, files, generation)
     log(
-        f"wrote {path} (model {config.model_version}, {len(fits)} symbol(s)) in "
-        f"{time.perf_counter() - t_start:.1f} s; gate passed; report: {path.parent / generation / 'report.md'}"
+        f"wrote {path} (model {config.model_version}, {len(fresh)} pair(s) fresh, {len(carried)} carried, "
+        f"{len(left_out)} left out) in {time.perf_counter() - t_start:.1f} s; gate passed; "
+        f"report: {path.parent / generation / 'report.md'}"
     )
     return path

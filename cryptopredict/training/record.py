@@ -116,7 +116,8 @@ def update(
     generation: str,
     model_version: str,
 ) -> tuple[Ledger, int, int]:
-    """Production's ledger scored against these bars, plus this run's forecasts, bounded.
+    """Production's ledger scored against these bars, plus this run's forecasts (`payloads`: the pairs
+    served fresh, each with bars), bounded.
 
     Returns the new ledger, how many entries were scored by this run and how many it published.
     """
@@ -124,8 +125,8 @@ def update(
     ledger, scored = ledger.score({s: _closes(v) for s, v in bars.items()}, generation)
     new = [
         e
-        for symbol, v in bars.items()
-        for e in _published(symbol, v, payloads[symbol], timeframe, generation, model_version)
+        for symbol, payload in payloads.items()
+        for e in _published(symbol, bars[symbol], payload, timeframe, generation, model_version)
     ]
     before = len(ledger.entries)
     ledger = ledger.publish(new)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-__all__ = ["METHODS", "backtest_chart", "render_markdown"]
+__all__ = ["METHODS", "backtest_chart", "carried_age_days", "render_markdown"]
 
 # The served forecast first, then the nested procedure that set its weight; naive's coverage is that of
 # its empirical quantiles.
@@ -93,22 +94,45 @@ def _track_record(manifest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _skipped(manifest: Mapping[str, Any]) -> list[str]:
-    """The pairs --skip-invalid left out, each with why (nothing when none was)."""
-    skipped = manifest.get("skipped") or {}
-    if not skipped:
+def carried_age_days(carried: Mapping[str, Any], trained_at: str) -> float:
+    """Days between the training of a carried pair's forecast and the run that carried it."""
+    return (datetime.fromisoformat(trained_at) - datetime.fromisoformat(carried["trained_at"])).total_seconds() / 86400
+
+
+def _pairs(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> list[str]:
+    """Each pair's verdict: served fresh, production's forecast carried forward (and how old), or left out."""
+    pairs = gate.get("pairs") or {}
+    if not pairs:
         return []
-    return [
-        f"Left out by --skip-invalid ({len(skipped)}): "
-        + "; ".join(f"{symbol} ({why})" for symbol, why in skipped.items())
-        + ".",
-        "",
-    ]
+    metas = {meta["symbol"]: meta for meta in manifest["symbols"].values()}
+    left_out = manifest.get("skipped") or {}
+    lines = ["## Pairs", "", "| pair | served | why not from this run |", "|---|---|---|"]
+    for symbol, verdict in pairs.items():
+        carried = (metas.get(symbol) or {}).get("carried")
+        if verdict == "fresh":
+            what, why = "fresh, from this run", ""
+        elif not gate["passed"]:
+            what, why = "**failed**", left_out.get(symbol, "")
+        elif carried:
+            runs = f", carried {carried['runs']} runs in a row" if carried["runs"] > 1 else ""
+            what = (
+                f"**carried** from model {carried['model_version']} trained {carried['trained_at']} "
+                f"({carried_age_days(carried, manifest['trained_at']):.1f} days before this run{runs})"
+            )
+            why = carried["reason"]
+        else:
+            what, why = "**left out** (production does not serve it)", left_out.get(symbol, "")
+        lines.append(f"| {symbol} | {what} | {why.replace('|', '/')} |")
+    return [*lines, ""]
 
 
 def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str:
     """The report as Markdown: run facts, the gate's decision, and a metrics table per symbol."""
-    verdict = "**passed**: the model is promoted" if gate["passed"] else "**refused**: no artifact was written"
+    if gate["passed"]:
+        counts = {v: sum(1 for got in (gate.get("pairs") or {}).values() if got == v) for v in ("carried", "left out")}
+        verdict = "**passed**: the model is promoted" + "".join(f", {n} pair(s) {v}" for v, n in counts.items() if n)
+    else:
+        verdict = f"**refused**: {gate.get('refusal') or 'a check failed'}; no artifact was written"
     lines = [
         f"# Training report: model {manifest['model_version']}",
         "",
@@ -116,8 +140,9 @@ def render_markdown(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> str
         f"scale `{manifest['model_config']['scale']}`, changepoint prior "
         f"{manifest['model_config']['changepoint_prior_scale']}.",
         "",
-        *_skipped(manifest),
         f"## Gate: {verdict}",
+        "",
+        *_pairs(manifest, gate),
         "",
         "| symbol | check | result | detail |",
         "|---|---|---|---|",

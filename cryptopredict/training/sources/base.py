@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from cryptopredict.errors import DataSourceError
@@ -13,7 +14,14 @@ if TYPE_CHECKING:
     from cryptopredict.timeframes import Timeframe
     from cryptopredict.training.config import TrainConfig
 
-__all__ = ["BarSource", "utc_timestamp"]
+__all__ = ["BarSource", "Unreadable", "utc_timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """What a source returns in place of a pair's bars it could not read (only with `skip_invalid`): why."""
+
+    reason: str
 
 
 class BarSource(Protocol):
@@ -40,10 +48,11 @@ class BarSource(Protocol):
     def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
         """Every pair this source can give bars of at `timeframe` (for --symbols all), sorted."""
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
         """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them).
 
-        With `config.skip_invalid` a source may leave out a symbol it has no bars for (the run reports it).
+        With `config.skip_invalid` a source leaves out a symbol it has no bars for, and gives `Unreadable`
+        for one whose bars it could not read, instead of raising (the run reports both as failed pairs).
         """
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import Timeframe, slug_to_symbol, symbol_to_slug
+from cryptopredict.training.sources.base import Unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,9 +64,9 @@ class CsvSource:
             raise DataSourceError(msg)
         return tuple(symbols)
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
         """Every row of each symbol's file (validation applies --start and --end)."""
-        return read_bars(self.dir, config.symbols, timeframe)
+        return read_bars(self.dir, config.symbols or (), timeframe, skip_invalid=config.skip_invalid)
 
 
 def csv_path(csv_dir: str | Path, symbol: str, timeframe: Timeframe) -> Path:
@@ -73,22 +74,34 @@ def csv_path(csv_dir: str | Path, symbol: str, timeframe: Timeframe) -> Path:
     return Path(csv_dir) / f"{symbol_to_slug(symbol)}.{timeframe.file_suffix}.csv"
 
 
-def read_bars(csv_dir: str | Path, symbols: Sequence[str], timeframe: Timeframe) -> dict[str, pd.DataFrame]:
-    """Read each symbol's file as strings, untouched: validation parses and checks every value."""
+def read_bars(
+    csv_dir: str | Path, symbols: Sequence[str], timeframe: Timeframe, *, skip_invalid: bool = False
+) -> dict[str, pd.DataFrame | Unreadable]:
+    """Read each symbol's file as strings, untouched: validation parses and checks every value.
+
+    A missing or unreadable file raises; with `skip_invalid` a missing file is a pair without bars
+    (left out of the result) and an unreadable one is `Unreadable`, and the other files are still read.
+    """
     import pandas as pd
 
-    out: dict[str, pd.DataFrame] = {}
+    out: dict[str, pd.DataFrame | Unreadable] = {}
     for symbol in symbols:
         path = csv_path(csv_dir, symbol, timeframe)
         try:
             out[symbol] = pd.read_csv(path, dtype=str, keep_default_na=False)
         except FileNotFoundError:
+            if skip_invalid:
+                continue
             present = sorted(p.name for p in Path(csv_dir).glob("*.csv")) if Path(csv_dir).is_dir() else []
             msg = f"{symbol}: no file {path}" + (
                 f" (found: {', '.join(present)})" if present else f" ({csv_dir} has no CSV files)"
             )
             raise DataSourceError(msg) from None
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            msg = f"{symbol}: cannot read {path}: {str(exc).strip().splitlines()[0]}"
+            why = f"cannot read {path}: {str(exc).strip().splitlines()[0]}"
+            if skip_invalid:
+                out[symbol] = Unreadable(why)
+                continue
+            msg = f"{symbol}: {why}"
             raise DataSourceError(msg) from None
     return out
