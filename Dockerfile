@@ -56,6 +56,11 @@ ARG MODEL_VERSION=dev
 ARG RUN_ID=local
 # Backtest cutoffs: empty for train.py's default (the image tests build with a few, to be quick).
 ARG BACKTEST_CUTOFFS=
+# A pair without bars, unreadable or failing its fit fails that pair, not the run (train.py
+# --skip-invalid: carried forward from production or left out); "false" fails the run instead.
+ARG SKIP_INVALID=true
+# The share of failed pairs above which the run is refused: empty for train.py's default (0.25).
+ARG MAX_FAILED_SHARE=
 COPY --from=production /app/artifacts/ /production/
 # Alpaca keys are optional for crypto data; as BuildKit secrets they never reach a layer.
 # The stage always completes, so that a refused challenger's report can still be exported:
@@ -71,6 +76,8 @@ RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_k
     mkdir -p /artifacts /run-output \
     && if [ -f /production/manifest.json ]; then set -- --baseline-artifact /production; else set --; fi \
     && if [ -n "$BACKTEST_CUTOFFS" ]; then set -- "$@" --backtest-cutoffs "$BACKTEST_CUTOFFS"; fi \
+    && if [ "$SKIP_INVALID" = true ]; then set -- "$@" --skip-invalid; fi \
+    && if [ -n "$MAX_FAILED_SHARE" ]; then set -- "$@" --max-failed-share "$MAX_FAILED_SHARE"; fi \
     && { ALPACA_API_KEY="$(cat /run/secrets/alpaca_api_key 2>/dev/null || true)" \
          ALPACA_SECRET_KEY="$(cat /run/secrets/alpaca_secret_key 2>/dev/null || true)" \
          DASK_SCHEDULER_ADDRESS="$(cat /run/secrets/dask_scheduler_address 2>/dev/null || true)" \

@@ -6,7 +6,8 @@
 # Environment: RUN_ID (the training run's identity, as the workflow passes it; default a UTC
 # stamp, so every build trains afresh), PRODUCTION_IMAGE (an image whose artifact is production:
 # the champion the workflow passes; default none, a first run), TARGETS (default "train api worker"),
-# SOURCE, SYMBOLS, TIMEFRAME, START and BACKTEST_CUTOFFS (default the Dockerfile's and train.py's),
+# SOURCE, SYMBOLS, TIMEFRAME, START, BACKTEST_CUTOFFS, SKIP_INVALID and MAX_FAILED_SHARE (default the
+# Dockerfile's and train.py's),
 # MODEL_VERSION, ALPACA_API_KEY / ALPACA_SECRET_KEY, DASK_SCHEDULER_ADDRESS (train on that Dask
 # cluster; default none, in the build), REGISTRY_TLS_VERIFY (false: PRODUCTION_IMAGE's registry
 # speaks plain HTTP, as the tests' local one).
@@ -112,6 +113,8 @@ common=(
 )
 [ -n "${START:-}" ] && common+=(--build-arg "START=$START")
 [ -n "${BACKTEST_CUTOFFS:-}" ] && common+=(--build-arg "BACKTEST_CUTOFFS=$BACKTEST_CUTOFFS")
+[ -n "${SKIP_INVALID:-}" ] && common+=(--build-arg "SKIP_INVALID=$SKIP_INVALID")
+[ -n "${MAX_FAILED_SHARE:-}" ] && common+=(--build-arg "MAX_FAILED_SHARE=$MAX_FAILED_SHARE")
 # The champion, as the workflow passes it: a named build context replacing the `production` stage.
 if [ -n "${PRODUCTION_IMAGE:-}" ]; then
     common+=(--build-context "production=docker-image://$PRODUCTION_IMAGE")

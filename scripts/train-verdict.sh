@@ -29,14 +29,14 @@ if [ "$status" = 0 ] && [ -f "$dir/manifest.json" ]; then
     python3 - "$dir/manifest.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-carried = {meta["symbol"]: meta["carried"] for meta in m["symbols"].values() if meta.get("carried")}
+carried = {meta["symbol"]: meta["carried"] for meta in m.get("symbols", {}).values() if meta.get("carried")}
 for symbol, verdict in (m.get("gate") or {}).get("pairs", {}).items():
     if verdict == "carried":
         c = carried[symbol]
         print(f"::warning title={symbol} carried forward::model {c['model_version']}'s forecast "
               f"(trained {c['trained_at']}) is served again: {c['reason']}")
     elif verdict == "left out":
-        print(f"::warning title={symbol} left out::not served: {m['skipped'].get(symbol, '')}")
+        print(f"::warning title={symbol} left out::not served: {m.get('skipped', {}).get(symbol, '')}")
 PY
     generation="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["generation"])' "$dir/manifest.json")"
     echo "generation=$generation" >>"$outputs"

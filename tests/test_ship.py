@@ -126,7 +126,10 @@ def _build_args(step: dict) -> dict[str, str]:
 
 
 # Every argument the train stage declares: equal in both builds of a run, so the api build reuses it.
-TRAIN_ARGS = ("SOURCE", "SYMBOLS", "TIMEFRAME", "START", "MODEL_VERSION", "RUN_ID", "BACKTEST_CUTOFFS")
+TRAIN_ARGS = (
+    "SOURCE", "SYMBOLS", "TIMEFRAME", "START", "MODEL_VERSION", "RUN_ID", "BACKTEST_CUTOFFS", "SKIP_INVALID",
+    "MAX_FAILED_SHARE",
+)  # fmt: skip
 
 
 def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> None:
