@@ -208,7 +208,7 @@ def test_the_api_and_the_page_say_which_pairs_are_carried_and_how_old(
     assert model["symbols"]["SKILL-USD"]["carried"]["reason"].startswith("vs production: ")
     assert model["left_out"] == {"FIT/USD": artifact.manifest["skipped"]["FIT/USD"]}
     assert model["gate"]["pairs"]["FIT/USD"] == "left out"
-    assert "(carried, 0.0 days old)" in page
+    assert "(carried: trained 0.0 days before this model)" in page
     assert "Carried forward: this run failed BAD/USD" in page
     assert "Left out (this run failed them and no earlier model served them): FIT/USD" in page
     assert bad.status == 200
