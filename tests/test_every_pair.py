@@ -143,3 +143,21 @@ def test_alpaca_all_without_keys_says_which_are_missing(
     assert "needs keys: set ALPACA_SECRET_KEY" in line
     assert "ALPACA_API_KEY" not in line
     assert fake.requests == []
+
+
+def test_a_pair_whose_price_never_moves_is_served(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stablecoin's constant closes: Prophet sets its parameters without the optimiser (counted as converged),
+    MASE has no scale and is null, the report is written and the served band is the price itself."""
+    index = pd.date_range(pd.Timestamp("2023-01-01", tz="UTC"), periods=600, freq="1D")
+    flat = pd.DataFrame({"timestamp": index, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 5.0})
+    _write_csvs(tmp_path / "csv", {"USDC/USD": flat})
+    argv = ["--csv-dir", str(tmp_path / "csv"), "--symbols", "USDC/USD", "--out", str(tmp_path / "a")]
+    code = cli.main([*argv, "--horizon-days", "30", "--backtest-cutoffs", "20", "--workers", "1"])
+    assert code == 0, capsys.readouterr().err
+    artifact = read_artifact(tmp_path / "a")
+    meta = artifact.manifest["symbols"]["USDC-USD"]
+    assert meta["converged"] is True
+    assert all(m["mase"] is None for e in meta["backtest"]["metrics"].values() for m in (e["served"], e["naive"]))
+    fc = artifact.forecasts["USDC-USD"]
+    assert {v for col in fc.quantiles for v in col} == {1.0}
+    assert "| USDC/USD | converged | pass |" in artifact.file_path("report.md").read_text()

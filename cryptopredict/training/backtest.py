@@ -187,12 +187,14 @@ def _window_stats(close: np.ndarray, origin: int, window: int) -> tuple[float, f
     return float(np.mean(np.abs(diffs))), float(np.mean(diffs))
 
 
-def _point_metrics(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float]:
+def _point_metrics(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> dict[str, float | None]:
     err = np.abs(actual - predicted)
+    # A window whose closes never moved (a stablecoin) has no one-step error to scale by: no MASE.
+    scaled = bool(np.all(np.isfinite(scale) & (scale > 0)))
     return {
         "mae": float(np.mean(err)),
         "mape": float(np.mean(err / actual)),
-        "mase": float(np.mean(err / scale)),
+        "mase": float(np.mean(err / scale)) if scaled else None,
     }
 
 

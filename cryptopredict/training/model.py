@@ -150,6 +150,9 @@ def _optimiser_converged(symbol: str, model: Any) -> bool:
     If cmdstanpy stops keeping that output where it does today, training stops here rather than
     passing every fit unseen.
     """
+    history = getattr(model, "history", None)
+    if history is not None and history["y"].min() == history["y"].max():
+        return True  # Prophet sets a constant series' parameters without running the optimiser: nothing to converge
     try:
         console = Path(model.stan_backend.stan_fit.runset.stdout_files[0]).read_text(errors="replace")
     except (AttributeError, IndexError, TypeError, OSError) as exc:

@@ -19,7 +19,7 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def _ci(ci: Any, fmt: str) -> str:
-    return f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]" if ci else ""
+    return f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]" if ci and None not in ci else ""
 
 
 def _symbol_table(backtest: Mapping[str, Any]) -> list[str]:
