@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
 
@@ -33,6 +34,24 @@ def test_diebold_mariano_matches_the_hand_computed_statistic() -> None:
     assert stat == pytest.approx(-1.0)
     # t with 3 degrees of freedom at -1: 1/2 - (pi/6 + sin(pi/6) cos(pi/6)) / pi (the normal's would be 0.158655).
     assert p == pytest.approx(0.195501, abs=1e-6)
+
+
+def test_diebold_mariano_counts_the_overlap_of_neighbouring_forecasts() -> None:
+    """Differences -1, 1, -1, -1 at lag 1: variance 0.75 plus the Bartlett-weighted first autocovariance
+    2 * 1/2 * (-0.3125) = 0.4375, HLN factor sqrt(0.375): statistic -0.925820."""
+    stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0]), lag=1)
+    assert stat == pytest.approx(-0.5 * math.sqrt(0.375) / math.sqrt(0.4375 / 4))
+
+
+def test_diebold_mariano_does_not_find_skill_in_overlapping_noise() -> None:
+    """Loss differences of overlapping 7-step forecasts with no real edge: at 5% the test rejects in at most
+    15% of 400 samples (without the Newey-West terms it rejects in about 25%)."""
+    rng = np.random.default_rng(0)
+    rejected = 0
+    for _ in range(400):
+        d = np.convolve(rng.normal(size=126), np.ones(7), "valid")  # neighbours share 6 of 7 shocks
+        rejected += served.diebold_mariano(d, np.zeros(d.size), lag=6)[1] < 0.05
+    assert rejected / 400 < 0.15
 
 
 def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
@@ -80,6 +99,37 @@ def test_a_weight_needs_a_significant_win_over_naive() -> None:
     assert few.n == 30
 
 
+def test_a_lower_loss_without_a_significant_win_earns_no_weight() -> None:
+    """Every close rises by 1; a change right 11 times and wrong 9 has the lowest loss at weight 1 (0.9 against
+    the last close's 1.0), but Diebold-Mariano's p = 0.33: weight 0. Right 18 times of 20, it earns weight 1."""
+    origin, actual = np.zeros(20), np.ones(20)
+    lucky = served.choose_weight(origin, np.array([1.0, -1.0] * 9 + [1.0, 1.0]), actual, lag=0, alpha=0.05, min_n=20)
+    assert (lucky.weight, lucky.best) == (0.0, 1.0)
+    assert lucky.p_value == pytest.approx(0.333132, abs=1e-6)
+    skilled = served.choose_weight(origin, np.array([1.0] * 18 + [-1.0] * 2), actual, lag=0, alpha=0.05, min_n=20)
+    assert (skilled.weight, skilled.best) == (1.0, 1.0)
+    assert skilled.p_value < 0.001
+
+
+def test_the_return_tables_use_only_outcomes_known_at_the_origin() -> None:
+    """Closes after the origin never change its standardised or raw return quantiles; the close at the origin
+    (the newest outcome known) does."""
+    rng = np.random.default_rng(3)
+    lc = np.cumsum(rng.normal(0, 0.02, 400)) + 5
+    origin, steps = 250, 7
+    later = lc.copy()
+    later[origin + 1 :] += rng.normal(0, 1.0, 400 - origin - 1)
+    now = lc.copy()
+    now[origin] += 10.0
+    tables = {}
+    for name, closes in (("base", lc), ("later", later), ("now", now)):
+        sigma = served.ewma_volatility(closes, 30)
+        tables[name] = (served.z_table(closes, sigma, origin, steps), served.return_quantiles(closes, origin, steps))
+    for k in range(2):
+        np.testing.assert_array_equal(tables["later"][k], tables["base"][k])
+        assert tables["now"][k][-1] > tables["base"][k][-1]
+
+
 # A quick, honest backtest on synthetic daily closes: 40 cutoffs a week apart, refits on a year.
 _CONFIG = BacktestConfig(cutoffs=40, spacing=pd.Timedelta(days=7), min_train_rows=200, window=365)
 _MODEL = ModelConfig(uncertainty_samples=0, yearly_seasonality=False, changepoint_prior_scale=0.05)
@@ -89,7 +139,7 @@ def _backtest(close: np.ndarray) -> dict:
     frame = backtest.backtest_frame(
         pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=close.size, freq="D", tz="UTC"),
                       "close": close}), "log")  # fmt: skip
-    horizons = backtest.HORIZONS["1Day"][:2]  # 1d and 7d
+    horizons = TIMEFRAMES["1Day"].horizons[:2]  # 1d and 7d
     cutoffs = backtest.plan_cutoffs(frame["ds"], DAY, horizons, _CONFIG)
     refits = [backtest.refit(frame, c, DAY, [1, 7], _MODEL, _CONFIG.window, intervals=False) for c in cutoffs]
     summary = backtest.evaluate(backtest.grid_of(frame, DAY), refits, horizons, _CONFIG, ServedConfig())
