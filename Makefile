@@ -65,5 +65,8 @@ bench: $(STAMP)
 # `mutmut show NAME`); a second run retests only what changed.
 MUTATED := training.served training.backtest training.gate ledger serving.contract serving.hotpath
 mutation: $(STAMP)
-	for m in $(MUTATED); do $(BIN)/mutmut run --max-children 2 "cryptopredict.$$m.*" || exit 1; done
+	rm -rf .mutation-fixtures
+	for m in $(MUTATED); do \
+		CRYPTOPREDICT_FIXTURE_CACHE=$(CURDIR)/.mutation-fixtures $(BIN)/mutmut run --max-children 2 "cryptopredict.$$m.*" || exit 1; \
+	done
 	$(BIN)/mutmut results

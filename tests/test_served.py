@@ -190,3 +190,70 @@ def test_diebold_mariano_is_judged_on_student_t_with_n_minus_1_degrees_of_freedo
     stat, p = served.diebold_mariano(a, b, lag=0)
     assert p == pytest.approx(served.student_t_cdf(stat, 7))
     assert p > 0.5 * (1 + math.erf(stat / math.sqrt(2)))
+
+
+def test_a_weighted_forecasts_band_rests_on_its_newest_40_errors_widened_for_the_next_one() -> None:
+    """50 errors k/100 of the point log 0 + 0.5 * delta, over sigma 2 * sqrt(4): the newest 40 are (10..49)/400, and
+    a level a reads the empirical a * 41/40 quantile above the median, 1 - (1 - a) * 41/40 at or below it."""
+    k = np.arange(50.0)
+    delta = np.sin(k) + 2.0
+    args = (np.zeros(50), delta, k / 100 + 0.5 * delta, np.full(50, 2.0), 4, 0.5)
+    z = served.error_z(*args)
+    assert z is not None
+
+    def at(p: float) -> float:  # the quantile of (10 + 39 u) / 400 at u = p, linear between the 40 points
+        return (10 + 39 * min(max(p, 0.0), 1.0)) / 400
+
+    for level in (0.01, 0.1, 0.5, 0.9, 0.99):
+        p = level * 41 / 40 if level > 0.5 else 1 - (1 - level) * 41 / 40
+        assert z[served.LEVELS.index(level)] == pytest.approx(at(p)), level
+    assert served.error_z(*(a[:20] if isinstance(a, np.ndarray) else a for a in args)) is not None
+    assert served.error_z(*(a[:19] if isinstance(a, np.ndarray) else a for a in args)) is None
+
+
+def test_the_bootstrap_resamples_whole_blocks_from_every_start_and_is_reproducible() -> None:
+    """On rows 0..19 in blocks of 5 every resample keeps 16 of its 19 neighbouring pairs consecutive, row 0 is
+    drawn as a block start, the same data give the same interval, and fewer than two blocks give none."""
+    rows = np.arange(20.0)
+
+    def consecutive(v: np.ndarray) -> float:
+        return float(np.mean(np.diff(v) == 1))
+
+    lo, _ = served.block_bootstrap_ci((rows,), consecutive, 5)
+    assert lo >= 16 / 19
+    assert served.block_bootstrap_ci((rows,), np.min, 5)[0] == 0.0
+    assert served.block_bootstrap_ci((rows,), np.mean, 5) == served.block_bootstrap_ci((rows,), np.mean, 5)
+    assert served.block_bootstrap_ci((rows, rows), lambda a, b: float(np.max(np.abs(a - b))), 5) == (0.0, 0.0)
+    assert served.block_bootstrap_ci((rows[:9],), np.mean, 5) is None
+    assert served.block_bootstrap_ci((rows[:10],), np.mean, 5) is not None
+    assert served.block_bootstrap_ci((rows[:3],), np.mean, 0) is not None  # a block of 0 rows is one row
+
+
+def test_the_bootstrap_interval_widens_with_its_level() -> None:
+    """Level 0 is the resamples' median twice; the 50% interval lies strictly inside the 90% one."""
+    rows = np.random.default_rng(0).normal(size=60)
+    lo0, hi0 = served.block_bootstrap_ci((rows,), np.mean, 3, level=0.0)
+    lo5, hi5 = served.block_bootstrap_ci((rows,), np.mean, 3, level=0.5)
+    lo9, hi9 = served.block_bootstrap_ci((rows,), np.mean, 3)
+    assert lo0 == hi0
+    assert lo9 < lo5 < lo0 < hi5 < hi9
+
+
+def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at_the_last() -> None:
+    """Weights 0.2 at 1 step and 0.8 at 7: a history point's median is the previous log close + 0.2 x Prophet's
+    fitted change; forecast step j's is the last log close + w(j) x its predicted change; both bands are
+    sigma x sqrt(j) x the spread of the standardised j-step returns known at the last close."""
+    rng = np.random.default_rng(5)
+    lc = np.cumsum(rng.normal(0, 0.02, 300)) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    change, future = rng.normal(0, 0.01, 300), rng.normal(0, 0.05, 10)
+    q = served.grid_quantiles(lc, sigma, change, future, [1, 7], [0.2, 0.8])
+    mid, lo, hi = served.MEDIAN, served.LOW, served.HIGH
+    np.testing.assert_allclose(q[1:300, mid], lc[:-1] + 0.2 * change[1:])
+    assert q[0, mid] == lc[0]
+    w = served.weight_curve(np.arange(1, 11), [1, 7], [0.2, 0.8])
+    np.testing.assert_allclose(q[300:, mid], lc[-1] + w * future)
+    z1, z7 = (served.z_table(lc, sigma, 299, h) for h in (1, 7))
+    np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))
+    np.testing.assert_allclose(q[300, hi] - q[300, lo], sigma[-1] * (z1[hi] - z1[lo]))
+    np.testing.assert_allclose(q[306, hi] - q[306, lo], sigma[-1] * math.sqrt(7) * (z7[hi] - z7[lo]))
