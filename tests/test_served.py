@@ -257,3 +257,37 @@ def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at
     np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))
     np.testing.assert_allclose(q[300, hi] - q[300, lo], sigma[-1] * (z1[hi] - z1[lo]))
     np.testing.assert_allclose(q[306, hi] - q[306, lo], sigma[-1] * math.sqrt(7) * (z7[hi] - z7[lo]))
+
+
+def test_the_volatility_is_a_running_mean_square_for_30_returns_then_halves_a_shock_every_halflife() -> None:
+    """Returns 0.1 then 0.3: sigma 0.1 twice (the first close repeats the second), then sqrt(0.05); with 30
+    returns of 0.02, a 0.1 shock and 0.02 again at half-life 10, the excess variance halves in 10 steps."""
+    np.testing.assert_allclose(served.ewma_volatility(np.array([0.0, 0.1, 0.4]), 10), [0.1, 0.1, math.sqrt(0.05)])
+    assert served.ewma_volatility(np.array([0.0, 0.1]), 10) == pytest.approx([0.1, 0.1])
+    single = served.ewma_volatility(np.array([4.0]), 10)
+    assert single.shape == (1,)
+    assert np.isnan(single).all()
+    r = np.full(60, 0.02)
+    r[30] = 0.1
+    var = served.ewma_volatility(np.concatenate([[0.0], np.cumsum(r)]), 10)[1:] ** 2
+    alpha = 1 - 0.5 ** (1 / 10)
+    assert var[29] == pytest.approx(0.0004)
+    assert var[30] == pytest.approx(0.0004 + alpha * (0.01 - 0.0004))
+    assert var[40] - 0.0004 == pytest.approx((var[30] - 0.0004) / 2)
+
+
+def test_no_weight_states_no_evidence() -> None:
+    """Too few outcomes, or a change always the wrong way (best weight 0): weight 0, best 0, no statistic, p = 1."""
+    origin, actual = np.zeros(40), np.ones(40)
+    for choice in (
+        served.choose_weight(origin, np.ones(40), actual, lag=4, alpha=0.05, min_n=20),
+        served.choose_weight(origin, -np.ones(40), actual, lag=0, alpha=0.05, min_n=20),
+    ):
+        assert (choice.weight, choice.n, choice.best, choice.p_value) == (0.0, 40, 0.0, 1.0)
+        assert math.isnan(choice.dm_stat)
+
+
+def test_student_t_is_certain_at_the_infinities() -> None:
+    """P(T <= +inf) = 1 and P(T <= -inf) = 0 for odd and even degrees of freedom."""
+    for df in (1, 2, 3):
+        assert (served.student_t_cdf(math.inf, df), served.student_t_cdf(-math.inf, df)) == (1.0, 0.0)
