@@ -291,3 +291,37 @@ def test_student_t_is_certain_at_the_infinities() -> None:
     """P(T <= +inf) = 1 and P(T <= -inf) = 0 for odd and even degrees of freedom."""
     for df in (1, 2, 3):
         assert (served.student_t_cdf(math.inf, df), served.student_t_cdf(-math.inf, df)) == (1.0, 0.0)
+
+
+def test_return_tables_standardise_by_sigma_sqrt_h_after_the_burn_in() -> None:
+    """Log returns of 0.01 a step: every standardised 4-step return is 0.04 / (0.01 * 2) = 2; a table needs 30
+    past origins (origin 63 has them, 62 not); raw tables start after 30 burn-in returns, however wild."""
+    lc = np.arange(120) * 0.01
+    sigma = served.ewma_volatility(lc, 10)
+    np.testing.assert_allclose(served.z_table(lc, sigma, 100, 4), 2.0)
+    assert served.z_table(lc, sigma, 63, 4) is not None
+    assert served.z_table(lc, sigma, 62, 4) is None
+    wild = np.concatenate([[0.0], np.cumsum(np.r_[np.full(30, 0.5), np.full(89, 0.01)])])
+    np.testing.assert_allclose(served.return_quantiles(wild, 100, 1), 0.01)
+
+
+def test_quantiles_centre_any_table_on_the_point() -> None:
+    """A table whose median is 1: the point is the median, the 90% level 1.2816 x sigma sqrt(h) above it."""
+    q = served.quantiles(np.log(100), 0.1, 4, served.normal_z() + 1)
+    assert q[served.MEDIAN] == pytest.approx(np.log(100))
+    assert q[served.HIGH] - q[served.MEDIAN] == pytest.approx(0.2 * 1.281552, abs=1e-6)
+
+
+def test_diebold_mariano_at_its_edges() -> None:
+    """Two differences -1, -3 give -2 (p = 1/2 - atan(2)/pi); one gives none; equal losses give 0 and p 1/2; a
+    constant difference is infinitely significant; a lag past n - 1 uses every autocovariance (-1.154701)."""
+    stat, p = served.diebold_mariano(np.array([0.0, 0.0]), np.array([1.0, 3.0]), lag=0)
+    assert (stat, p) == pytest.approx((-2.0, 0.5 - math.atan(2) / math.pi))
+    assert math.isnan(served.diebold_mariano(np.array([0.0]), np.array([1.0]), lag=0)[0])
+    assert served.diebold_mariano(np.array([0.0]), np.array([1.0]), lag=0)[1] == 1.0
+    ones = np.ones(3)
+    assert served.diebold_mariano(ones, ones, lag=1) == (0.0, 0.5)
+    assert served.diebold_mariano(ones * 0, ones, lag=1) == (-math.inf, 0.0)
+    assert served.diebold_mariano(ones * 2, ones, lag=1) == (math.inf, 1.0)
+    stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.ones(4), lag=3)
+    assert stat == pytest.approx(-0.25 / math.sqrt(0.1875 / 4))
