@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-dev
 # dev lock, which adds the test tools). `make test` installs the rest into the same venv.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run train serve test lint lock clean system-packages bench
+.PHONY: run train serve test lint lock clean system-packages bench mutation
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "make: cryptopredict needs Python 3.11 (its lock files are for 3.11): install python3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -53,8 +53,20 @@ lock:
 	uv pip compile --quiet --generate-hashes --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache mutants
 
 # Serving, cold start, footprint and training benchmarks; writes bench/results/ (about 15 minutes).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Mutation testing of the core modules with mutmut (settings in pyproject.toml), one module at a
+# time; not run by CI (see the README's development section for how long it takes). Each mutant
+# runs only the tests that call its function. Results stay in mutants/ (`mutmut results`,
+# `mutmut show NAME`); a second run retests only what changed.
+MUTATED := training.served training.backtest training.gate ledger serving.contract serving.hotpath
+mutation: $(STAMP)
+	rm -rf .mutation-fixtures
+	for m in $(MUTATED); do \
+		CRYPTOPREDICT_FIXTURE_CACHE=$(CURDIR)/.mutation-fixtures $(BIN)/mutmut run --max-children 2 "cryptopredict.$$m.*" || exit 1; \
+	done
+	$(BIN)/mutmut results

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -29,7 +30,7 @@ import secrets
 import shutil
 import tempfile
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "MethodScore",
     "SymbolForecast",
     "carried_pair",
+    "disordered_points",
     "format_utc",
     "new_generation",
     "parse_backtest",
@@ -91,11 +93,9 @@ class HorizonScore:
     nested: MethodScore
     naive: MethodScore
     weighted_cutoffs: int | None  # cutoffs where the nested procedure used a weight; None in schema 2
-
-    @property
-    def skill(self) -> float | None:
-        """Served MAPE over naive's (None when naive never erred): the champion's measure."""
-        return self.served.mape / self.naive.mape if self.naive.mape > 0 else None
+    # Served MAPE over naive's, as the backtest computed it from unrounded errors (None when naive
+    # never erred): the champion's measure.
+    skill: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +488,7 @@ def parse_backtest(raw: Any) -> BacktestRecord | None:
                 nested=_method(entry, "nested"),
                 naive=_method(entry, "naive"),
                 weighted_cutoffs=_field(entry, "nested.weighted_cutoffs", int, optional=True),
+                skill=_field(entry, "skill.mape_ratio", float, optional=True),
             )
         except ValueError as exc:
             msg = f"metrics.{name}.{exc}"
@@ -625,12 +626,18 @@ def _parse_served(slug: str, served: Any, n: int) -> tuple[tuple[float, ...], tu
     if len(columns) != len(levels) or any(len(c) != n for c in columns):
         msg = f"{slug}: served quantiles do not match the levels and the grid"
         raise ValueError(msg)
-    for i in range(n):
-        previous = 0.0
-        for col in columns:
-            v = col[i]
-            if not (math.isfinite(v) and v >= previous and v > 0):
-                msg = f"{slug}: served quantiles at point {i} are not positive, finite and ascending"
-                raise ValueError(msg)
-            previous = v
+    bad = disordered_points(columns)
+    if bad:
+        msg = f"{slug}: served quantiles at point {bad[0]} are not positive, finite and ascending"
+        raise ValueError(msg)
     return levels, columns
+
+
+def disordered_points(columns: Sequence[Sequence[float]]) -> list[int]:
+    """Grid points whose quantiles (one column per level, levels ascending) are not all finite, positive
+    and non-decreasing: the one rule the reader and the promotion gate apply."""
+    return [
+        i
+        for i, row in enumerate(zip(*columns, strict=True))
+        if not all(math.isfinite(v) and v > 0 for v in row) or any(a > b for a, b in itertools.pairwise(row))
+    ]

@@ -127,8 +127,6 @@ class Ledger:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": LEDGER_VERSION,
-            "retention_days": RETENTION_DAYS,
-            "max_per_series": MAX_PER_SERIES,
             "levels": list(self.levels),
             "entries": [e.to_json() for e in self.entries],
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,18 @@ SLICE_START = "2024-01-01"
 PRODUCTION_END = "2025-01-01"
 
 
+def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config_for) -> Path:
+    """Train `config_for(out)` into a fresh folder; with CRYPTOPREDICT_FIXTURE_CACHE set, into that folder's
+    `name` once and reuse it (`make mutation` sets it: each mutant runs in a process of its own, and
+    the serving tests need the artifact, not a retraining per mutant)."""
+    cache = os.environ.get("CRYPTOPREDICT_FIXTURE_CACHE")
+    out = Path(cache) / name if cache else tmp_path_factory.mktemp(name)
+    if not (out / "manifest.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        run(config_for(out), log=lambda _line: None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The artifact in production before the session's: four years to PRODUCTION_END, 30 cutoffs.
@@ -54,36 +67,38 @@ def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Its own gate judges no horizon (30 cutoffs are too few to refuse on); the session's artifact,
     trained against it, is judged by the default gate.
     """
-    out = tmp_path_factory.mktemp("production")
-    config = TrainConfig(
-        source=CsvSource(str(DATA)),
-        symbols=("BTC/USD", "ETH/USD"),
-        start="2021-01-01",
-        end=PRODUCTION_END,
-        out=str(out),
-        model_version="test-0.9.0",
-        backtest=BacktestConfig(cutoffs=30),
-        gate=GateConfig(min_independent=10**6),
+    return _trained(
+        tmp_path_factory,
+        "production",
+        lambda out: TrainConfig(
+            source=CsvSource(str(DATA)),
+            symbols=("BTC/USD", "ETH/USD"),
+            start="2021-01-01",
+            end=PRODUCTION_END,
+            out=str(out),
+            model_version="test-0.9.0",
+            backtest=BacktestConfig(cutoffs=30),
+            gate=GateConfig(min_independent=10**6),
+        ),
     )
-    run(config, log=lambda _line: None)
-    return out
 
 
 @pytest.fixture(scope="session")
 def artifact_dir(tmp_path_factory: pytest.TempPathFactory, production_dir: Path) -> Path:
     """Real Prophet fits of BTC/USD and ETH/USD on a slice of the bundled sample, trained with
     `production_dir` as the artifact in production."""
-    out = tmp_path_factory.mktemp("artifact")
-    config = TrainConfig(
-        source=CsvSource(str(DATA)),
-        symbols=("BTC/USD", "ETH/USD"),
-        start=SLICE_START,
-        out=str(out),
-        model_version="test-1.0.0",
-        baseline_artifact=str(production_dir),
+    return _trained(
+        tmp_path_factory,
+        "artifact",
+        lambda out: TrainConfig(
+            source=CsvSource(str(DATA)),
+            symbols=("BTC/USD", "ETH/USD"),
+            start=SLICE_START,
+            out=str(out),
+            model_version="test-1.0.0",
+            baseline_artifact=str(production_dir),
+        ),
     )
-    run(config, log=lambda _line: None)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest
-from cryptopredict.training.backtest import HORIZONS, Horizon, Refit
+from cryptopredict.training.backtest import Horizon, Refit
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
 
 DAY = pd.Timedelta(days=1)
-DAILY = HORIZONS["1Day"]
+DAILY = TIMEFRAMES["1Day"].horizons
 # Small and fast: few uncertainty samples, no yearly term on a few months of data.
 FAST = ModelConfig(uncertainty_samples=200, yearly_seasonality=False)
 
@@ -32,7 +33,7 @@ def _walk(n: int, seed: int = 0) -> np.ndarray:
 def test_daily_and_hourly_horizons_are_the_ones_the_forecast_is_judged_on() -> None:
     """Daily bars are scored 1, 7, 30, 90 and 180 days ahead; hourly bars 1, 24, 168 and 720 hours."""
     assert [(h.name, h.steps) for h in DAILY] == [("1d", 1), ("7d", 7), ("30d", 30), ("90d", 90), ("180d", 180)]
-    assert [h.steps for h in HORIZONS["1Hour"]] == [1, 24, 168, 720]
+    assert [h.steps for h in TIMEFRAMES["1Hour"].horizons] == [1, 24, 168, 720]
 
 
 def test_defaults_give_over_a_hundred_cutoffs_on_the_bundled_sample() -> None:

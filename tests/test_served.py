@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
 
@@ -33,6 +34,24 @@ def test_diebold_mariano_matches_the_hand_computed_statistic() -> None:
     assert stat == pytest.approx(-1.0)
     # t with 3 degrees of freedom at -1: 1/2 - (pi/6 + sin(pi/6) cos(pi/6)) / pi (the normal's would be 0.158655).
     assert p == pytest.approx(0.195501, abs=1e-6)
+
+
+def test_diebold_mariano_counts_the_overlap_of_neighbouring_forecasts() -> None:
+    """Differences -1, 1, -1, -1 at lag 1: variance 0.75 plus the Bartlett-weighted first autocovariance
+    2 * 1/2 * (-0.3125) = 0.4375, HLN factor sqrt(0.375): statistic -0.925820."""
+    stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0]), lag=1)
+    assert stat == pytest.approx(-0.5 * math.sqrt(0.375) / math.sqrt(0.4375 / 4))
+
+
+def test_diebold_mariano_does_not_find_skill_in_overlapping_noise() -> None:
+    """Loss differences of overlapping 7-step forecasts with no real edge: at 5% the test rejects in at most
+    15% of 400 samples (without the Newey-West terms it rejects in about 25%)."""
+    rng = np.random.default_rng(0)
+    rejected = 0
+    for _ in range(400):
+        d = np.convolve(rng.normal(size=126), np.ones(7), "valid")  # neighbours share 6 of 7 shocks
+        rejected += served.diebold_mariano(d, np.zeros(d.size), lag=6)[1] < 0.05
+    assert rejected / 400 < 0.15
 
 
 def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
@@ -80,6 +99,37 @@ def test_a_weight_needs_a_significant_win_over_naive() -> None:
     assert few.n == 30
 
 
+def test_a_lower_loss_without_a_significant_win_earns_no_weight() -> None:
+    """Every close rises by 1; a change right 11 times and wrong 9 has the lowest loss at weight 1 (0.9 against
+    the last close's 1.0), but Diebold-Mariano's p = 0.33: weight 0. Right 18 times of 20, it earns weight 1."""
+    origin, actual = np.zeros(20), np.ones(20)
+    lucky = served.choose_weight(origin, np.array([1.0, -1.0] * 9 + [1.0, 1.0]), actual, lag=0, alpha=0.05, min_n=20)
+    assert (lucky.weight, lucky.best) == (0.0, 1.0)
+    assert lucky.p_value == pytest.approx(0.333132, abs=1e-6)
+    skilled = served.choose_weight(origin, np.array([1.0] * 18 + [-1.0] * 2), actual, lag=0, alpha=0.05, min_n=20)
+    assert (skilled.weight, skilled.best) == (1.0, 1.0)
+    assert skilled.p_value < 0.001
+
+
+def test_the_return_tables_use_only_outcomes_known_at_the_origin() -> None:
+    """Closes after the origin never change its standardised or raw return quantiles; the close at the origin
+    (the newest outcome known) does."""
+    rng = np.random.default_rng(3)
+    lc = np.cumsum(rng.normal(0, 0.02, 400)) + 5
+    origin, steps = 250, 7
+    later = lc.copy()
+    later[origin + 1 :] += rng.normal(0, 1.0, 400 - origin - 1)
+    now = lc.copy()
+    now[origin] += 10.0
+    tables = {}
+    for name, closes in (("base", lc), ("later", later), ("now", now)):
+        sigma = served.ewma_volatility(closes, 30)
+        tables[name] = (served.z_table(closes, sigma, origin, steps), served.return_quantiles(closes, origin, steps))
+    for k in range(2):
+        np.testing.assert_array_equal(tables["later"][k], tables["base"][k])
+        assert tables["now"][k][-1] > tables["base"][k][-1]
+
+
 # A quick, honest backtest on synthetic daily closes: 40 cutoffs a week apart, refits on a year.
 _CONFIG = BacktestConfig(cutoffs=40, spacing=pd.Timedelta(days=7), min_train_rows=200, window=365)
 _MODEL = ModelConfig(uncertainty_samples=0, yearly_seasonality=False, changepoint_prior_scale=0.05)
@@ -89,7 +139,7 @@ def _backtest(close: np.ndarray) -> dict:
     frame = backtest.backtest_frame(
         pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=close.size, freq="D", tz="UTC"),
                       "close": close}), "log")  # fmt: skip
-    horizons = backtest.HORIZONS["1Day"][:2]  # 1d and 7d
+    horizons = TIMEFRAMES["1Day"].horizons[:2]  # 1d and 7d
     cutoffs = backtest.plan_cutoffs(frame["ds"], DAY, horizons, _CONFIG)
     refits = [backtest.refit(frame, c, DAY, [1, 7], _MODEL, _CONFIG.window, intervals=False) for c in cutoffs]
     summary = backtest.evaluate(backtest.grid_of(frame, DAY), refits, horizons, _CONFIG, ServedConfig())
@@ -140,3 +190,138 @@ def test_diebold_mariano_is_judged_on_student_t_with_n_minus_1_degrees_of_freedo
     stat, p = served.diebold_mariano(a, b, lag=0)
     assert p == pytest.approx(served.student_t_cdf(stat, 7))
     assert p > 0.5 * (1 + math.erf(stat / math.sqrt(2)))
+
+
+def test_a_weighted_forecasts_band_rests_on_its_newest_40_errors_widened_for_the_next_one() -> None:
+    """50 errors k/100 of the point log 0 + 0.5 * delta, over sigma 2 * sqrt(4): the newest 40 are (10..49)/400, and
+    a level a reads the empirical a * 41/40 quantile above the median, 1 - (1 - a) * 41/40 at or below it."""
+    k = np.arange(50.0)
+    delta = np.sin(k) + 2.0
+    args = (np.zeros(50), delta, k / 100 + 0.5 * delta, np.full(50, 2.0), 4, 0.5)
+    z = served.error_z(*args)
+    assert z is not None
+
+    def at(p: float) -> float:  # the quantile of (10 + 39 u) / 400 at u = p, linear between the 40 points
+        return (10 + 39 * min(max(p, 0.0), 1.0)) / 400
+
+    for level in (0.01, 0.1, 0.5, 0.9, 0.99):
+        p = level * 41 / 40 if level > 0.5 else 1 - (1 - level) * 41 / 40
+        assert z[served.LEVELS.index(level)] == pytest.approx(at(p)), level
+    assert served.error_z(*(a[:20] if isinstance(a, np.ndarray) else a for a in args)) is not None
+    assert served.error_z(*(a[:19] if isinstance(a, np.ndarray) else a for a in args)) is None
+
+
+def test_the_bootstrap_resamples_whole_blocks_from_every_start_and_is_reproducible() -> None:
+    """On rows 0..19 in blocks of 5 every resample keeps 16 of its 19 neighbouring pairs consecutive, row 0 is
+    drawn as a block start, the same data give the same interval, and fewer than two blocks give none."""
+    rows = np.arange(20.0)
+
+    def consecutive(v: np.ndarray) -> float:
+        return float(np.mean(np.diff(v) == 1))
+
+    lo, _ = served.block_bootstrap_ci((rows,), consecutive, 5)
+    assert lo >= 16 / 19
+    assert served.block_bootstrap_ci((rows,), np.min, 5)[0] == 0.0
+    assert served.block_bootstrap_ci((rows,), np.mean, 5) == served.block_bootstrap_ci((rows,), np.mean, 5)
+    assert served.block_bootstrap_ci((rows, rows), lambda a, b: float(np.max(np.abs(a - b))), 5) == (0.0, 0.0)
+    assert served.block_bootstrap_ci((rows[:9],), np.mean, 5) is None
+    assert served.block_bootstrap_ci((rows[:10],), np.mean, 5) is not None
+    assert served.block_bootstrap_ci((rows[:3],), np.mean, 0) is not None  # a block of 0 rows is one row
+
+
+def test_the_bootstrap_interval_widens_with_its_level() -> None:
+    """Level 0 is the resamples' median twice; the 50% interval lies strictly inside the 90% one."""
+    rows = np.random.default_rng(0).normal(size=60)
+    lo0, hi0 = served.block_bootstrap_ci((rows,), np.mean, 3, level=0.0)
+    lo5, hi5 = served.block_bootstrap_ci((rows,), np.mean, 3, level=0.5)
+    lo9, hi9 = served.block_bootstrap_ci((rows,), np.mean, 3)
+    assert lo0 == hi0
+    assert lo9 < lo5 < lo0 < hi5 < hi9
+
+
+def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at_the_last() -> None:
+    """Weights 0.2 at 1 step and 0.8 at 7: a history point's median is the previous log close + 0.2 x Prophet's
+    fitted change; forecast step j's is the last log close + w(j) x its predicted change; both bands are
+    sigma x sqrt(j) x the spread of the standardised j-step returns known at the last close."""
+    rng = np.random.default_rng(5)
+    lc = np.cumsum(rng.normal(0, 0.02, 300)) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    change, future = rng.normal(0, 0.01, 300), rng.normal(0, 0.05, 10)
+    q = served.grid_quantiles(lc, sigma, change, future, [1, 7], [0.2, 0.8])
+    mid, lo, hi = served.MEDIAN, served.LOW, served.HIGH
+    np.testing.assert_allclose(q[1:300, mid], lc[:-1] + 0.2 * change[1:])
+    assert q[0, mid] == lc[0]
+    w = served.weight_curve(np.arange(1, 11), [1, 7], [0.2, 0.8])
+    np.testing.assert_allclose(q[300:, mid], lc[-1] + w * future)
+    z1, z7 = (served.z_table(lc, sigma, 299, h) for h in (1, 7))
+    np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))
+    np.testing.assert_allclose(q[300, hi] - q[300, lo], sigma[-1] * (z1[hi] - z1[lo]))
+    np.testing.assert_allclose(q[306, hi] - q[306, lo], sigma[-1] * math.sqrt(7) * (z7[hi] - z7[lo]))
+
+
+def test_the_volatility_is_a_running_mean_square_for_30_returns_then_halves_a_shock_every_halflife() -> None:
+    """Returns 0.1 then 0.3: sigma 0.1 twice (the first close repeats the second), then sqrt(0.05); with 30
+    returns of 0.02, a 0.1 shock and 0.02 again at half-life 10, the excess variance halves in 10 steps."""
+    np.testing.assert_allclose(served.ewma_volatility(np.array([0.0, 0.1, 0.4]), 10), [0.1, 0.1, math.sqrt(0.05)])
+    assert served.ewma_volatility(np.array([0.0, 0.1]), 10) == pytest.approx([0.1, 0.1])
+    single = served.ewma_volatility(np.array([4.0]), 10)
+    assert single.shape == (1,)
+    assert np.isnan(single).all()
+    r = np.full(60, 0.02)
+    r[30] = 0.1
+    var = served.ewma_volatility(np.concatenate([[0.0], np.cumsum(r)]), 10)[1:] ** 2
+    alpha = 1 - 0.5 ** (1 / 10)
+    assert var[29] == pytest.approx(0.0004)
+    assert var[30] == pytest.approx(0.0004 + alpha * (0.01 - 0.0004))
+    assert var[40] - 0.0004 == pytest.approx((var[30] - 0.0004) / 2)
+
+
+def test_no_weight_states_no_evidence() -> None:
+    """Too few outcomes, or a change always the wrong way (best weight 0): weight 0, best 0, no statistic, p = 1."""
+    origin, actual = np.zeros(40), np.ones(40)
+    for choice in (
+        served.choose_weight(origin, np.ones(40), actual, lag=4, alpha=0.05, min_n=20),
+        served.choose_weight(origin, -np.ones(40), actual, lag=0, alpha=0.05, min_n=20),
+    ):
+        assert (choice.weight, choice.n, choice.best, choice.p_value) == (0.0, 40, 0.0, 1.0)
+        assert math.isnan(choice.dm_stat)
+
+
+def test_student_t_is_certain_at_the_infinities() -> None:
+    """P(T <= +inf) = 1 and P(T <= -inf) = 0 for odd and even degrees of freedom."""
+    for df in (1, 2, 3):
+        assert (served.student_t_cdf(math.inf, df), served.student_t_cdf(-math.inf, df)) == (1.0, 0.0)
+
+
+def test_return_tables_standardise_by_sigma_sqrt_h_after_the_burn_in() -> None:
+    """Log returns of 0.01 a step: every standardised 4-step return is 0.04 / (0.01 * 2) = 2; a table needs 30
+    past origins (origin 63 has them, 62 not); raw tables start after 30 burn-in returns, however wild."""
+    lc = np.arange(120) * 0.01
+    sigma = served.ewma_volatility(lc, 10)
+    np.testing.assert_allclose(served.z_table(lc, sigma, 100, 4), 2.0)
+    assert served.z_table(lc, sigma, 63, 4) is not None
+    assert served.z_table(lc, sigma, 62, 4) is None
+    wild = np.concatenate([[0.0], np.cumsum(np.r_[np.full(30, 0.5), np.full(89, 0.01)])])
+    np.testing.assert_allclose(served.return_quantiles(wild, 100, 1), 0.01)
+
+
+def test_quantiles_centre_any_table_on_the_point() -> None:
+    """A table whose median is 1: the point is the median, the 90% level 1.2816 x sigma sqrt(h) above it."""
+    q = served.quantiles(np.log(100), 0.1, 4, served.normal_z() + 1)
+    assert q[served.MEDIAN] == pytest.approx(np.log(100))
+    assert q[served.HIGH] - q[served.MEDIAN] == pytest.approx(0.2 * 1.281552, abs=1e-6)
+
+
+def test_diebold_mariano_at_its_edges() -> None:
+    """Two differences -1, -3 give -2 (p = 1/2 - atan(2)/pi); one gives none; equal losses give 0 and p 1/2; a
+    constant difference is infinitely significant; a lag past n - 1 uses every autocovariance (-1.154701)."""
+    stat, p = served.diebold_mariano(np.array([0.0, 0.0]), np.array([1.0, 3.0]), lag=0)
+    assert (stat, p) == pytest.approx((-2.0, 0.5 - math.atan(2) / math.pi))
+    assert math.isnan(served.diebold_mariano(np.array([0.0]), np.array([1.0]), lag=0)[0])
+    assert served.diebold_mariano(np.array([0.0]), np.array([1.0]), lag=0)[1] == 1.0
+    ones = np.ones(3)
+    assert served.diebold_mariano(ones, ones, lag=1) == (0.0, 0.5)
+    assert served.diebold_mariano(ones * 0, ones, lag=1) == (-math.inf, 0.0)
+    assert served.diebold_mariano(ones * 2, ones, lag=1) == (math.inf, 1.0)
+    stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.ones(4), lag=3)
+    assert stat == pytest.approx(-0.25 / math.sqrt(0.1875 / 4))

@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # anchor.py builds on this module's grid reading
     from cryptopredict.serving.anchor import Anchor
 
 __all__ = [
-    "MODELS",
     "OutOfRange",
     "Point",
     "at",
@@ -43,8 +42,6 @@ __all__ = [
     "quantiles_at",
     "spread",
 ]
-
-MODELS = ("served", "prophet")
 
 _US = timedelta(microseconds=1)
 

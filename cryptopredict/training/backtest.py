@@ -6,7 +6,7 @@ A horizon of h steps targets the bar stamped origin + h steps, i.e. cutoff + (h-
 
 The refits are the expensive part and run in worker processes (`refit`); they return plain
 numbers. Everything after them (weights, quantiles, metrics) is cheap numpy on the driver
-(`evaluate`), and is nested: what is used at a cutoff was chosen on outcomes known before it.
+(`score`), and is nested: what is used at a cutoff was chosen on outcomes known before it.
 """
 
 from __future__ import annotations
@@ -21,30 +21,32 @@ import pandas as pd
 
 from cryptopredict.artifact import format_utc
 from cryptopredict.errors import TrainingError
-from cryptopredict.timeframes import TIMEFRAMES, Horizon
+from cryptopredict.timeframes import Horizon
 from cryptopredict.training import served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
-from cryptopredict.training.model import from_scale, to_prophet_frame
+from cryptopredict.training.model import from_scale, regular_grid, to_prophet_frame
 
 __all__ = [
-    "HORIZONS",
     "MAX_LOG_CHANGE",
     "WEIGHT_BASES",
+    "Backtest",
     "Grid",
     "Horizon",
     "Refit",
+    "ServedWeight",
+    "choose_served",
     "evaluate",
     "grid_of",
     "plan_cutoffs",
     "predicted_change",
     "refit",
+    "score",
     "served_weight",
     "training_slice",
+    "volatility",
 ]
 
 
-# The backtest's horizons per timeframe name; defined on the Timeframe (cryptopredict.timeframes).
-HORIZONS: Mapping[str, tuple[Horizon, ...]] = {name: tf.horizons for name, tf in TIMEFRAMES.items()}
 # Clip Prophet's predicted log change: a fit that runs away (e^5 = x148) is not a forecast.
 MAX_LOG_CHANGE = 5.0
 
@@ -69,7 +71,7 @@ class Grid:
 def grid_of(frame: pd.DataFrame, step: pd.Timedelta) -> Grid:
     """`frame` with `ds` (naive UTC) and `close` -> its regular grid."""
     ds = pd.DatetimeIndex(frame["ds"])
-    full = pd.date_range(ds[0], ds[-1], freq=step)
+    full = regular_grid(ds[0], ds[-1], step)
     close = pd.Series(frame["close"].to_numpy(float), index=ds).reindex(full)
     return Grid(ds[0], step, close.ffill().to_numpy(float), close.notna().to_numpy())
 
@@ -248,6 +250,224 @@ def _round(value: Any) -> Any:
     return value
 
 
+def volatility(grid: Grid, config: ServedConfig) -> np.ndarray:
+    """The per-step volatility known at each close of `grid`: `served.ewma_volatility` at the configured half-life."""
+    return served.ewma_volatility(grid.log_close, config.volatility_halflife(grid.step))
+
+
+@dataclass(frozen=True, slots=True)
+class ServedWeight:
+    """What the artifact serves at one horizon: the weight on Prophet's change, why, and the band's error table."""
+
+    choice: served.WeightChoice  # its weight is the one served: 0 where the nested backtest did not earn it
+    basis: str  # one of WEIGHT_BASES
+    # Where the weight is above 0: standardised quantiles (LEVELS) of the served point's errors, at the
+    # six significant digits the manifest publishes them, so the band served is the table stated.
+    error_z: tuple[float, ...] | None
+
+    @property
+    def weight(self) -> float:
+        return self.choice.weight
+
+
+@dataclass(frozen=True, slots=True)
+class Backtest:
+    """A pair's scored backtest: the report the manifest stores, and the typed choices the artifact serves."""
+
+    summary: dict[str, Any] | None  # None when no refit has a scored target
+    weights: Mapping[str, ServedWeight]  # by horizon name, the scored horizons only
+
+
+@dataclass(frozen=True, slots=True)
+class _Nested:
+    """One horizon's scored cutoffs and, at those with enough history, the nested procedure's forecasts."""
+
+    rows: _Rows
+    lag: int
+    keep: np.ndarray  # row indices with enough history for quantiles
+    log_point: np.ndarray  # the nested procedure's log point at each kept row
+    weights: np.ndarray  # the weight it used there
+    q_nested: np.ndarray  # its log quantiles
+    q_naive: np.ndarray  # the naive benchmark's
+
+
+def _nested(
+    grid: Grid, sigma: np.ndarray, refits: Sequence[Refit], h: Horizon, lag: int, config: ServedConfig
+) -> _Nested:
+    rows = _rows(grid, refits, h)
+    return _Nested(rows, lag, *served_forecasts(grid, sigma, rows, h, lag, config))
+
+
+def choose_served(grid: Grid, sigma: np.ndarray, nested: _Nested, h: Horizon, config: ServedConfig) -> ServedWeight:
+    """The weight the artifact serves at one horizon: `served.choose_weight` on every scored cutoff,
+    kept only where the nested procedure earned it (`served_weight`), with its band's error table."""
+    lc, rows, idx, lag = grid.log_close, nested.rows, nested.keep, nested.lag
+    origin = rows.origin[idx]
+    y = lc[origin + h.steps]
+    final, basis = served_weight(
+        served.choose_weight(
+            lc[rows.origin], rows.delta, lc[rows.origin + h.steps], lag, config.weight_alpha, config.min_weight_evidence
+        ),
+        nested.weights,
+        np.abs(y - nested.log_point),
+        np.abs(y - lc[origin]),
+        lag,
+        config.min_weight_evidence,
+    )
+    # The artifact's band at this horizon when the weight is above 0: the errors on every cutoff.
+    if final.weight == 0:
+        return ServedWeight(final, basis, None)
+    z = served.error_z(lc[origin], rows.delta[idx], y, sigma[origin], h.steps, final.weight)
+    return ServedWeight(final, basis, None if z is None else tuple(_round([float(v) for v in z])))
+
+
+def _entry(
+    grid: Grid,
+    sigma: np.ndarray,
+    nested: _Nested,
+    choice: ServedWeight,
+    h: Horizon,
+    backtest: BacktestConfig,
+    config: ServedConfig,
+) -> dict[str, Any]:
+    """One horizon's figures, unrounded: the served forecast (the chosen weight at every cutoff), the
+    nested procedure, Prophet as fitted, naive and drift."""
+    lc, close = grid.log_close, grid.close
+    rows, idx, lag, weights = nested.rows, nested.keep, nested.lag, nested.weights
+    final = choice.choice
+    origin = rows.origin[idx]
+    actual = close[origin + h.steps]
+    y = lc[origin + h.steps]
+    stats = np.array([_window_stats(close, int(o), backtest.window) for o in origin])
+    scale, drift_step = stats[:, 0], stats[:, 1]
+    naive = close[origin]
+    drift = naive + h.steps * drift_step
+    nested_point = np.exp(nested.log_point)
+    # The forecast as the artifact serves it: the final weight at every cutoff, with the same
+    # nested quantile spread (the spread does not depend on the point).
+    served_log = lc[origin] + final.weight * rows.delta[idx]
+    point = np.exp(served_log)
+    prophet = rows.prophet[idx]
+    return_spread = nested.q_nested - nested.log_point[:, None]
+    spread, banded = _served_spread(lc, origin, rows.delta[idx], sigma, h.steps, final.weight, return_spread)
+    qs = served_log[:, None] + spread
+    qn, qp = nested.q_naive, nested.q_nested
+    covered = ((qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH]))[banded]
+    covered_nested = (qp[:, served.LOW] <= y) & (y <= qp[:, served.HIGH])
+    covered_naive = (qn[:, served.LOW] <= y) & (y <= qn[:, served.HIGH])
+    has_interval = np.isfinite(prophet[:, 1])
+    covered_prophet = (prophet[:, 1] <= actual) & (actual <= prophet[:, 2])
+    pin = np.array([served.pinball(y[i], qs[i]) for i in range(y.size)])
+    pin_nested = np.array([served.pinball(y[i], qp[i]) for i in range(y.size)])
+    pin_naive = np.array([served.pinball(y[i], qn[i]) for i in range(y.size)])
+    dm_stat, dm_p = served.diebold_mariano(np.abs(y - np.log(nested_point)), np.abs(y - np.log(naive)), lag)
+    block = lag + 1
+    ratio = _mape_ratio(actual, point, naive)
+    nested_ratio = _mape_ratio(actual, nested_point, naive)
+    return {
+        "steps": h.steps,
+        # Forecasts whose outcome windows do not overlap: what the figures really rest on.
+        "independent": int(y.size // (lag + 1)),
+        # The forecast the artifact serves: the final weight, the nested quantile spread.
+        "served": {
+            **_point_metrics(actual, point, scale),
+            "coverage": float(np.mean(covered)) if covered.size else None,
+            # Cutoffs whose band was the one served (above weight 0: enough errors known before them).
+            "coverage_n": int(covered.size),
+            "coverage_independent": int(covered.size // (lag + 1)),
+            "pinball": float(np.mean(pin)),
+            "n": int(y.size),
+        },
+        # The procedure, nested: at each cutoff the weight chosen on outcomes known before it.
+        # Its loss against naive is what sets the served weight to 0.
+        "nested": {
+            **_point_metrics(actual, nested_point, scale),
+            "coverage": float(np.mean(covered_nested)),
+            "pinball": float(np.mean(pin_nested)),
+            "n": int(y.size),
+            "mape_ratio": nested_ratio,
+            "mape_ratio_ci90": served.block_bootstrap_ci((actual, nested_point, naive), _mape_ratio, block),
+            "weighted_cutoffs": int(np.sum(weights > 0)),
+        },
+        "prophet": {
+            **_point_metrics(actual, prophet[:, 0], scale),
+            "coverage": float(np.mean(covered_prophet[has_interval])) if has_interval.any() else None,
+            "n": int(y.size),
+        },
+        "naive": {
+            **_point_metrics(actual, naive, scale),
+            "coverage": float(np.mean(covered_naive)),
+            "pinball": float(np.mean(pin_naive)),
+            "n": int(y.size),
+        },
+        "drift": {**_point_metrics(actual, drift, scale), "coverage": None, "n": int(y.size)},
+        "weight": final.weight,
+        "weight_basis": choice.basis,
+        # Standardised quantiles (LEVELS) of the served point's errors: its band where the weight is above 0.
+        "error_z": None if choice.error_z is None else list(choice.error_z),
+        "weight_evidence": {
+            "n": final.n,
+            "independent": int(final.n // (lag + 1)),
+            "needed": config.min_weight_evidence,
+            "best": final.best,
+            "dm_stat": final.dm_stat,
+            "p_value": final.p_value,
+        },
+        "weights_used": {"mean": float(np.mean(weights)), "max": float(np.max(weights))},
+        "skill": {
+            "mape_ratio": ratio,
+            "mape_ratio_ci90": served.block_bootstrap_ci((actual, point, naive), _mape_ratio, block),
+            "prophet_mape_ratio": _mape_ratio(actual, prophet[:, 0], naive),
+            "pinball_ratio": float(np.mean(pin) / np.mean(pin_naive)) if np.mean(pin_naive) > 0 else None,
+            # Diebold-Mariano of the nested procedure against naive: out-of-sample evidence only.
+            "dm_stat": dm_stat,
+            "p_value": dm_p,
+        },
+        "coverage_ci90": served.block_bootstrap_ci((covered,), np.mean, block),
+        "beats_naive": bool(final.weight > 0 and nested_ratio < 1 and dm_p < config.weight_alpha),
+    }
+
+
+def score(
+    grid: Grid,
+    refits: Sequence[Refit],
+    horizons: Sequence[Horizon],
+    backtest: BacktestConfig,
+    config: ServedConfig,
+) -> Backtest:
+    """Score every horizon over the refits: the report (`evaluate`) and the weights the artifact serves.
+
+    The served forecast at each cutoff uses the weight `served.choose_weight` picks from the
+    cutoffs before it whose outcome was already known, and quantiles from returns known then.
+    The weight served is chosen on every scored cutoff (`choose_served`), typed, never read back
+    out of the rounded report.
+    """
+    sigma = volatility(grid, config)
+    spacing_steps = pd.Timedelta(backtest.spacing) / grid.step
+    metrics: dict[str, Any] = {}
+    weights: dict[str, ServedWeight] = {}
+    cutoffs: set[pd.Timestamp] = set()
+    for h in horizons:
+        nested = _nested(grid, sigma, refits, h, _lag(h, spacing_steps), config)
+        if not nested.keep.size:
+            continue
+        choice = weights[h.name] = choose_served(grid, sigma, nested, h, config)
+        entry = _entry(grid, sigma, nested, choice, h, backtest, config)
+        entry["summary"] = sentence(h.name, entry)
+        metrics[h.name] = _round(entry)
+        cutoffs.update(refits_for(grid, nested.rows.origin[nested.keep]))
+    if not metrics:
+        return Backtest(None, {})
+    summary = {
+        "cutoffs": [format_utc(c.tz_localize("UTC")) for c in sorted(cutoffs)],
+        "spacing_seconds": int(pd.Timedelta(backtest.spacing).total_seconds()),
+        "window": backtest.window,
+        "horizons": [{"name": h.name, "steps": h.steps} for h in horizons if h.name in metrics],
+        "metrics": metrics,
+    }
+    return Backtest(summary, weights)
+
+
 def evaluate(
     grid: Grid,
     refits: Sequence[Refit],
@@ -255,145 +475,8 @@ def evaluate(
     backtest: BacktestConfig,
     config: ServedConfig,
 ) -> dict[str, Any] | None:
-    """Score every horizon over the refits: Prophet as fitted, the served forecast, naive and drift.
-
-    The served forecast at each cutoff uses the weight `served.choose_weight` picks from the
-    cutoffs before it whose outcome was already known, and quantiles from returns known then.
-    The record also holds each horizon's weight chosen on every scored cutoff: the one the
-    artifact serves with. None when no refit has a scored target.
-    """
-    lc, close = grid.log_close, grid.close
-    sigma = served.ewma_volatility(lc, config.volatility_halflife(grid.step))
-    spacing_steps = pd.Timedelta(backtest.spacing) / grid.step
-    metrics: dict[str, Any] = {}
-    cutoffs: set[pd.Timestamp] = set()
-    for h in horizons:
-        rows = _rows(grid, refits, h)
-        lag = _lag(h, spacing_steps)
-        keep, nested_log, weights, q_nested, q_naive = served_forecasts(grid, sigma, rows, h, lag, config)
-        if not keep.size:
-            continue
-        idx = keep
-        origin = rows.origin[idx]
-        actual = close[origin + h.steps]
-        y = lc[origin + h.steps]
-        stats = np.array([_window_stats(close, int(o), backtest.window) for o in origin])
-        scale, drift_step = stats[:, 0], stats[:, 1]
-        naive = close[origin]
-        drift = naive + h.steps * drift_step
-        nested = np.exp(np.asarray(nested_log))
-        final, basis = served_weight(
-            served.choose_weight(
-                lc[rows.origin], rows.delta, lc[rows.origin + h.steps], lag, config.weight_alpha,
-                config.min_weight_evidence,
-            ),
-            weights,
-            np.abs(y - np.asarray(nested_log)),
-            np.abs(y - lc[origin]),
-            lag,
-            config.min_weight_evidence,
-        )  # fmt: skip
-        # The forecast as the artifact serves it: the final weight at every cutoff, with the same
-        # nested quantile spread (the spread does not depend on the point).
-        served_log = lc[origin] + final.weight * rows.delta[idx]
-        # The artifact's band at this horizon when the weight is above 0: the errors on every cutoff.
-        z_errors = (
-            served.error_z(lc[origin], rows.delta[idx], y, sigma[origin], h.steps, final.weight)
-            if final.weight > 0
-            else None
-        )
-        point = np.exp(served_log)
-        prophet = rows.prophet[idx]
-        return_spread = np.asarray(q_nested) - np.asarray(nested_log)[:, None]
-        spread, banded = _served_spread(lc, origin, rows.delta[idx], sigma, h.steps, final.weight, return_spread)
-        qs = served_log[:, None] + spread
-        qn, qp = np.asarray(q_naive), np.asarray(q_nested)
-        covered = ((qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH]))[banded]
-        covered_nested = (qp[:, served.LOW] <= y) & (y <= qp[:, served.HIGH])
-        covered_naive = (qn[:, served.LOW] <= y) & (y <= qn[:, served.HIGH])
-        has_interval = np.isfinite(prophet[:, 1])
-        covered_prophet = (prophet[:, 1] <= actual) & (actual <= prophet[:, 2])
-        pin = np.array([served.pinball(y[i], qs[i]) for i in range(y.size)])
-        pin_nested = np.array([served.pinball(y[i], qp[i]) for i in range(y.size)])
-        pin_naive = np.array([served.pinball(y[i], qn[i]) for i in range(y.size)])
-        dm_stat, dm_p = served.diebold_mariano(np.abs(y - np.log(nested)), np.abs(y - np.log(naive)), lag)
-        block = lag + 1
-        ratio = _mape_ratio(actual, point, naive)
-        nested_ratio = _mape_ratio(actual, nested, naive)
-        entry = {
-            "steps": h.steps,
-            # Forecasts whose outcome windows do not overlap: what the figures really rest on.
-            "independent": int(y.size // (lag + 1)),
-            # The forecast the artifact serves: the final weight, the nested quantile spread.
-            "served": {
-                **_point_metrics(actual, point, scale),
-                "coverage": float(np.mean(covered)) if covered.size else None,
-                # Cutoffs whose band was the one served (above weight 0: enough errors known before them).
-                "coverage_n": int(covered.size),
-                "coverage_independent": int(covered.size // (lag + 1)),
-                "pinball": float(np.mean(pin)),
-                "n": int(y.size),
-            },
-            # The procedure, nested: at each cutoff the weight chosen on outcomes known before it.
-            # Its loss against naive is what sets the served weight to 0.
-            "nested": {
-                **_point_metrics(actual, nested, scale),
-                "coverage": float(np.mean(covered_nested)),
-                "pinball": float(np.mean(pin_nested)),
-                "n": int(y.size),
-                "mape_ratio": nested_ratio,
-                "mape_ratio_ci90": served.block_bootstrap_ci((actual, nested, naive), _mape_ratio, block),
-                "weighted_cutoffs": int(np.sum(np.asarray(weights) > 0)),
-            },
-            "prophet": {
-                **_point_metrics(actual, prophet[:, 0], scale),
-                "coverage": float(np.mean(covered_prophet[has_interval])) if has_interval.any() else None,
-                "n": int(y.size),
-            },
-            "naive": {
-                **_point_metrics(actual, naive, scale),
-                "coverage": float(np.mean(covered_naive)),
-                "pinball": float(np.mean(pin_naive)),
-                "n": int(y.size),
-            },
-            "drift": {**_point_metrics(actual, drift, scale), "coverage": None, "n": int(y.size)},
-            "weight": final.weight,
-            "weight_basis": basis,
-            # Standardised quantiles (LEVELS) of the served point's errors: its band where the weight is above 0.
-            "error_z": None if z_errors is None else [float(v) for v in z_errors],
-            "weight_evidence": {
-                "n": final.n,
-                "independent": int(final.n // (lag + 1)),
-                "needed": config.min_weight_evidence,
-                "best": final.best,
-                "dm_stat": final.dm_stat,
-                "p_value": final.p_value,
-            },
-            "weights_used": {"mean": float(np.mean(weights)), "max": float(np.max(weights))},
-            "skill": {
-                "mape_ratio": ratio,
-                "mape_ratio_ci90": served.block_bootstrap_ci((actual, point, naive), _mape_ratio, block),
-                "prophet_mape_ratio": _mape_ratio(actual, prophet[:, 0], naive),
-                "pinball_ratio": float(np.mean(pin) / np.mean(pin_naive)) if np.mean(pin_naive) > 0 else None,
-                # Diebold-Mariano of the nested procedure against naive: out-of-sample evidence only.
-                "dm_stat": dm_stat,
-                "p_value": dm_p,
-            },
-            "coverage_ci90": served.block_bootstrap_ci((covered,), np.mean, block),
-            "beats_naive": bool(final.weight > 0 and nested_ratio < 1 and dm_p < config.weight_alpha),
-        }
-        entry["summary"] = sentence(h.name, entry)
-        metrics[h.name] = _round(entry)
-        cutoffs.update(refits_for(grid, origin))
-    if not metrics:
-        return None
-    return {
-        "cutoffs": [format_utc(c.tz_localize("UTC")) for c in sorted(cutoffs)],
-        "spacing_seconds": int(pd.Timedelta(backtest.spacing).total_seconds()),
-        "window": backtest.window,
-        "horizons": [{"name": h.name, "steps": h.steps} for h in horizons if h.name in metrics],
-        "metrics": metrics,
-    }
+    """The backtest's report alone (`score`'s summary): every horizon's figures for the manifest."""
+    return score(grid, refits, horizons, backtest, config).summary
 
 
 # Why a horizon's served weight is what it is (the manifest's `weight_basis`).

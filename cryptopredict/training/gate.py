@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, parse_backtest
+from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, disordered_points, parse_backtest
 from cryptopredict.training.config import GateConfig
 
 __all__ = [
@@ -76,20 +75,11 @@ class Decision:
         }
 
 
-def _finite(payload: Mapping[str, Any]) -> tuple[bool, str]:
-    bad = sum(1 for key in ("yhat", "yhat_lower", "yhat_upper") for v in payload[key] if not math.isfinite(v))
-    return bad == 0, "all values finite" if bad == 0 else f"{bad} non-finite value(s) in the forecast grid"
-
-
 def _interval_holds(payload: Mapping[str, Any]) -> tuple[bool, str]:
     rows = zip(payload["yhat_lower"], payload["yhat"], payload["yhat_upper"], strict=True)
-    # Values are stored to ten significant digits; allow that rounding and nothing more.
-    bad = [
-        i
-        for i, (lo, mid, hi) in enumerate(rows)
-        # Non-finite points are the "finite" check's to report.
-        if math.isfinite(lo + mid + hi) and not (lo - 1e-9 * abs(lo) <= mid <= hi + 1e-9 * abs(hi))
-    ]
+    # Values are stored to ten significant digits; allow that rounding and nothing more. (The model
+    # refuses a non-finite value before any check runs.)
+    bad = [i for i, (lo, mid, hi) in enumerate(rows) if not lo - 1e-9 * abs(lo) <= mid <= hi + 1e-9 * abs(hi)]
     if not bad:
         return True, "every interval contains its prediction"
     return False, f"{len(bad)} grid point(s) where the prediction lies outside its interval (first at index {bad[0]})"
@@ -101,11 +91,7 @@ def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
     if not served:
         return False, "no served forecast in the grid"
     columns = served["quantiles"]
-    bad = [
-        i
-        for i, row in enumerate(zip(*columns, strict=True))
-        if not all(math.isfinite(v) and v > 0 for v in row) or any(a > b for a, b in itertools.pairwise(row))
-    ]
+    bad = disordered_points(columns)
     if not bad:
         return True, f"{len(columns)} quantiles positive and in order at every grid point"
     return (
@@ -122,7 +108,8 @@ def _skill_check(symbol: str, name: str, entry: Mapping[str, Any], config: GateC
     is judged on the nested procedure, its out-of-sample record, and refused if that never used one.
     """
     nested, naive, w = entry["nested"], entry["naive"], entry["weight"]
-    ratio = nested["mape"] / naive["mape"] if naive["mape"] > 0 else math.inf
+    # The backtest's ratio of unrounded errors; None (naive never erred) counts as no skill.
+    ratio = math.inf if nested["mape_ratio"] is None else nested["mape_ratio"]
     procedure = (
         f"nested procedure's MAPE {nested['mape']:.2%} vs naive {naive['mape']:.2%} (x{ratio:.3f}) on "
         f"{nested['n']} cutoffs"
@@ -198,7 +185,6 @@ def check_symbol(
     """Every rule for one freshly trained symbol."""
     checks = [
         Check(symbol, "converged", converged, "optimiser converged" if converged else "the optimiser did not converge"),
-        Check(symbol, "finite", *_finite(payload)),
         Check(symbol, "interval", *_interval_holds(payload)),
         Check(symbol, "quantiles", *_quantiles_ordered(payload)),
     ]

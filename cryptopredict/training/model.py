@@ -20,7 +20,7 @@ from cryptopredict.training.charts import components_chart, forecast_chart
 from cryptopredict.training.config import ModelConfig
 from cryptopredict.training.gate import optimiser_converged
 
-__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "to_prophet_frame"]
+__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "regular_grid", "to_prophet_frame"]
 
 # Prophet samples uncertainty for every row at once (uncertainty_samples x rows floats per term);
 # predicting in chunks keeps memory flat on 50,000-row hourly grids.
@@ -60,6 +60,12 @@ def from_scale(values: np.ndarray, scale: str) -> np.ndarray:
     return np.exp(values) if scale == "log" else values
 
 
+def regular_grid(first: pd.Timestamp, last: pd.Timestamp, step: timedelta, ahead: int = 0) -> pd.DatetimeIndex:
+    """The grid points from the first bar to the last, `step` apart, then `ahead` more: the model's
+    forecast grid and the backtest's grid of closes are both this one."""
+    return pd.date_range(first, periods=int((last - first) / step) + 1 + ahead, freq=step)
+
+
 def _round(values: np.ndarray) -> list[float]:
     # Ten significant digits: far below any tolerance that matters (1e-10 relative), and it
     # keeps hourly artifacts a third of the size of full float repr.
@@ -95,8 +101,8 @@ def fit_and_forecast(
 
     step = timedelta(seconds=timeframe.seconds)
     first, last = train["ds"].iloc[0], train["ds"].iloc[-1]
-    history_points = int((last - first) / step) + 1
-    grid = pd.date_range(first, periods=history_points + horizon_steps, freq=step)
+    grid = regular_grid(first, last, step, horizon_steps)
+    history_points = len(grid) - horizon_steps
     t1 = time.perf_counter()
     np.random.seed(config.seed)
     parts = [

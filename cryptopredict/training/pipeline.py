@@ -194,9 +194,11 @@ def _fit_all(
 
 @dataclass(frozen=True, slots=True)
 class _Backtests:
-    """Per symbol: the backtest's summary (None when not backtested), the anchor refit, the grid of closes."""
+    """Per symbol: the backtest's summary (None when not backtested), the weights it chose to serve, the
+    anchor refit, the grid of closes."""
 
     summaries: dict[str, dict[str, Any] | None]
+    weights: dict[str, Mapping[str, backtest.ServedWeight]]
     anchors: dict[str, backtest.Refit]
     grids: dict[str, backtest.Grid]
 
@@ -264,37 +266,40 @@ def _backtest_all(
     frames = {symbol: frame for symbol, frame in frames.items() if symbol not in failed}
     settings = config.backtest.for_timeframe(timeframe.name)
     summaries: dict[str, dict[str, Any] | None] = {}
+    weights: dict[str, Mapping[str, backtest.ServedWeight]] = {}
     grids = {symbol: backtest.grid_of(frame, step) for symbol, frame in frames.items()}
     for symbol, grid in grids.items():
-        summary = backtest.evaluate(grid, refits[symbol], timeframe.horizons, settings, config.served)
-        summaries[symbol] = summary
-        if summary:
-            ctx.log(f"{symbol}: " + "; ".join(e["summary"] for e in summary["metrics"].values()))
-    return _Backtests(summaries, anchors, grids)
+        scored = backtest.score(grid, refits[symbol], timeframe.horizons, settings, config.served)
+        summaries[symbol], weights[symbol] = scored.summary, scored.weights
+        if scored.summary:
+            ctx.log(f"{symbol}: " + "; ".join(e["summary"] for e in scored.summary["metrics"].values()))
+    return _Backtests(summaries, weights, anchors, grids)
 
 
 def _served_payload(
     ctx: _Run,
     grid: backtest.Grid,
     fit: FitResult,
-    bt: dict[str, Any] | None,
+    chosen: Mapping[str, backtest.ServedWeight],
     anchor: backtest.Refit,
 ) -> dict[str, Any]:
-    """The served forecast's quantile grid, for the artifact."""
+    """The served forecast's quantile grid, for the artifact, at the weights the backtest chose (`chosen`)."""
     lc = grid.log_close
-    sigma = served.ewma_volatility(lc, ctx.config.served.volatility_halflife(grid.step))
     history = fit.payload["history_points"]
+    if lc.size != history:
+        msg = f"{fit.payload['symbol']}: the grid of closes has {lc.size} points, the model's history {history}"
+        raise TrainingError(msg)
+    sigma = backtest.volatility(grid, ctx.config.served)
     fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
     # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
     limit = backtest.MAX_LOG_CHANGE
     history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -limit, limit)])
     horizons = ctx.timeframe.horizons
-    metrics = (bt or {}).get("metrics", {})
-    weights = [metrics[h.name]["weight"] if h.name in metrics else 0.0 for h in horizons]
+    weights = [chosen[h.name].weight if h.name in chosen else 0.0 for h in horizons]
     errors = {
-        h.steps: np.asarray(metrics[h.name]["error_z"], float)
+        h.steps: np.asarray(chosen[h.name].error_z, float)
         for h in horizons
-        if h.name in metrics and metrics[h.name].get("error_z")
+        if h.name in chosen and chosen[h.name].error_z is not None
     }
     q = np.exp(
         served.grid_quantiles(
@@ -353,7 +358,9 @@ def _export_symbol(
         "backtest": bt,
     }
     files = {f"{res.slug}.prophet.json": res.model_json.encode()}
-    res.payload["served"] = _served_payload(ctx, backtests.grids[symbol], res, bt, backtests.anchors[symbol])
+    res.payload["served"] = _served_payload(
+        ctx, backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol]
+    )
     charts = {
         **res.charts,
         "forecast": served_chart(

@@ -19,7 +19,7 @@ from cryptopredict.artifact import Artifact, format_utc, read_artifact
 from cryptopredict.errors import ArtifactError, TrainingError
 from cryptopredict.ledger import Entry, Ledger, summarize
 from cryptopredict.timeframes import Timeframe
-from cryptopredict.training import backtest, served
+from cryptopredict.training import served
 from cryptopredict.training.charts import track_record_chart
 from cryptopredict.training.validation import ValidatedBars
 
@@ -89,7 +89,7 @@ def _published(
     history = payload["history_points"]
     columns = payload["served"]["quantiles"]
     out = []
-    for h in backtest.HORIZONS[timeframe.name]:
+    for h in timeframe.horizons:
         i = history - 1 + h.steps
         if i >= len(columns[0]):
             continue

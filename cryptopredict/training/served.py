@@ -77,6 +77,11 @@ def ewma_volatility(log_close: np.ndarray, halflife: float) -> np.ndarray:
     return np.concatenate([sigma[:1], sigma])
 
 
+def _known_origins(origin: int, steps: int) -> np.ndarray:
+    """Past origins t (after the burn-in) whose `steps`-step outcome, at t + steps, is known at `origin`."""
+    return np.arange(_BURN_IN, origin - steps + 1)
+
+
 def z_table(
     log_close: np.ndarray, sigma: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS
 ) -> np.ndarray | None:
@@ -85,7 +90,7 @@ def z_table(
     Uses every past origin t with `_BURN_IN <= t` and `t + steps <= origin`; None when fewer than
     `_BURN_IN` such returns exist.
     """
-    t = np.arange(_BURN_IN, origin - steps + 1)
+    t = _known_origins(origin, steps)
     if t.size < _BURN_IN:
         return None
     z = (log_close[t + steps] - log_close[t]) / (sigma[t] * math.sqrt(steps))
@@ -127,10 +132,11 @@ def error_z(
 
 
 def return_quantiles(log_close: np.ndarray, origin: int, steps: int, levels: Sequence[float] = LEVELS) -> np.ndarray:
-    """Empirical quantiles of raw `steps`-step log returns known at `origin` (the naive benchmark's spread)."""
-    t = np.arange(_BURN_IN, max(_BURN_IN, origin - steps + 1))
-    if t.size == 0:
-        t = np.arange(0, max(1, origin - steps + 1))
+    """Empirical quantiles of raw `steps`-step log returns known at `origin` (the naive benchmark's spread).
+
+    The same past origins as `z_table`'s; the backtest asks only where `z_table` found enough of them.
+    """
+    t = _known_origins(origin, steps)
     return np.quantile(log_close[t + steps] - log_close[t], levels)
 
 
