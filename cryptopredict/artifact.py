@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
-import itertools
 import json
 import math
 import mmap
@@ -740,7 +739,7 @@ def _mapped(gen_dir: Path, spec: Mapping[str, Any], files: Mapping[str, Any]) ->
 
 def _release(values: Sequence[float]) -> None:
     """Let the kernel take back the pages of a mapped grid that the checks read (they are read again,
-    a few at a time, when a request needs them): a checked grid costs no resident memory."""
+    a few at a time, when a request needs them): a checked grid costs no resident memory until then."""
     if isinstance(values, memoryview) and isinstance(values.obj, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         values.obj.madvise(mmap.MADV_DONTNEED)
 
@@ -806,8 +805,8 @@ def _forecast(
     if len(served) != len(levels) * n:
         msg = f"{slug}: served quantiles do not match the levels and the grid"
         raise ValueError(msg)
+    _check_quantiles(slug, served, n)
     quantiles = tuple(served[k * n : (k + 1) * n] for k in range(len(levels)))
-    _check_quantiles(slug, quantiles)
     return SymbolForecast(
         symbol=symbol,
         slug=slug,
@@ -826,13 +825,19 @@ def _forecast(
     )
 
 
-def _check_quantiles(slug: str, columns: Sequence[Sequence[float]]) -> None:
-    """Each column at or above the one below at every point (a NaN compares false, so it fails too), the
-    lowest positive, the highest finite: then every quantile is positive, finite and in order."""
-    ordered = all(all(map(operator.le, low, high)) for low, high in itertools.pairwise(columns))
-    if ordered and min(columns[0], default=1.0) > 0 and math.isfinite(max(columns[-1], default=0.0)):
+def _check_quantiles(slug: str, served: Sequence[float], n: int) -> None:
+    """Every quantile positive, finite and at or above the level below it, at every point.
+
+    The grid is level-major, so its values from the second level on, against those up to the last
+    but one, compare each level with the one below at every point, in one C loop (a NaN compares
+    false, so it fails too); with them in order, the lowest level positive and the highest finite,
+    every value is."""
+    top = len(served) - n
+    ordered = all(map(operator.le, served[:top], served[n:]))
+    if ordered and min(served[:n], default=1.0) > 0 and math.isfinite(max(served[top:], default=0.0)):
         return
-    for i in range(len(columns[0])):  # only to name the first bad point
+    columns = [served[k : k + n] for k in range(0, len(served), n)]
+    for i in range(n):  # only to name the first bad point
         previous = 0.0
         for column in columns:
             v = column[i]
