@@ -70,12 +70,19 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process (Linux /proc), KiB."""
+def rss_kib(pid: int, kind: str = "VmRSS") -> int:
+    """Resident memory of a process (Linux /proc), KiB: all of it, or RssAnon / RssFile."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{kind}:"):
             return int(line.split()[1])
     return 0
+
+
+def rss_text(pid: int) -> str:
+    """RSS, and how much of it is the process's own memory and how much pages of files it maps (the grids:
+    clean page cache, shared, that the kernel takes back under pressure)."""
+    anon, file = rss_kib(pid, "RssAnon"), rss_kib(pid, "RssFile")
+    return f"{rss_kib(pid) / 1024:.0f} MiB ({anon / 1024:.0f} anonymous, {file / 1024:.0f} file pages)"
 
 
 def fetch_seconds(url: str) -> tuple[float, int]:
@@ -133,11 +140,12 @@ def serve_and_measure(artifact: Path, repeats: int, starts: int) -> dict[str, st
     proc, base, started = start_server(artifact)
     times.append(started)
     rss.append(rss_kib(proc.pid))
+    at_start = rss_text(proc.pid)
     try:
         out = {
             f"start to first 200 on /healthz (median of {starts})": f"{statistics.median(times):.2f} s "
             f"(from {min(times):.2f} to {max(times):.2f})",
-            "RSS after start": f"{statistics.median(rss) / 1024:.0f} MiB",
+            f"RSS after start (median of {starts}; the last)": f"{statistics.median(rss) / 1024:.0f} MiB; {at_start}",
         }
         for path in ("/", "/v1/symbols"):
             # The first answer is rendered; later ones are replayed by the hot path's memo.
@@ -146,7 +154,7 @@ def serve_and_measure(artifact: Path, repeats: int, starts: int) -> dict[str, st
             out[f"GET {path}"] = (
                 f"{size / 1024:.0f} KiB; first {first * 1000:.1f} ms, then {median * 1000:.1f} ms (median of {repeats})"
             )
-        out["RSS after the pages"] = f"{rss_kib(proc.pid) / 1024:.0f} MiB"
+        out["RSS after the pages"] = rss_text(proc.pid)
         return out
     finally:
         stop(proc)
