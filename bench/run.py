@@ -31,8 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cryptopredict.artifact import read_artifact  # noqa: E402
 from cryptopredict.serving.cli import waitress_options  # noqa: E402
 from cryptopredict.serving.config import ServeSettings  # noqa: E402
+from cryptopredict.serving.lookup import last_close  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
@@ -350,11 +352,9 @@ def live_prices(artifact: Path) -> Iterator[str]:
     """A local fake of Alpaca's latest bars, each pair at its last close (observed this minute); yields its URL."""
     from tests.fake_alpaca import FakeAlpaca
 
-    manifest = json.loads((artifact / "manifest.json").read_text())
     with FakeAlpaca({}) as fake:
-        for slug in manifest["symbols"]:
-            grid = json.loads((artifact / manifest["generation"] / f"{slug}.json").read_text())
-            fake.set_latest(slug.replace("-", "/"), next(v for v in reversed(grid["actual"]) if v is not None))
+        for fc in read_artifact(artifact).forecasts.values():
+            fake.set_latest(fc.symbol, last_close(fc))
         LIVE_ENV["ALPACA_DATA_URL"] = fake.url
         yield fake.url
 

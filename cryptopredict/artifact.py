@@ -5,7 +5,8 @@ An artifact is a directory:
     artifacts/
       manifest.json                 the commit point: schema, model version, checksums, metadata
       gen-20261122T085400Z-1a2b3c4d/
-        BTC-USD.json                the forecast grid: yhat / lower / upper / actual close
+        BTC-USD.series.bin          Prophet's yhat / lower / upper, then the actual closes (NaN: no bar)
+        BTC-USD.served.bin          the served forecast's quantile grid, one column per level
         BTC-USD.prophet.json        the fitted model (prophet.serialize.model_to_json), for the record
         ...
 
@@ -13,7 +14,13 @@ A run writes a new generation directory, then replaces `manifest.json` atomicall
 fsync, rename). Until that rename the previous manifest, and the generation it names, stay intact,
 so a failed run never leaves a half artifact and a server that starts meanwhile reads the old one.
 Every file of the generation is listed in the manifest with its SHA-256, checked on load.
-Plain JSON, never pickle: reading an artifact runs no code and needs no heavy library.
+Plain data, never pickle: reading an artifact runs no code and needs no heavy library.
+
+The grids are packed little-endian floats ("<f8", or "<f4" for a file whose every value a float32
+holds exactly), each listed in the manifest's "grids" with its dtype and length (values), beside the
+fields a person reads (symbol, start, step, levels, weights). The server maps them (mmap) instead of
+parsing them: at start each is checked (size, SHA-256, the quantiles' order) and released again, and
+a request reads the few pages it needs, so a grid costs memory only while it is read.
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ import hashlib
 import itertools
 import json
 import math
+import mmap
+import operator
 import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +68,7 @@ __all__ = [
     "parse_backtest",
     "parse_gate",
     "parse_utc",
+    "payload_of",
     "read_artifact",
     "write_artifact",
 ]
@@ -65,11 +76,15 @@ __all__ = [
 # 2: each grid also holds the served forecast's quantiles ("served"), beside Prophet's own series.
 # 3: a backtest horizon's "served" is the forecast as served (the final weight); the nested weighting
 #    procedure that was "served" in 2 is "nested", with its weighted cutoffs; "weight_basis" says why.
-SCHEMA_VERSION = 3
+# 4: the grids are packed binary files ("grids" in the manifest) instead of one JSON file a symbol.
+SCHEMA_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 _GEN_PREFIX = "gen-"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 _SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
+# The two binary files of a symbol, by their part of the grid.
+_PARTS = ("series", "served")
+_DTYPES = {"<f8": "d", "<f4": "f"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +139,27 @@ class GateRecord:
     checks: tuple[GateCheck, ...]
 
 
+class Closes(Sequence[float | None]):
+    """The actual closes of the history bars over a packed column, where NaN stands for a missing bar."""
+
+    __slots__ = ("_column",)
+
+    def __init__(self, column: Sequence[float]) -> None:
+        self._column = column
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [None if v != v else v for v in self._column[i]]
+        v = self._column[i]
+        return None if v != v else v  # NaN is the one value not equal to itself
+
+    def __iter__(self) -> Iterator[float | None]:
+        return (None if v != v else v for v in self._column)
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolForecast:
     """One symbol's precomputed grid: history points first, then forecast points, `step` apart."""
@@ -134,16 +170,18 @@ class SymbolForecast:
     step: timedelta
     start: datetime  # the first grid point (the first bar), aware UTC
     history_points: int
-    # Prophet's own forecast, as fitted (served with model=prophet).
-    yhat: tuple[float, ...]
-    yhat_lower: tuple[float, ...]
-    yhat_upper: tuple[float, ...]
-    actual: tuple[float | None, ...]  # close of each history bar; None where a bar was missing
+    # Prophet's own forecast, as fitted (served with model=prophet); views of the packed grid.
+    yhat: Sequence[float]
+    yhat_lower: Sequence[float]
+    yhat_upper: Sequence[float]
+    actual: Sequence[float | None]  # close of each history bar; None where a bar was missing
     meta: Mapping[str, Any]  # the manifest's entry for this symbol (rows, data window, metrics...)
     backtest: BacktestRecord | None = None  # meta["backtest"], parsed; None when not backtested
     # The served forecast: one column of prices per quantile level, ascending, at every grid point.
     levels: tuple[float, ...] = ()
-    quantiles: tuple[array, ...] = ()
+    quantiles: tuple[Sequence[float], ...] = ()
+    # The manifest's "grids" entry: the payload's fields other than its columns (payload_of's other half).
+    header: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -201,7 +239,7 @@ class Artifact:
 # --------------------------------------------------------------------------- writing (train side)
 
 
-def _sha256(data: bytes) -> str:
+def _sha256(data: bytes | mmap.mmap) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -240,8 +278,10 @@ def write_artifact(
     """Write a new generation into `out_dir` and commit it by replacing the manifest atomically.
 
     `manifest` holds the run's metadata (model_version, trained_at, ...; its "symbols" entry maps
-    each slug to that symbol's metadata). `symbol_payloads` maps slug to the grid payload written
-    as `<slug>.json`. `extra_files` are other files of the generation (fitted models, charts,
+    each slug to that symbol's metadata). `symbol_payloads` maps slug to the grid payload (the
+    pipeline's dict: "symbol", "start", "yhat", ..., "actual", "served"; `payload_of` gives it back
+    from a read artifact), written as `<slug>.series.bin` and `<slug>.served.bin` with its other
+    fields in the manifest's "grids". `extra_files` are other files of the generation (fitted models, charts,
     reports), by file name. `generation` is the new generation's name (`new_generation()`, when
     files inside name it); by default a fresh one. Returns the path of the manifest.
     """
@@ -255,19 +295,18 @@ def write_artifact(
     gen_dir.mkdir()
     try:
         files: dict[str, str] = {}
-        for name, data in _generation_files(symbol_payloads, extra_files or {}).items():
+        grids, generation_files = _generation_files(symbol_payloads, extra_files or {})
+        for name, data in generation_files.items():
             _write_file(gen_dir / name, data)
             files[name] = _sha256(data)
         _fsync_dir(gen_dir)
-        symbols_meta = {
-            slug: {**dict(manifest.get("symbols", {}).get(slug, {})), "file": f"{slug}.json"}
-            for slug in symbol_payloads
-        }
+        symbols_meta = {slug: dict(manifest.get("symbols", {}).get(slug, {})) for slug in symbol_payloads}
         full = {
-            **{k: v for k, v in manifest.items() if k != "symbols"},
+            **{k: v for k, v in manifest.items() if k not in ("symbols", "grids")},
             "schema_version": SCHEMA_VERSION,
             "generation": generation,
             "symbols": symbols_meta,
+            "grids": grids,
             "files": files,
         }
         data = json.dumps(full, allow_nan=False, indent=2).encode() + b"\n"
@@ -293,22 +332,91 @@ def write_artifact(
 
 def _generation_files(
     symbol_payloads: Mapping[str, Mapping[str, Any]], extra_files: Mapping[str, bytes]
-) -> dict[str, bytes]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, bytes]]:
+    """The manifest's "grids" and the generation's files by name; a grid the reader would refuse is
+    refused here, by the same checks, before anything ships."""
+    grids: dict[str, dict[str, Any]] = {}
     files: dict[str, bytes] = {}
     for slug, payload in symbol_payloads.items():
-        _check_payload(slug, payload)
-        files[f"{slug}.json"] = _dump(payload)
+        header, packed = _pack_payload(slug, payload)
+        _forecast(
+            slug, header, {part: _unpacked(data, header["files"][part]["dtype"]) for part, data in packed.items()}, {}
+        )
+        grids[slug] = header
+        files.update({header["files"][part]["file"]: data for part, data in packed.items()})
     for name, data in extra_files.items():
         if not _SAFE_NAME.match(name) or name in files or name == MANIFEST_NAME:
             msg = f"invalid or clashing artifact file name {name!r}"
             raise ValueError(msg)
         files[name] = bytes(data)
-    return files
+    return grids, files
 
 
-def _check_payload(slug: str, payload: Mapping[str, Any]) -> None:
-    """Refuse to write a grid the reader would refuse: same rules, caught before shipping."""
-    _parse_symbol(slug, payload, {"symbol": payload.get("symbol")})
+def _pack(values: Sequence[float]) -> tuple[str, bytes]:
+    """Values as packed little-endian floats: float32 when every one of them survives it exactly, else float64.
+
+    Prices are stored to 8 significant digits and served as stored; a float32 holds about 7, so it
+    is chosen only where it changes nothing (whole prices, for instance)."""
+    wide = array("d", values)
+    packed = wide
+    with contextlib.suppress(OverflowError):
+        narrow = array("f", wide)
+        if array("d", narrow).tobytes() == wide.tobytes():
+            packed = narrow
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return ("<f4" if packed.typecode == "f" else "<f8"), packed.tobytes()
+
+
+def _unpacked(data: bytes | mmap.mmap, dtype: str) -> Sequence[float]:
+    """A packed file's values, without copying them where the machine is little-endian."""
+    if sys.byteorder == "little":
+        return memoryview(data).cast(_DTYPES[dtype])
+    values = array(_DTYPES[dtype], bytes(data))
+    values.byteswap()
+    return values
+
+
+def _columns(header: Mapping[str, Any], packed: Mapping[str, bytes]) -> dict[str, Sequence[float]]:
+    """Each part's packed bytes seen as floats, in the dtype its header names."""
+    return {part: _unpacked(data, header["files"][part]["dtype"]) for part, data in packed.items()}
+
+
+def _pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A grid payload as its header (every field but the columns) and its two packed files by part."""
+    try:
+        served = payload["served"]
+        columns = {
+            "series": [
+                *(x for k in _SERIES_KEYS for x in payload[k]),
+                *(math.nan if x is None else x for x in payload["actual"]),
+            ],
+            "served": [x for column in served["quantiles"] for x in column],
+        }
+        header = {k: v for k, v in payload.items() if k not in (*_SERIES_KEYS, "actual", "served")}
+        header["points"] = len(payload["yhat"])
+        header["served"] = {k: v for k, v in served.items() if k != "quantiles"}
+        header["files"] = {}
+        packed = {}
+        for part, values in columns.items():
+            dtype, packed[part] = _pack(values)
+            header["files"][part] = {"file": f"{slug}.{part}.bin", "dtype": dtype, "length": len(values)}
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"{slug}: missing or malformed field ({exc!r})"
+        raise ValueError(msg) from None
+    return header, packed
+
+
+def payload_of(fc: SymbolForecast) -> dict[str, Any]:
+    """The grid payload `write_artifact` takes, given back from a read forecast (the reader's inverse):
+    a pair's grid is carried from one artifact into another without knowing the file format."""
+    header = {k: v for k, v in fc.header.items() if k not in ("points", "files", "served")}
+    return {
+        **header,
+        **{key: list(getattr(fc, key)) for key in _SERIES_KEYS},
+        "actual": list(fc.actual),
+        "served": {**fc.header.get("served", {}), "quantiles": [list(column) for column in fc.quantiles]},
+    }
 
 
 def _prune_generations(out: Path, keep: str) -> None:
@@ -323,14 +431,14 @@ def _prune_generations(out: Path, keep: str) -> None:
 
 
 def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """One pair of a verified artifact as a later run writes it again: its grid payload (an entry of
-    `write_artifact`'s `symbol_payloads`) and its other files (fitted model, charts) by name, each
-    checked against the manifest's checksum once more as it is read."""
+    """One pair of a verified artifact as a later run writes it again: its grid payload (`payload_of`,
+    an entry of `write_artifact`'s `symbol_payloads`) and its other files (fitted model, charts) by
+    name, each checked against the manifest's checksum once more as it is read."""
     meta = artifact.manifest["symbols"][slug]
-    names = [meta["file"], meta.get("model_file"), *(meta.get("charts") or {}).values(), meta.get("backtest_chart")]
+    names = [meta.get("model_file"), *(meta.get("charts") or {}).values(), meta.get("backtest_chart")]
     gen_dir = artifact.generation_dir
-    blobs = {name: _read_verified(gen_dir, name, artifact.manifest["files"].get(name)) for name in names if name}
-    return _loads(blobs.pop(meta["file"]), gen_dir / meta["file"]), blobs
+    files = {name: _read_verified(gen_dir, name, artifact.manifest["files"].get(name)) for name in names if name}
+    return payload_of(artifact.forecasts[slug]), files
 
 
 def read_artifact(path: str | os.PathLike[str]) -> Artifact:
@@ -358,19 +466,35 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         if not isinstance(manifest.get(key), str):
             msg = f"corrupt artifact {manifest_path}: missing {key!r}"
             raise ArtifactError(msg)
-    blobs = {name: _read_verified(root / generation, name, digest) for name, digest in files.items()}
+    gen_dir = root / generation
+    grids = manifest.get("grids")
+    legacy = grids is None  # schema 2 and 3: one JSON file a symbol, read through the writer's packing
+    if not legacy and not isinstance(grids, dict):
+        msg = f"corrupt artifact {manifest_path}: 'grids' must be an object"
+        raise ArtifactError(msg)
+    packed = set() if legacy else {_grid_file(manifest_path, spec) for spec in _grid_specs(manifest_path, grids)}
+    blobs = {name: _read_verified(gen_dir, name, digest) for name, digest in files.items() if name not in packed}
     forecasts: dict[str, SymbolForecast] = {}
     for slug, meta in manifest["symbols"].items():
-        name = meta.get("file") if isinstance(meta, dict) else None
-        if name not in blobs:
-            msg = f"corrupt artifact {manifest_path}: no checksummed file for symbol {slug!r}"
+        if not isinstance(meta, dict):
+            msg = f"corrupt artifact {manifest_path}: the entry of symbol {slug!r} is not an object"
             raise ArtifactError(msg)
-        payload = _loads(blobs[name], root / generation / name)
+        if legacy:
+            header, parts, where = _legacy_grid(manifest_path, gen_dir, slug, meta, blobs)
+        else:
+            if not isinstance(grids.get(slug), dict):
+                msg = f"corrupt artifact {manifest_path}: no grid for symbol {slug!r}"
+                raise ArtifactError(msg)
+            header, where = grids[slug], gen_dir / f"{slug}.*.bin"
+            parts = {part: _mapped(gen_dir, spec, files) for part, spec in _parts(manifest_path, slug, header)}
         try:
-            forecasts[slug] = _parse_symbol(slug, payload, meta)
+            forecasts[slug] = _forecast(slug, header, parts, meta)
         except ValueError as exc:
-            msg = f"corrupt artifact {root / generation / name}: {exc}"
+            msg = f"corrupt artifact {where}: {exc}"
             raise ArtifactError(msg) from None
+        finally:
+            for view in parts.values():
+                _release(view)
         try:
             backtest = parse_backtest(meta.get("backtest"))
         except ValueError as exc:
@@ -531,6 +655,8 @@ def _upgrade(manifest: Any) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version == SCHEMA_VERSION:
         return manifest
+    if version == 3:  # its grids are JSON files, read by _legacy_grid (a manifest without "grids")
+        return {**manifest, "schema_version": SCHEMA_VERSION}
     if version == 2:
         return _upgrade_2(manifest)
     if version == 1:
@@ -554,66 +680,132 @@ def _read_verified(gen_dir: Path, name: str, digest: object) -> bytes:
     except OSError as exc:
         msg = f"incomplete artifact: cannot read {gen_dir / name} ({exc.strerror})"
         raise ArtifactError(msg) from None
-    actual = _sha256(data)
-    if actual != digest:
-        msg = (
-            f"checksum mismatch for {gen_dir / name}: the manifest says {digest}, "
-            f"the file is {actual} (tampered or corrupt)"
-        )
-        raise ArtifactError(msg)
+    _verify(gen_dir / name, data, digest)
     return data
 
 
-def _parse_symbol(slug: str, payload: Any, meta: Mapping[str, Any]) -> SymbolForecast:
-    if not isinstance(payload, dict):
-        msg = f"{slug}: payload is not a JSON object"
-        raise ValueError(msg)
+def _verify(path: Path, data: bytes | mmap.mmap, digest: object) -> None:
+    actual = _sha256(data)
+    if actual != digest:
+        msg = f"checksum mismatch for {path}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
+        raise ArtifactError(msg)
+
+
+def _grid_specs(manifest_path: Path, grids: Mapping[str, Any]) -> list[Any]:
+    """Every binary file entry of the manifest's "grids"."""
+    return [spec for slug, header in grids.items() for _, spec in _parts(manifest_path, slug, header)]
+
+
+def _parts(manifest_path: Path, slug: str, header: Any) -> list[tuple[str, Any]]:
+    """(part, file entry) of one symbol's grid header, both parts present."""
+    files = header.get("files") if isinstance(header, dict) else None
+    if not isinstance(files, dict) or set(files) != set(_PARTS):
+        msg = f"corrupt artifact {manifest_path}: the grid of {slug!r} must list the files {', '.join(_PARTS)}"
+        raise ArtifactError(msg)
+    return [(part, files[part]) for part in _PARTS]
+
+
+def _grid_file(manifest_path: Path, spec: Any) -> str:
+    """A binary file entry's name, its dtype and length checked to be ones this code reads."""
+    name = spec.get("file") if isinstance(spec, dict) else None
+    length = spec.get("length") if isinstance(spec, dict) else None
+    if (
+        not isinstance(name, str)
+        or spec.get("dtype") not in _DTYPES
+        or not isinstance(length, int)
+        or isinstance(length, bool)
+        or length < 0
+    ):
+        msg = f"corrupt artifact {manifest_path}: bad grid file entry {spec!r}"
+        raise ArtifactError(msg)
+    return name
+
+
+def _mapped(gen_dir: Path, spec: Mapping[str, Any], files: Mapping[str, Any]) -> Sequence[float]:
+    """A binary grid file, mapped: its size checked against the manifest's length and dtype, its SHA-256
+    against the manifest's, then seen as floats (read from disk only where a request looks)."""
+    name, dtype, length = spec["file"], spec["dtype"], spec["length"]
+    if name not in files:
+        msg = f"corrupt artifact {gen_dir.parent / MANIFEST_NAME}: the grid file {name!r} is not checksummed"
+        raise ArtifactError(msg)
+    if not _SAFE_NAME.match(name):
+        msg = f"corrupt artifact: unsafe file name {name!r} in the manifest"
+        raise ArtifactError(msg)
+    path = gen_dir / name
+    expected = length * array(_DTYPES[dtype]).itemsize
     try:
-        step = timedelta(seconds=int(payload["step_seconds"]))
-        start = parse_utc(payload["start"])
-        history_points = int(payload["history_points"])
-        series = {k: tuple(float(x) for x in payload[k]) for k in _SERIES_KEYS}
-        actual = tuple(None if x is None else float(x) for x in payload["actual"])
-        symbol, timeframe = str(payload["symbol"]), str(payload["timeframe"])
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size != expected:
+                msg = (
+                    f"corrupt artifact {path}: {size} bytes, where the manifest's {length} values of {dtype} "
+                    f"make {expected} (truncated, or a wrong length)"
+                )
+                raise ArtifactError(msg)
+            data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    except OSError as exc:
+        msg = f"incomplete artifact: cannot read {path} ({exc.strerror})"
+        raise ArtifactError(msg) from None
+    _verify(path, data, files[name])
+    return _unpacked(data, dtype)
+
+
+def _release(values: Sequence[float]) -> None:
+    """Let the kernel take back the pages of a mapped grid that the checks read (they are read again,
+    a few at a time, when a request needs them): a checked grid costs no resident memory until then."""
+    if isinstance(values, memoryview) and isinstance(values.obj, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        values.obj.madvise(mmap.MADV_DONTNEED)
+
+
+def _legacy_grid(
+    manifest_path: Path, gen_dir: Path, slug: str, meta: Mapping[str, Any], blobs: Mapping[str, bytes]
+) -> tuple[dict[str, Any], dict[str, Sequence[float]], Path]:
+    """A schema 2 or 3 symbol's JSON grid as a header and its columns, packed as the writer packs them: a
+    production artifact of the last schema stays readable (its track record and forecasts carry on)."""
+    name = meta.get("file")
+    if name not in blobs:
+        msg = f"corrupt artifact {manifest_path}: no checksummed file for symbol {slug!r}"
+        raise ArtifactError(msg)
+    where = gen_dir / name
+    payload = _loads(blobs[name], where)
+    try:
+        if not isinstance(payload, dict):
+            msg = f"{slug}: payload is not a JSON object"
+            raise ValueError(msg)
+        header, packed = _pack_payload(slug, payload)
+    except ValueError as exc:
+        msg = f"corrupt artifact {where}: {exc}"
+        raise ArtifactError(msg) from None
+    return header, _columns(header, packed), where
+
+
+def _forecast(
+    slug: str, header: Mapping[str, Any], parts: Mapping[str, Sequence[float]], meta: Mapping[str, Any]
+) -> SymbolForecast:
+    """A symbol's forecast from its grid header and its two columns of floats, checked: lengths agree,
+    Prophet's series finite, the served quantiles positive, finite and ascending at every point."""
+    try:
+        step = timedelta(seconds=int(header["step_seconds"]))
+        start = parse_utc(header["start"])
+        history_points = int(header["history_points"])
+        n = int(header["points"])
+        symbol, timeframe = str(header["symbol"]), str(header["timeframe"])
+        levels = tuple(float(x) for x in header["served"]["levels"])
     except (KeyError, TypeError, ValueError) as exc:
         msg = f"{slug}: missing or malformed field ({exc!r})"
         raise ValueError(msg) from None
-    n = len(series["yhat"])
     if step <= timedelta(0) or not 0 < history_points <= n:
         msg = f"{slug}: inconsistent step or history_points"
         raise ValueError(msg)
-    if any(len(v) != n for v in series.values()) or len(actual) != history_points:
+    series, served = parts["series"], parts["served"]
+    if len(series) != 3 * n + history_points:
         msg = f"{slug}: series lengths differ"
         raise ValueError(msg)
-    if not all(math.isfinite(x) for v in series.values() for x in v):
+    yhat, yhat_lower, yhat_upper = (series[k * n : (k + 1) * n] for k in range(3))
+    # A sum is NaN or infinite when any term is (the C loop of sum(), not a Python one per value).
+    if not all(math.isfinite(sum(column)) for column in (yhat, yhat_lower, yhat_upper)):
         msg = f"{slug}: non-finite values in the forecast"
         raise ValueError(msg)
-    levels, quantiles = _parse_served(slug, payload.get("served"), n)
-    return SymbolForecast(
-        symbol=symbol,
-        slug=slug,
-        timeframe=timeframe,
-        step=step,
-        start=start,
-        history_points=history_points,
-        actual=actual,
-        meta=meta,
-        levels=levels,
-        quantiles=quantiles,
-        **series,
-    )
-
-
-def _parse_served(slug: str, served: Any, n: int) -> tuple[tuple[float, ...], tuple[array, ...]]:
-    """The served quantile grid: levels ascending in (0, 1) with 0.1, 0.5 and 0.9 among them, one
-    column of n finite positive prices per level, never decreasing across levels at any point."""
-    try:
-        levels = tuple(float(x) for x in served["levels"])
-        # array('d'): 8 bytes a number, against 24 for a float in a tuple (hourly grids are large).
-        columns = tuple(array("d", (float(x) for x in col)) for col in served["quantiles"])
-    except (KeyError, TypeError, ValueError) as exc:
-        msg = f"{slug}: missing or malformed served forecast ({exc!r})"
-        raise ValueError(msg) from None
     if (
         not levels
         or list(levels) != sorted(set(levels))
@@ -623,14 +815,43 @@ def _parse_served(slug: str, served: Any, n: int) -> tuple[tuple[float, ...], tu
     ):
         msg = f"{slug}: served levels must ascend inside (0, 1) and include 0.1, 0.5 and 0.9"
         raise ValueError(msg)
-    if len(columns) != len(levels) or any(len(c) != n for c in columns):
+    if len(served) != len(levels) * n:
         msg = f"{slug}: served quantiles do not match the levels and the grid"
         raise ValueError(msg)
-    bad = disordered_points(columns)
-    if bad:
-        msg = f"{slug}: served quantiles at point {bad[0]} are not positive, finite and ascending"
-        raise ValueError(msg)
-    return levels, columns
+    _check_quantiles(slug, served, n)
+    quantiles = tuple(served[k * n : (k + 1) * n] for k in range(len(levels)))
+    return SymbolForecast(
+        symbol=symbol,
+        slug=slug,
+        timeframe=timeframe,
+        step=step,
+        start=start,
+        history_points=history_points,
+        yhat=yhat,
+        yhat_lower=yhat_lower,
+        yhat_upper=yhat_upper,
+        actual=Closes(series[3 * n :]),
+        meta=meta,
+        levels=levels,
+        quantiles=quantiles,
+        header=header,
+    )
+
+
+def _check_quantiles(slug: str, served: Sequence[float], n: int) -> None:
+    """Every quantile positive, finite and at or above the level below it, at every point.
+
+    The grid is level-major, so its values from the second level on, against those up to the last
+    but one, compare each level with the one below at every point, in one C loop (a NaN compares
+    false, so it fails too); with them in order, the lowest level positive and the highest finite,
+    every value is."""
+    top = len(served) - n
+    ordered = all(map(operator.le, served[:top], served[n:]))
+    if ordered and min(served[:n], default=1.0) > 0 and math.isfinite(max(served[top:], default=0.0)):
+        return
+    bad = disordered_points([served[k : k + n] for k in range(0, len(served), n)])  # only to name the first
+    msg = f"{slug}: served quantiles at point {bad[0]} are not positive, finite and ascending"
+    raise ValueError(msg)
 
 
 def disordered_points(columns: Sequence[Sequence[float]]) -> list[int]:

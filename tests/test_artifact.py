@@ -6,13 +6,14 @@ import hashlib
 import json
 import os
 import shutil
+from array import array
 from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
-from tests.helpers import run_cli
+from tests.helpers import DATA, GOLDEN, run_cli
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -28,10 +29,37 @@ def _gen_file(path: Path, name: str) -> Path:
     return path / _manifest(path)["generation"] / name
 
 
+def _payload(path: Path, slug: str = "BTC-USD") -> dict:
+    return payload_of(read_artifact(path).forecasts[slug])
+
+
+def _resign(path: Path, name: str) -> None:
+    """Put a generation file's new SHA-256 in the manifest, so only a check of its content can catch it."""
+    m = _manifest(path)
+    m["files"][name] = hashlib.sha256(_gen_file(path, name).read_bytes()).hexdigest()
+    (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
 def _tamper(path: Path) -> None:
-    f = _gen_file(path, "BTC-USD.json")
-    data = f.read_bytes().replace(b'"yhat":[', b'"yhat":[1', 1)
-    f.write_bytes(data)
+    """Flip one bit of one byte in the middle of a binary grid."""
+    f = _gen_file(path, "BTC-USD.served.bin")
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    f.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    """Cut the last value off a binary grid, and re-sign it: its size no longer matches the manifest."""
+    f = _gen_file(path, "BTC-USD.series.bin")
+    f.write_bytes(f.read_bytes()[:-8])
+    _resign(path, "BTC-USD.series.bin")
+
+
+def _wrong_length(path: Path) -> None:
+    """State one value more in the manifest than a binary grid holds."""
+    m = _manifest(path)
+    m["grids"]["BTC-USD"]["files"]["served"]["length"] += 1
+    (path / MANIFEST_NAME).write_text(json.dumps(m))
 
 
 def _corrupt_manifest(path: Path) -> None:
@@ -52,21 +80,19 @@ def _schema_one(path: Path) -> None:
 
 def _crossing_quantiles(path: Path) -> None:
     """Swap the 10% and 90% columns of one grid, and re-sign it so only the content check can catch it."""
-    f = _gen_file(path, "BTC-USD.json")
-    payload = json.loads(f.read_bytes())
-    q = payload["served"]["quantiles"]
-    levels = payload["served"]["levels"]
-    lo, hi = levels.index(0.1), levels.index(0.9)
-    q[lo], q[hi] = q[hi], q[lo]
-    data = json.dumps(payload).encode()
-    f.write_bytes(data)
-    m = _manifest(path)
-    m["files"]["BTC-USD.json"] = hashlib.sha256(data).hexdigest()
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    grid = _manifest(path)["grids"]["BTC-USD"]
+    levels, n = grid["served"]["levels"], grid["points"]
+    size = 8 if grid["files"]["served"]["dtype"] == "<f8" else 4
+    f = _gen_file(path, "BTC-USD.served.bin")
+    data = bytearray(f.read_bytes())
+    lo, hi = (slice(levels.index(p) * n * size, (levels.index(p) + 1) * n * size) for p in (0.1, 0.9))
+    data[lo], data[hi] = data[hi], data[lo]
+    f.write_bytes(bytes(data))
+    _resign(path, "BTC-USD.served.bin")
 
 
 def _drop_grid(path: Path) -> None:
-    _gen_file(path, "ETH-USD.json").unlink()
+    _gen_file(path, "ETH-USD.series.bin").unlink()
 
 
 def _missing(path: Path) -> None:
@@ -79,6 +105,8 @@ def _missing(path: Path) -> None:
         (_missing, "not found"),
         (_corrupt_manifest, "not valid JSON"),
         (_tamper, "checksum mismatch"),
+        (_truncate, "(truncated, or a wrong length)"),
+        (_wrong_length, "(truncated, or a wrong length)"),
         (_future_schema, "unknown artifact schema version 99"),
         (_schema_one, "schema version 1 predates the served forecast"),
         (_crossing_quantiles, "served quantiles at point 0 are not positive, finite and ascending"),
@@ -137,7 +165,6 @@ def test_same_data_gives_the_same_grid(artifact_dir: Path, tmp_path: Path) -> No
     from cryptopredict.training.pipeline import run
     from cryptopredict.training.sources.csv import CsvSource
     from tests.conftest import SLICE_START
-    from tests.helpers import DATA
 
     config = TrainConfig(
         source=CsvSource(str(DATA)),
@@ -148,15 +175,16 @@ def test_same_data_gives_the_same_grid(artifact_dir: Path, tmp_path: Path) -> No
     )
     run(config, log=lambda _line: None)
     first, second = _manifest(artifact_dir)["files"], _manifest(tmp_path)["files"]
-    assert first["BTC-USD.json"] == second["BTC-USD.json"]
-    assert first["ETH-USD.json"] == second["ETH-USD.json"]
+    grids = [name for name in first if name.endswith(".bin")]
+    assert sorted(grids) == [f"{slug}.{part}.bin" for slug in ("BTC-USD", "ETH-USD") for part in ("series", "served")]
+    assert {name: first[name] for name in grids} == {name: second[name] for name in grids}
 
 
 def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """If the commit step fails, the old manifest and generation still load and no half generation stays."""
     art = _copy(artifact_dir, tmp_path / "art")
     before = _manifest(art)
-    payload = json.loads(_gen_file(art, "BTC-USD.json").read_text())
+    payload = _payload(art)
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
@@ -173,7 +201,7 @@ def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_pat
 
 def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) -> None:
     """A grid holding NaN is refused before anything is written."""
-    payload = json.loads(_gen_file(artifact_dir, "BTC-USD.json").read_text())
+    payload = _payload(artifact_dir)
     payload["yhat"][3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         write_artifact(tmp_path / "out", {"model_version": "x"}, {"BTC-USD": payload})
@@ -184,7 +212,7 @@ def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) ->
 def test_old_generations_are_pruned_but_the_previous_one_kept(artifact_dir: Path, tmp_path: Path) -> None:
     """After several writes only the current and the previous generation remain on disk."""
     art = _copy(artifact_dir, tmp_path / "art")
-    payload = json.loads(_gen_file(art, "BTC-USD.json").read_text())
+    payload = _payload(art)
     meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
     for _ in range(3):
         write_artifact(art, meta, {"BTC-USD": payload})
@@ -201,3 +229,96 @@ def test_reader_rejects_unsafe_file_names(artifact_dir: Path, tmp_path: Path) ->
     (art / MANIFEST_NAME).write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match="unsafe file name"):
         read_artifact(art)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_tamper, "checksum mismatch for "),
+        (_truncate, "(truncated, or a wrong length)"),
+        (_wrong_length, "(truncated, or a wrong length)"),
+    ],
+)
+def test_a_damaged_binary_grid_is_refused_in_one_line_by_check_and_by_training(
+    artifact_dir: Path, tmp_path: Path, damage, says: str
+) -> None:
+    """A flipped byte, a truncated grid or a wrong length stops `api.py --check` and `train.py --baseline-artifact`."""
+    bad = _copy(artifact_dir, tmp_path / "art")
+    damage(bad)
+    check = run_cli("api.py", "--artifact", str(bad), "--check", timeout=60)
+    assert check.returncode == 1
+    assert check.stderr.strip().startswith("api.py: cannot start: ")
+    assert len(check.stderr.strip().splitlines()) == 1, check.stderr
+    assert says in check.stderr
+    train = run_cli("train.py", "--csv-dir", str(DATA), "--out", str(tmp_path / "out"), "--baseline-artifact", str(bad))
+    assert train.returncode != 0
+    assert "Traceback" not in train.stderr
+    last = train.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: --baseline-artifact: refused: ")
+    assert says in last
+    assert ".bin" in last
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_a_pair_read_from_one_artifact_is_written_into_another_unchanged(artifact_dir: Path, tmp_path: Path) -> None:
+    """payload_of gives back what write_artifact took: carried into another artifact, its files are the same bytes."""
+    source = read_artifact(artifact_dir)
+    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
+    write_artifact(tmp_path / "next", meta, {slug: payload_of(fc) for slug, fc in source.forecasts.items()})
+    before, after = _manifest(artifact_dir), _manifest(tmp_path / "next")
+    assert after["grids"] == before["grids"]
+    grids = [name for name in before["files"] if name.endswith(".bin")]
+    assert {n: after["files"][n] for n in grids} == {n: before["files"][n] for n in grids}
+    carried = read_artifact(tmp_path / "next").forecasts["ETH-USD"]
+    assert list(carried.actual) == list(source.forecasts["ETH-USD"].actual)
+    assert carried.end == source.forecasts["ETH-USD"].end
+
+
+def test_grids_are_float64_where_float32_would_change_a_published_price() -> None:
+    """The golden grids' 8-digit prices need float64; the answers served from them are the recorded ones."""
+    m = json.loads((GOLDEN / MANIFEST_NAME).read_text())
+    dtypes = {spec["dtype"] for grid in m["grids"].values() for spec in grid["files"].values()}
+    assert dtypes == {"<f8"}
+    low = read_artifact(GOLDEN).forecasts["BTC-USD"].quantiles[0][0]
+    assert array("d", array("f", [low]))[0] != low  # what float32 would have served instead
+
+
+def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Path, tmp_path: Path) -> None:
+    """Whole prices fit float32 exactly: that file is written "<f4", half the size, and read back the same."""
+    payload = _payload(artifact_dir)
+    payload["served"]["quantiles"] = [[float(round(v)) for v in column] for column in payload["served"]["quantiles"]]
+    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
+    write_artifact(tmp_path / "out", meta, {"BTC-USD": payload})
+    files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
+    assert (files["served"]["dtype"], files["series"]["dtype"]) == ("<f4", "<f8")
+    assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
+    assert payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"]) == payload
+
+
+def _as_schema_3(path: Path) -> None:
+    """Rewrite an artifact the way schema 3 stored it: one JSON grid a symbol, no binary files."""
+    art = read_artifact(path)
+    m = _manifest(path)
+    gen = path / m["generation"]
+    for slug, fc in art.forecasts.items():
+        data = json.dumps(payload_of(fc)).encode()
+        (gen / f"{slug}.json").write_bytes(data)
+        m["symbols"][slug]["file"] = f"{slug}.json"
+        m["files"][f"{slug}.json"] = hashlib.sha256(data).hexdigest()
+        for spec in m["grids"][slug]["files"].values():
+            (gen / spec["file"]).unlink()
+            del m["files"][spec["file"]]
+    del m["grids"]
+    m["schema_version"] = 3
+    (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
+def test_a_schema_3_artifact_with_json_grids_is_still_read(artifact_dir: Path, tmp_path: Path) -> None:
+    """Production's artifact of the previous schema loads with the same numbers, so a run can still take it over."""
+    old = _copy(artifact_dir, tmp_path / "art")
+    _as_schema_3(old)
+    assert not list(old.rglob("*.bin"))
+    then, now = read_artifact(old).forecasts["BTC-USD"], read_artifact(artifact_dir).forecasts["BTC-USD"]
+    assert payload_of(then) == payload_of(now)
+    ok = run_cli("api.py", "--artifact", str(old), "--check", timeout=60)
+    assert ok.returncode == 0, ok.stderr

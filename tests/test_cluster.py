@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME
+from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact
 from cryptopredict.errors import TrainingError
 from cryptopredict.training.config import ClusterConfig
 from tests.helpers import DATA, ROOT, free_port, run_cli, stop
@@ -52,10 +51,8 @@ def local_grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _grids(out: Path) -> dict[str, Any]:
-    """Per symbol, the parsed forecast grid file the manifest lists."""
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    gen = out / manifest["generation"]
-    return {slug: json.loads((gen / meta["file"]).read_text()) for slug, meta in manifest["symbols"].items()}
+    """Per symbol, the forecast grid the artifact holds, as the payload it was written from."""
+    return {slug: payload_of(fc) for slug, fc in read_artifact(out).forecasts.items()}
 
 
 def _train_on(cluster: Any, out: Path) -> subprocess.Popen[str]:

@@ -71,7 +71,7 @@ def test_waitress_serve_call_entry_point(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "waitress-serve did not come up"
                 time.sleep(0.1)
-        assert r.json()["model_version"] == "golden-3"
+        assert r.json()["model_version"] == "golden-4"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import GOLDEN, ROOT, api_server, http_get
 
-# Recorded when the golden artifact was written (schema 3, tests/golden/make_golden.py): a format
+# Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py): a format
 # change that moves these is a deliberate, versioned step, not an accident. The served prediction
 # inside the data is the forecast made the bar before: BTC/USD's close on 2025-02-28.
 GOLDEN_BITCOIN = {
@@ -37,7 +37,7 @@ def test_api_serves_from_a_venv_with_only_the_api_requirements(api_only_python: 
         r = http_get(base + "/bitcoin?date=2025-03-01")
         assert r.status == 200
         assert r.json() == GOLDEN_BITCOIN
-        assert http_get(base + "/healthz").json()["model_version"] == "golden-3"
+        assert http_get(base + "/healthz").json()["model_version"] == "golden-4"
         assert http_get(base + "/bitcoin?date=2026-01-01").status == 422
 
 

@@ -286,3 +286,16 @@ def test_waitress_queue_notices_come_once_a_minute_with_a_count(caplog: pytest.L
         .getMessage()
         .startswith("10000 request(s) waited for a free thread in the last 60 s (deepest queue 6)")
     )
+
+
+def test_a_kept_chart_is_the_artifacts_own_bytes(artifact_dir: Path) -> None:
+    """A chart the memo keeps is the very bytes object the artifact holds: a chart is in memory once."""
+    app = create_app({"artifact_dir": str(artifact_dir)})
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/v1/forecast/BTC-USD/chart.png").status_code == 200
+    artifact = app.extensions["cryptopredict"].artifact
+    chart = artifact.charts[artifact.manifest["symbols"]["BTC-USD"]["charts"]["forecast"]]
+    kept = [entry[2] for entry in app.wsgi_app._memo.values() if entry[2] == chart]  # the memo's bodies
+    assert len(kept) == 1
+    assert kept[0] is chart

@@ -7,7 +7,6 @@ price observed now is after the data and well inside the artifact's band, whatev
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import signal
@@ -21,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cryptopredict.artifact import read_artifact
+from cryptopredict.serving.lookup import last_close
 from cryptopredict.training.config import BacktestConfig, TrainConfig
 from cryptopredict.training.pipeline import run
 from cryptopredict.training.sources.csv import CsvSource
@@ -57,13 +58,7 @@ def recent_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _last_closes(artifact: Path) -> dict[str, float]:
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    gen = artifact / manifest["generation"]
-    out = {}
-    for slug in manifest["symbols"]:
-        grid = json.loads((gen / f"{slug}.json").read_text())
-        out[slug.replace("-", "/")] = next(v for v in reversed(grid["actual"]) if v is not None)
-    return out
+    return {fc.symbol: last_close(fc) for fc in read_artifact(artifact).forecasts.values()}
 
 
 @dataclass

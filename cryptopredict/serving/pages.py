@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import time
 
-from flask import Blueprint, current_app, jsonify, render_template, send_file
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from cryptopredict.serving import lookup
@@ -22,25 +22,26 @@ bp = Blueprint("pages", __name__)
 # pair gets its row in the table, its section and links to its charts: with 60 pairs the page
 # stays a page, not 120 images.
 CHARTS_SHOWN = 3
+CHART_MAX_AGE = 3600  # seconds a browser or proxy may keep a chart
 
 
 def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
-    """A chart's bytes (read and verified with the artifact at start) with an ETag for its generation."""
+    """A chart's bytes (read and verified with the artifact at start) with an ETag for its generation.
+
+    The body is the artifact's own bytes object, one chunk (not send_file's file wrapper, whose 8 KiB
+    chunks the hot path would join into a copy): a chart kept by the memo is held once in memory."""
     artifact = _state().artifact
     name = (artifact.manifest["symbols"].get(slug, {}).get("charts") or {}).get(kind)
     if name is None:
         raise ApiError(404, "No chart", f"this artifact has no {kind} chart for {slug}", "no-chart")
-    response = send_file(
-        io.BytesIO(artifact.charts[name]),
-        mimetype="image/png",
-        # The generation too: a scheduled retrain keeps the version but redraws every chart.
-        etag=f"{artifact.model_version}-{artifact.manifest['generation']}-{slug}-{kind}",
-        conditional=True,
-        max_age=3600,
-        last_modified=None,
-    )
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    data = artifact.charts[name]
+    response = current_app.response_class(data, mimetype="image/png")
+    response.cache_control.public = True
+    response.cache_control.max_age = CHART_MAX_AGE
+    response.expires = int(time.time() + CHART_MAX_AGE)
+    # The generation too: a scheduled retrain keeps the version but redraws every chart.
+    response.set_etag(f"{artifact.model_version}-{artifact.manifest['generation']}-{slug}-{kind}")
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
 
 
 def _forecast_kind(model: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact  # noqa: E402
+from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact, write_artifact  # noqa: E402
 from cryptopredict.training.config import BacktestConfig, TrainConfig  # noqa: E402
 from cryptopredict.training.pipeline import run  # noqa: E402
 from cryptopredict.training.sources.csv import CsvSource  # noqa: E402
@@ -32,7 +32,7 @@ def main() -> None:
             start="2025-01-01",
             end="2025-04-01",
             horizon_days=30,
-            model_version="golden-3",
+            model_version="golden-4",
             backtest=BacktestConfig(cutoffs=0),
             out=tmp,
         )
@@ -41,7 +41,7 @@ def main() -> None:
         manifest = json.loads((Path(tmp) / MANIFEST_NAME).read_text())
         payloads, extra = {}, {}
         for slug, meta in manifest["symbols"].items():
-            payloads[slug] = json.loads(trained.file_path(meta["file"]).read_text())
+            payloads[slug] = payload_of(trained.forecasts[slug])
             extra[meta["model_file"]] = trained.file_path(meta["model_file"]).read_bytes()
             meta.pop("charts", None)
             meta.pop("backtest_chart", None)
@@ -49,7 +49,9 @@ def main() -> None:
         # No track record in the fixture: an artifact without a ledger is still read (`Artifact.ledger` None).
         manifest.pop("ledger", None)
         manifest.pop("track_record", None)
-        for key in ("schema_version", "generation", "files"):
+        # Nor alert states (alerts.toml in the working folder is read by default): `Artifact.alerts` None.
+        manifest.pop("alerts", None)
+        for key in ("schema_version", "generation", "files", "grids"):
             manifest.pop(key)
         shutil.rmtree(GOLDEN, ignore_errors=True)
         write_artifact(GOLDEN, manifest, payloads, extra)
