@@ -742,6 +742,7 @@ def _mapped(gen_dir: Path, spec: Mapping[str, Any], files: Mapping[str, Any]) ->
                     f"make {expected} (truncated, or a wrong length)"
                 )
                 raise ArtifactError(msg)
+            # The map keeps its own duplicate of the descriptor: two open files a pair while serving.
             data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except OSError as exc:
         msg = f"incomplete artifact: cannot read {path} ({exc.strerror})"
