@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from cryptopredict.errors import DataSourceError
@@ -11,9 +12,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cryptopredict.timeframes import Timeframe
-    from cryptopredict.training.config import TrainConfig
 
-__all__ = ["BarSource", "utc_timestamp"]
+__all__ = ["BarRequest", "BarSource", "utc_timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class BarRequest:
+    """What a source is asked for: which pairs, from when to when, and whether a pair may be missing."""
+
+    symbols: tuple[str, ...]
+    start: str | None = None  # the first bar (--start, else the source's default); None: all it has
+    end: str | None = None  # the end, exclusive; None: up to now
+    # --skip-invalid: a source may leave out a pair it has no bars for (the run reports it).
+    skip_invalid: bool = False
 
 
 class BarSource(Protocol):
@@ -37,13 +48,13 @@ class BarSource(Protocol):
     def describe(self) -> str:
         """Where bars come from, for the log line: 'data (csv)'."""
 
-    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+    def list_symbols(self, timeframe: Timeframe) -> tuple[str, ...]:
         """Every pair this source can give bars of at `timeframe` (for --symbols all), sorted."""
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
-        """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them).
+    def load(self, request: BarRequest, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+        """Raw bars of `request.symbols` from `request.start` to `request.end` (validation checks them).
 
-        With `config.skip_invalid` a source may leave out a symbol it has no bars for (the run reports it).
+        With `request.skip_invalid` a source may leave out a symbol it has no bars for (the run reports it).
         """
 
 
