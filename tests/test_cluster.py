@@ -1,4 +1,4 @@
-"""Training on a real Dask cluster (a LocalCluster of worker processes on 127.0.0.1) through train.py's --cluster."""
+"""Training on a real Dask cluster on 127.0.0.1 (a LocalCluster, or `dask` scheduler and worker processes)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed
 import pytest
 
 from cryptopredict.artifact import MANIFEST_NAME
@@ -22,8 +23,6 @@ from cryptopredict.training.config import ClusterConfig
 from tests.cluster_events import KillTheScheduler, KillTheWorker
 from tests.helpers import DATA, ROOT, free_port, run_cli, stop
 from tests.test_execution import _Refit
-
-distributed = pytest.importorskip("distributed")
 
 # Two pairs, two recent years of daily bars, 8 cutoffs: about 20 tasks of well under a second.
 ARGS = (
