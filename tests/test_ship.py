@@ -125,6 +125,17 @@ def _build_args(step: dict) -> dict[str, str]:
     return dict(line.split("=", 1) for line in step["with"]["build-args"].strip().splitlines())
 
 
+def _builds() -> list[dict]:
+    """The build-and-push job's image builds, in order."""
+    steps = _workflow()["jobs"]["build-and-push"]["steps"]
+    return [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+
+
+def _trained_builds() -> list[dict]:
+    """The builds that train (the report) or serve what was trained (the api image): all but the worker's."""
+    return [b for b in _builds() if b["with"]["target"] != "worker"]
+
+
 # Every argument the train stage declares: equal in both builds of a run, so the api build reuses it.
 TRAIN_ARGS = (
     "SOURCE", "SYMBOLS", "TIMEFRAME", "START", "MODEL_VERSION", "RUN_ID", "BACKTEST_CUTOFFS", "SKIP_INVALID",
@@ -141,8 +152,7 @@ def test_every_run_trains_afresh_and_its_api_build_reuses_that_training() -> Non
     run = train[train.index("RUN --mount=type=secret") :]
     assert '--run-id "$RUN_ID"' in run
     assert train.index("ARG RUN_ID") < train.index("RUN --mount=type=secret")
-    steps = _workflow()["jobs"]["build-and-push"]["steps"]
-    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+    builds = _trained_builds()
     assert [b["with"]["target"] for b in builds] == ["report", "api"]
     args = [_build_args(b) for b in builds]
     assert {k: args[0][k] for k in TRAIN_ARGS} == {k: args[1][k] for k in TRAIN_ARGS}
@@ -158,9 +168,7 @@ def test_the_train_step_uses_a_dask_cluster_only_when_its_secret_is_set() -> Non
     run = train[train.index("RUN --mount=type=secret") :]
     assert "--mount=type=secret,id=dask_scheduler_address" in run
     assert 'DASK_SCHEDULER_ADDRESS="$(cat /run/secrets/dask_scheduler_address 2>/dev/null || true)"' in run
-    steps = _workflow()["jobs"]["build-and-push"]["steps"]
-    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
-    for build in builds:
+    for build in _trained_builds():
         assert "dask_scheduler_address=${{ secrets.DASK_SCHEDULER_ADDRESS }}" in build["with"]["secrets"]
         assert "DASK" not in build["with"]["build-args"]
 
@@ -183,6 +191,42 @@ def test_the_dask_compose_file_runs_scheduler_and_workers_from_the_worker_image(
     assert "USER 10001:10001" in worker
 
 
+def test_the_worker_image_is_pushed_from_the_runs_commit_tagged_like_the_api_image_before_training() -> None:
+    """The worker target is pushed to <repository>-worker as X.Y.Z and X.Y.Z-stamp (the api image's tags but
+    `latest`), before the train step so a refused or cluster-refused run still publishes the image to roll to."""
+    steps = _workflow()["jobs"]["build-and-push"]["steps"]
+    names = [s.get("name") for s in steps]
+    builds = _builds()
+    assert [b["with"]["target"] for b in builds] == ["worker", "report", "api"]
+    worker = builds[0]
+    assert worker["with"]["push"] is True
+    assert worker["with"]["context"] == "."
+    assert "platforms" not in worker["with"]  # the runner's own, like the train stage it shares train-env with
+    assert worker["with"]["tags"] == "${{ steps.worker-meta.outputs.tags }}"
+    assert worker["with"]["labels"] == "${{ steps.worker-meta.outputs.labels }}"
+    metas = {s["id"]: s["with"] for s in steps if str(s.get("uses", "")).startswith("docker/metadata-action")}
+    assert metas["worker-meta"]["images"] == metas["meta"]["images"] + "-worker"
+    api_tags = set(metas["meta"]["tags"].split())
+    assert set(metas["worker-meta"]["tags"].split()) == api_tags - {"type=raw,value=latest"}
+    assert metas["worker-meta"]["flavor"] == "latest=false"
+    assert steps.index(worker) < names.index("Train and gate")
+    summary = steps[steps.index(worker) + 1]
+    assert summary["env"]["TAGS"] == "${{ steps.worker-meta.outputs.tags }}"
+    assert summary["run"].rstrip().endswith('>> "$GITHUB_STEP_SUMMARY"')
+    assert "${{" not in summary["run"]
+
+
+def test_the_compose_file_and_the_helm_values_name_the_published_worker_image() -> None:
+    """deploy/dask-compose.yml takes WORKER_IMAGE (a published X.Y.Z-stamp tag) and the README's Helm values
+    name the same package and tag form the workflow pushes."""
+    compose = (ROOT / "deploy" / "dask-compose.yml").read_text()
+    assert "WORKER_IMAGE=ghcr.io/<you>/<fork>-worker:X.Y.Z-YYYYMMDDHHMMSS" in compose
+    readme = (ROOT / "README.md").read_text()
+    scaling = readme.split("## Scaling out", 1)[1].split("\n## ", 1)[0]
+    assert scaling.count("image: {repository: ghcr.io/<you>/<fork>-worker, tag: X.Y.Z-YYYYMMDDHHMMSS}") == 2
+    assert "does not build or push the worker image" not in scaling
+
+
 def test_both_builds_of_a_run_train_against_the_same_champion_and_only_a_deployed_image_becomes_it() -> None:
     """The production image, pinned by digest, is the named context `production` of both builds; the
     train stage reads its artifact as --baseline-artifact; the deploy job tags production only after
@@ -194,7 +238,7 @@ def test_both_builds_of_a_run_train_against_the_same_champion_and_only_a_deploye
     assert "--baseline-artifact /production" in train
     steps = _workflow()["jobs"]["build-and-push"]["steps"]
     names = [s.get("name") for s in steps]
-    builds = [s for s in steps if str(s.get("uses", "")).startswith("docker/build-push-action")]
+    builds = _trained_builds()
     assert [b["with"]["build-contexts"] for b in builds] == ["${{ steps.production.outputs.context }}"] * 2
     assert names.index("The image in production") < names.index("Train and gate") < names.index("Gate decision")
     assert names.index("Gate decision") < names.index("Build and push the API image")

@@ -18,8 +18,8 @@ import pytest
 from cryptopredict.artifact import MANIFEST_NAME, read_artifact
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training import cli
-from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.sources import SOURCES
+from cryptopredict.training.sources.base import BarRequest
 from tests.fake_alpaca import random_walk_bars
 from tests.helpers import DATA, ROOT, run_cli
 
@@ -239,8 +239,8 @@ class _SyntheticSource:
     def describe(self) -> str:
         return f"a random walk, seed {self.seed} ({self.name})"
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
-        return random_walk_bars(config.symbols, periods=200, seed=self.seed)
+    def load(self, request: BarRequest, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+        return random_walk_bars(request.symbols, periods=200, seed=self.seed)
 
 
 def test_a_registered_source_trains_through_train_py(

@@ -13,12 +13,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from distributed import Client, Future, as_completed
+from distributed.client import FutureCancelledError
 
 import cryptopredict
 from cryptopredict import __version__
 from cryptopredict.errors import CryptopredictError, TrainingError
 from cryptopredict.training.config import ClusterConfig
-from cryptopredict.training.execution import Job, result_of
+from cryptopredict.training.executor import Job, result_of
 from cryptopredict.training.model import quiet_prophet
 
 __all__ = ["DaskExecutor", "check_versions", "code_digest"]
@@ -65,12 +66,20 @@ def _cryptopredict_version() -> str:
     return f"{__version__} (code {code_digest()})"
 
 
+class _SchedulerLost(Exception):
+    """The client lost its scheduler: every task of the run is gone, whatever its pair (not a pair's failure)."""
+
+
 def _result(future: Future) -> Any:
     """The task's result; a remote error as one line (Dask's own messages run to several)."""
     try:
         return future.result()
     except CryptopredictError:
         raise
+    except FutureCancelledError as exc:
+        if exc.reason == "scheduler-connection-lost":
+            raise _SchedulerLost from None
+        raise TrainingError(_first_line(exc)) from exc
     except Exception as exc:
         raise TrainingError(_first_line(exc)) from exc
 
@@ -131,8 +140,10 @@ class DaskExecutor:
             raise TrainingError(msg)
         self._settings = settings
         address = settings.address
-        # The client's own retries log a line per attempt; the one-line error below says it all.
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        # The client's own retries and reconnects log lines of their own (Dask's logging settings
+        # give distributed.client a level of its own); the one-line errors below say it all.
+        for logger in ("distributed", "distributed.client"):
+            logging.getLogger(logger).setLevel(logging.CRITICAL)
         try:
             self._client = Client(address, timeout=settings.connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -188,10 +199,18 @@ class DaskExecutor:
         by_future = dict(zip(futures, jobs, strict=True))
         self._pending.update(futures, frames.values())
         try:
-            for future in as_completed(futures, loop=client.loop):
+            for done, future in enumerate(as_completed(futures, loop=client.loop)):
                 job = by_future[future]
                 self._pending.discard(future)
-                yield job, result_of(job, lambda future=future: _result(future))
+                try:
+                    result = result_of(job, lambda future=future: _result(future))
+                except _SchedulerLost:
+                    msg = (
+                        f"lost the Dask scheduler at {self._settings.address} mid-run "
+                        f"({done} of {len(jobs)} tasks of this step had finished); nothing is written"
+                    )
+                    raise TrainingError(msg) from None
+                yield job, result
         finally:
             left = [f for f in futures if f in self._pending]
             if left:

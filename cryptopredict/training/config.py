@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training.sources import BarSource
+from cryptopredict.training.sources.base import BarRequest
 from cryptopredict.training.sources.csv import CsvSource
 
 __all__ = [
@@ -182,6 +183,12 @@ class TrainConfig:
     def first_bar(self) -> str | None:
         """--start, else the source's default start (None: all the bars the source has)."""
         return self.start if self.start is not None else self.source.default_start
+
+    def bar_request(self) -> BarRequest:
+        """What the source is asked for: the pairs, --start (or the source's default), --end, --skip-invalid."""
+        return BarRequest(
+            symbols=self.symbols or (), start=self.first_bar(), end=self.end, skip_invalid=self.skip_invalid
+        )
 
     def worker_count(self) -> int:
         """--workers, else one process per core."""

@@ -88,14 +88,14 @@ def _every_pair(ctx: _Run) -> _Run:
     if lister is None:
         msg = f"the {config.source.name} source cannot list its pairs; name them with --symbols"
         raise TrainingError(msg)
-    symbols = tuple(lister(config, ctx.timeframe))
+    symbols = tuple(lister(ctx.timeframe))
     ctx.log(f"--symbols all: {len(symbols)} pair(s) from {config.source.describe()}")
     return _check(replace(config, symbols=symbols), ctx.log)
 
 
 def load_bars(config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
     """Raw bars per symbol from the configured source (not yet validated)."""
-    return config.source.load(config, timeframe)
+    return config.source.load(config.bar_request(), timeframe)
 
 
 def validate_all(

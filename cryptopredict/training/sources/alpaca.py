@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from cryptopredict.errors import DataSourceError
-from cryptopredict.training.sources.base import utc_timestamp
+from cryptopredict.training.sources.base import BarRequest, utc_timestamp
 from cryptopredict.training.sources.pacing import DEFAULT_MAX_REQUESTS_PER_MINUTE, Pacer
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from cryptopredict.timeframes import Timeframe
-    from cryptopredict.training.config import TrainConfig
 
 __all__ = ["AlpacaSource"]
 
@@ -73,7 +72,7 @@ class AlpacaSource:
         """The data URL (or Alpaca), then the source's name."""
         return f"{self.url or 'Alpaca'} ({self.name})"
 
-    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+    def list_symbols(self, timeframe: Timeframe) -> tuple[str, ...]:
         """Every active, tradable crypto pair quoted in USD, from the trading API's assets list (needs keys)."""
         from cryptopredict.training.sources.alpaca_client import list_usd_pairs
 
@@ -92,24 +91,24 @@ class AlpacaSource:
             pacer=self._pacer,
         )
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
+    def load(self, request: BarRequest, timeframe: Timeframe) -> dict[str, pd.DataFrame]:
         """Every symbol in batches of BATCH_SIZE per request, from the first bar up to --end (or now)."""
         from cryptopredict.training.sources.alpaca_client import fetch_bars
 
-        end = utc_timestamp(config.end)
+        end = utc_timestamp(request.end)
         return fetch_bars(
-            config.symbols,
+            request.symbols,
             timeframe,
-            start=utc_timestamp(config.first_bar()).to_pydatetime(),
+            start=utc_timestamp(request.start).to_pydatetime(),
             end=None if end is None else end.to_pydatetime(),
             url=self.url,
             api_key=os.environ.get("ALPACA_API_KEY") or None,
             secret_key=os.environ.get("ALPACA_SECRET_KEY") or None,
             # Only a fetch that runs up to now ends in a bar that is still forming.
-            drop_last=config.end is None,
+            drop_last=request.end is None,
             pacer=self._pacer,
             # With --skip-invalid a pair without bars is reported and skipped, not fatal.
-            allow_missing=config.skip_invalid,
+            allow_missing=request.skip_invalid,
         )
 
 

@@ -12,9 +12,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cryptopredict.timeframes import Timeframe
-    from cryptopredict.training.config import TrainConfig
 
-__all__ = ["BarSource", "Unreadable", "utc_timestamp"]
+__all__ = ["BarRequest", "BarSource", "Unreadable", "utc_timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class BarRequest:
+    """What a source is asked for: which pairs, from when to when, and whether a pair may be missing."""
+
+    symbols: tuple[str, ...]
+    start: str | None = None  # the first bar (--start, else the source's default); None: all it has
+    end: str | None = None  # the end, exclusive; None: up to now
+    # --skip-invalid: a source leaves out a pair it has no bars for and gives `Unreadable` for bars it
+    # could not read, instead of raising (the run reports both as failed pairs).
+    skip_invalid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +56,13 @@ class BarSource(Protocol):
     def describe(self) -> str:
         """Where bars come from, for the log line: 'data (csv)'."""
 
-    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+    def list_symbols(self, timeframe: Timeframe) -> tuple[str, ...]:
         """Every pair this source can give bars of at `timeframe` (for --symbols all), sorted."""
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
-        """Raw bars of `config.symbols` from `config.first_bar()` to `config.end` (validation checks them).
+    def load(self, request: BarRequest, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
+        """Raw bars of `request.symbols` from `request.start` to `request.end` (validation checks them).
 
-        With `config.skip_invalid` a source leaves out a symbol it has no bars for, and gives `Unreadable`
+        With `request.skip_invalid` a source leaves out a symbol it has no bars for, and gives `Unreadable`
         for one whose bars it could not read, instead of raising (the run reports both as failed pairs).
         """
 

@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from cryptopredict.errors import DataSourceError
 from cryptopredict.timeframes import Timeframe, slug_to_symbol, symbol_to_slug
-from cryptopredict.training.sources.base import Unreadable
+from cryptopredict.training.sources.base import BarRequest, Unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from cryptopredict.training.config import TrainConfig
 
 __all__ = ["CsvSource", "csv_path", "read_bars"]
 
@@ -46,7 +44,7 @@ class CsvSource:
         """The folder, then the source's name."""
         return f"{self.dir} ({self.name})"
 
-    def list_symbols(self, config: TrainConfig, timeframe: Timeframe) -> tuple[str, ...]:
+    def list_symbols(self, timeframe: Timeframe) -> tuple[str, ...]:
         """Every pair with a file for the timeframe (`BTC-USD.hourly.csv` for 1Hour), sorted."""
         suffix = f".{timeframe.file_suffix}.csv"
         folder = Path(self.dir)
@@ -64,9 +62,9 @@ class CsvSource:
             raise DataSourceError(msg)
         return tuple(symbols)
 
-    def load(self, config: TrainConfig, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
+    def load(self, request: BarRequest, timeframe: Timeframe) -> dict[str, pd.DataFrame | Unreadable]:
         """Every row of each symbol's file (validation applies --start and --end)."""
-        return read_bars(self.dir, config.symbols or (), timeframe, skip_invalid=config.skip_invalid)
+        return read_bars(self.dir, request.symbols, timeframe, skip_invalid=request.skip_invalid)
 
 
 def csv_path(csv_dir: str | Path, symbol: str, timeframe: Timeframe) -> Path:
