@@ -1,4 +1,4 @@
-"""Training's modules import one another in one direction: no circle, not even through type-only imports."""
+"""The package's modules import one another in one direction: no circle, not even through type-only imports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.helpers import ROOT
 
-PACKAGE = ROOT / "cryptopredict" / "training"
+PACKAGE = ROOT / "cryptopredict"
 
 
 def _module(path: Path) -> str:
@@ -53,8 +53,8 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return circles
 
 
-def test_no_training_module_imports_itself_in_a_circle() -> None:
-    """No training module reaches itself again through module-level imports (a package's own submodules aside)."""
+def test_no_module_imports_itself_in_a_circle() -> None:
+    """No module reaches itself again through module-level imports (a package's own submodules aside)."""
     paths = {_module(p): p for p in PACKAGE.rglob("*.py")}
     modules = set(paths)
     graph = {

@@ -22,13 +22,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cryptopredict import quantiles
 from cryptopredict.artifact import SymbolForecast
-
-if TYPE_CHECKING:  # anchor.py builds on this module's grid reading
-    from cryptopredict.serving.anchor import Anchor
 
 __all__ = [
     "OutOfRange",
@@ -44,6 +41,21 @@ __all__ = [
 ]
 
 _US = timedelta(microseconds=1)
+
+
+class Anchor(Protocol):
+    """What a lookup reads of an anchor (`serving.anchor.Anchor`, which builds on this module's grid
+    reading, so this module does not import it): whether it is live, the grid time it stands for, and
+    the factor it moves the artifact's median path by."""
+
+    @property
+    def live(self) -> bool: ...
+
+    @property
+    def grid(self) -> datetime: ...
+
+    @property
+    def scale(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
