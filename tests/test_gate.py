@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, parse_backtest, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
@@ -310,3 +310,91 @@ def test_a_schema_2_champion_still_compares_its_served_figures_as_the_nested_one
     assert one.nested == one.served
     assert one.weighted_cutoffs is None
     assert one.skill == pytest.approx(1.0)
+
+
+def test_every_comparison_with_production_names_the_pair_and_its_reason(tmp_path: Path) -> None:
+    """Each way a comparison cannot be made passes with its own sentence; exactly 1.10 x production's ratio passes."""
+    _production_artifact(tmp_path, mape=0.1)
+    production = read_artifact(tmp_path)
+    compare = gate.compare_with_production
+    check = gate.Check
+    assert compare("BTC/USD", _backtest(), None, CONFIG) == check(
+        "BTC/USD", "vs production", True, "no artifact in production (a first run): nothing to compare with"
+    )
+    assert compare("BTC/USD", None, production, CONFIG) == check(
+        "BTC/USD", "vs production", True, "this model has no backtest of BTC/USD: nothing to compare"
+    )
+    assert compare("ETH/USD", _backtest(), production, CONFIG) == check(
+        "ETH/USD", "vs production", True, "production prod-1 has no backtest of ETH/USD: nothing to compare"
+    )
+    other = {**_backtest(), "metrics": {"90d": _entry(0.1, 0.8, 120, 120, 1.0)}}
+    assert compare("BTC/USD", other, production, CONFIG) == check(
+        "BTC/USD", "vs production", True, "no horizon in common with production prod-1"
+    )
+    unscored = _backtest()
+    for entry in unscored["metrics"].values():
+        entry["skill"]["mape_ratio"] = None
+    assert compare("BTC/USD", unscored, production, CONFIG).detail == "no horizon in common with production prod-1"
+    at_limit = _backtest()
+    for entry in at_limit["metrics"].values():
+        entry["skill"]["mape_ratio"] = 1.1  # production's is 1.0: exactly the limit
+    assert compare("BTC/USD", at_limit, production, CONFIG) == check(
+        "BTC/USD",
+        "vs production",
+        True,
+        "served MAPE / naive's 1.100 against production prod-1's 1.000 over 1d, 7d, 30d (x1.10, limit x1.10)",
+    )
+
+
+def test_the_mean_skill_averages_the_named_horizons_that_have_one(tmp_path: Path) -> None:
+    """Ratios 0.5 and 1.5 at 1d and 7d average 1.0 (30d left out); no named horizon with a ratio gives None."""
+    _production_artifact(tmp_path, mape=0.1)
+    bt = _backtest()
+    bt["metrics"]["1d"]["skill"]["mape_ratio"], bt["metrics"]["7d"]["skill"]["mape_ratio"] = 0.5, 1.5
+    record = parse_backtest(bt)
+    assert gate.mean_skill(record, ["1d", "7d"]) == pytest.approx(1.0)
+    assert gate.mean_skill(record, ["180d"]) is None
+
+
+def test_a_decision_lists_every_failure_and_serialises_every_check() -> None:
+    """Two failed checks of three: the reason names both, '; ' apart; the record keeps all three in order."""
+    checks = [gate.Check("A", "x", False, "d1"), gate.Check("A", "y", True, "ok"), gate.Check("B", "z", False, "d2")]
+    decision = gate.decide(checks)
+    assert not decision.passed
+    assert decision.reason() == "A: x: d1; B: z: d2"
+    assert decision.to_dict() == {
+        "passed": False,
+        "checks": [
+            {"symbol": "A", "name": "x", "passed": False, "detail": "d1"},
+            {"symbol": "A", "name": "y", "passed": True, "detail": "ok"},
+            {"symbol": "B", "name": "z", "passed": False, "detail": "d2"},
+        ],
+    }
+
+
+def test_each_skill_verdict_is_the_pairs_and_its_limits_are_inclusive() -> None:
+    """Weight 0 passes; an unscored weight fails; at exactly min_independent outcomes and exactly the limit
+    ratio a weight is judged and passes; a ratio naive never lets exist (None) fails."""
+    bt = _backtest(mape=0.102, independent=20)
+    for entry in bt["metrics"].values():
+        entry["weight"] = 0.5
+        entry["nested"]["mape_ratio"] = 1.02  # exactly the limit
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert checks["skill 1d"] == gate.Check(
+        "BTC/USD",
+        "skill 1d",
+        True,
+        "weight 0.5: nested procedure's MAPE 10.20% vs naive 10.00% (x1.020) on 120 cutoffs, weighted at 120 "
+        "(limit x1.02)",
+    )
+    bt["metrics"]["1d"]["nested"]["mape_ratio"] = None
+    bt["metrics"]["7d"]["weight"] = 0.0
+    bt["metrics"]["30d"]["nested"]["weighted_cutoffs"] = 0
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert not checks["skill 1d"].passed
+    assert checks["skill 1d"].symbol == "BTC/USD"
+    assert checks["skill 7d"].symbol == "BTC/USD"
+    assert checks["skill 7d"].passed
+    assert checks["skill 30d"] == gate.Check(
+        "BTC/USD", "skill 30d", False, "weight 0.5 served but never used at any of 120 backtest cutoffs: unscored"
+    )
