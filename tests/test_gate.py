@@ -32,7 +32,8 @@ def _payload(
 def _entry(
     served_mape: float, coverage: float, n: int, independent: int, mase: float, weight: float = 1.0, used: int = 0
 ) -> dict[str, object]:
-    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n}
+    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n, "coverage_n": n,
+              "coverage_independent": independent}  # fmt: skip
     return {
         "steps": 1,
         "summary": "at this horizon ...",
@@ -397,4 +398,29 @@ def test_each_skill_verdict_is_the_pairs_and_its_limits_are_inclusive() -> None:
     assert checks["skill 7d"].passed
     assert checks["skill 30d"] == gate.Check(
         "BTC/USD", "skill 30d", False, "weight 0.5 served but never used at any of 120 backtest cutoffs: unscored"
+    )
+
+
+def test_coverage_is_judged_from_exactly_min_independent_banded_outcomes() -> None:
+    """20 non-overlapping outcomes (the minimum) are judged, for skill and coverage; a band known at 19, or never,
+    is reported as too few to judge and passes."""
+    bt = _backtest(coverage=0.5, independent=20)
+    bt["metrics"]["7d"]["served"].update(coverage_independent=19, coverage_n=95)
+    bt["metrics"]["30d"]["served"].update(coverage=None, coverage_n=0, coverage_independent=0)
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert checks["coverage 1d"] == gate.Check(
+        "BTC/USD", "coverage 1d", False, "80% interval held 50% of 120 actual closes (outside 70%-90%)"
+    )
+    assert checks["coverage 7d"] == gate.Check(
+        "BTC/USD",
+        "coverage 7d",
+        True,
+        "weight 1.0: its band was known at 95 of 120 cutoffs, 19 with non-overlapping outcomes: too few to judge",
+    )
+    assert checks["coverage 30d"].passed
+    assert checks["coverage 30d"].detail.startswith("weight 1.0: its band was known at 0 of 120 cutoffs, 0 with")
+    few = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, _backtest(independent=19), True, CONFIG)}
+    assert "coverage 1d" not in few
+    assert few["skill 1d"] == gate.Check(
+        "BTC/USD", "skill 1d", True, "120 cutoffs, 19 with non-overlapping outcomes: too few to judge"
     )
