@@ -424,3 +424,41 @@ def test_coverage_is_judged_from_exactly_min_independent_banded_outcomes() -> No
     assert few["skill 1d"] == gate.Check(
         "BTC/USD", "skill 1d", True, "120 cutoffs, 19 with non-overlapping outcomes: too few to judge"
     )
+
+
+def test_the_structural_checks_say_what_they_found() -> None:
+    """A prediction on its interval's edge, or within ten-digit rounding of it, holds; 1e-8 outside does not;
+    coverage at exactly 70% passes; a pair without a backtest says so; convergence is named either way."""
+    edge = _payload(
+        [9.0, 12.0, 10.0 * (1 - 5e-10), 12.0 * (1 + 5e-10)], [9.0, 10.0, 10.0, 10.0], [11.0, 12.0, 12.0, 12.0]
+    )
+    assert gate.check_symbol("BTC/USD", edge, None, True, CONFIG) == [
+        gate.Check("BTC/USD", "converged", True, "optimiser converged"),
+        gate.Check("BTC/USD", "interval", True, "every interval contains its prediction"),
+        gate.Check("BTC/USD", "quantiles", True, "3 quantiles positive and in order at every grid point"),
+        gate.Check("BTC/USD", "backtest", True, "not enough history to backtest; skill and coverage not checked"),
+    ]
+    for outside in ([9.0 * (1 - 1e-8), 11.0], [11.0 * (1 + 1e-8), 11.0]):
+        (interval,) = [c for c in gate.check_symbol("X", _payload(outside, [9.0, 10.0], [11.0, 12.0]), None, True,
+                                                    CONFIG) if c.name == "interval"]  # fmt: skip
+        assert not interval.passed
+    (converged, *_) = gate.check_symbol("X", GOOD, None, False, CONFIG)
+    assert converged == gate.Check("X", "converged", False, "the optimiser did not converge")
+    no_served = {k: v for k, v in GOOD.items() if k != "served"}
+    quantiles = next(c for c in gate.check_symbol("X", no_served, None, True, CONFIG) if c.name == "quantiles")
+    assert quantiles.detail == "no served forecast in the grid"
+    at_edge = {c.name: c for c in gate.check_symbol("X", GOOD, _backtest(coverage=0.7), True, CONFIG)}
+    assert at_edge["coverage 1d"].passed
+
+
+def test_production_compares_by_the_ratio_of_ratios(tmp_path: Path) -> None:
+    """Production's served/naive 2.0 against the candidate's 3.0 is x1.50; a production that never erred (0) can
+    only be matched, never beaten by a ratio: x inf."""
+    _production_artifact(tmp_path, mape=0.2)
+    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.3), read_artifact(tmp_path), CONFIG)
+    assert "(x1.50, limit x1.10)" in check.detail
+    perfect = tmp_path / "perfect"
+    _production_artifact(perfect, mape=0.0)
+    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.1), read_artifact(perfect), CONFIG)
+    assert not check.passed
+    assert "(xinf, limit x1.10)" in check.detail
