@@ -130,3 +130,62 @@ def test_summaries_say_when_nothing_is_scored_yet() -> None:
     summary = summarize(ledger, ledger.entries)
     assert (summary["published"], summary["scored"], summary["mape"]) == (2, 0, None)
     assert "none scored yet" in summary["summary"]
+
+
+def test_scores_below_the_band_and_on_its_edges() -> None:
+    """A close at 81 under quantiles 90/100/110 loses (1 - p) x log(q / 81) at each level and misses the band;
+    closes of exactly 90 or 110 are inside it."""
+    ledger = Ledger(LEVELS, (_entry(),))
+    below = replace(_entry(), actual=81.0, scored_by="gen-b")
+    s = ledger.scores(below)
+    expected = sum((1 - p) * math.log(q / 81.0) for p, q in zip(LEVELS, (90.0, 100.0, 110.0), strict=True)) / 3
+    assert s["pinball"] == pytest.approx(expected)
+    assert s["in_80"] is False
+    for edge in (90.0, 110.0):
+        assert ledger.scores(replace(_entry(), actual=edge, scored_by="gen-b"))["in_80"] is True
+
+
+def test_scoring_needs_a_bar_after_the_origin_and_counts_every_entry_scored() -> None:
+    """Two entries scored count 2; an entry whose only bar at or before its target is its origin's stays pending,
+    and so does one with no bar at or before its target; the first bar of the data can be the actual."""
+    early, late = _entry(T0, steps=1), _entry(T0 + DAY, steps=1)
+    ledger = Ledger(LEVELS, (early, late))
+    scored, n = ledger.score({"BTC/USD": _bars(T0, [100.0, 101.0, 102.0])}, "gen-b")
+    assert n == 2
+    assert [e.actual for e in scored.entries] == [101.0, 102.0]
+    gap = [(T0, 100.0), (T0 + 3 * DAY, 103.0)]  # the target bar T0 + 1 day is missing: its last close is the origin's
+    assert Ledger(LEVELS, (early,)).score({"BTC/USD": gap}, "gen-b")[1] == 0
+    first = Ledger(LEVELS, (_entry(T0 - DAY, steps=1),)).score({"BTC/USD": _bars(T0, [100.0, 101.0])}, "gen-b")
+    assert [e.actual for e in first[0].entries] == [100.0]
+    none_before = Ledger(LEVELS, (_entry(T0 - 3 * DAY, steps=1),)).score({"BTC/USD": _bars(T0, [100.0])}, "gen-b")
+    assert none_before[1] == 0
+
+
+def test_a_summary_states_every_figure_even_before_scoring() -> None:
+    """Nothing scored: every figure is present and None, and the sentence says why."""
+    ledger = Ledger(LEVELS, (_entry(),))
+    assert summarize(ledger, ledger.entries) == {
+        "published": 1,
+        "scored": 0,
+        "pending": 1,
+        "mape": None,
+        "naive_mape": None,
+        "mape_ratio": None,
+        "coverage_80": None,
+        "pinball": None,
+        "summary": "1 published, none scored yet: their target times are still ahead",
+    }
+
+
+def test_publishing_the_wrong_number_of_quantiles_is_refused_by_name() -> None:
+    """An entry with 2 quantiles for 3 levels is refused, naming the pair, the horizon and both counts."""
+    with pytest.raises(ValueError, match=r"^BTC/USD 7d: 2 quantiles for 3 levels$"):
+        Ledger(LEVELS).publish([_entry(quantiles=(90.0, 110.0))])
+
+
+def test_bounding_keeps_each_pair_and_horizon_apart() -> None:
+    """MAX_PER_SERIES is per pair and horizon: two pairs at the cap keep all of both."""
+    hour = timedelta(hours=1)
+    entries = [_entry(T0 + i * hour, symbol=s) for s in ("BTC/USD", "ETH/USD") for i in range(MAX_PER_SERIES)]
+    bounded = Ledger(LEVELS, tuple(entries)).bound(T0 + MAX_PER_SERIES * hour)
+    assert len(bounded.entries) == 2 * MAX_PER_SERIES
