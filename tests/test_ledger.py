@@ -116,6 +116,11 @@ def test_a_ledger_survives_its_json_form() -> None:
         (lambda d: d["entries"][0].update(origin="yesterday"), "entry 0: origin 'yesterday' is not a UTC time"),
         (lambda d: d["entries"].append(dict(d["entries"][0])), "entry 1: a second entry for BTC/USD 7d"),
         (lambda d: d["entries"][0].update(quantiles=[90.0, math.nan, 110.0]), "entry 0: a quantile must be a positive"),
+        (lambda d: d["entries"][0].update(origin=5), "entry 0: origin is not a time string$"),
+        (lambda d: d["entries"][0].update(symbol=""), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(symbol="B" * 201), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(symbol=7), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(generation="gen\n"), "entry 0: 'generation' must be a short printable"),
     ],
 )
 def test_a_malformed_ledger_is_refused_naming_what_is_wrong(change, reason: str) -> None:
@@ -189,3 +194,37 @@ def test_bounding_keeps_each_pair_and_horizon_apart() -> None:
     entries = [_entry(T0 + i * hour, symbol=s) for s in ("BTC/USD", "ETH/USD") for i in range(MAX_PER_SERIES)]
     bounded = Ledger(LEVELS, tuple(entries)).bound(T0 + MAX_PER_SERIES * hour)
     assert len(bounded.entries) == 2 * MAX_PER_SERIES
+
+
+def test_names_of_one_and_of_200_characters_are_read() -> None:
+    """A symbol of one character and a model version of 200 are inside the limits."""
+    data = Ledger(LEVELS, (_entry(),)).to_json()
+    data["entries"][0].update(symbol="B", model_version="v" * 200)
+    (e,) = parse_ledger(data).entries
+    assert (e.symbol, e.model_version) == ("B", "v" * 200)
+
+
+def test_a_summary_of_two_scored_forecasts_is_their_means() -> None:
+    """Actuals 110 and 80 under medians of 100, last closes 100 and 95: MAPE (1/11 + 1/4) / 2, naive's
+    (1/11 + 3/16) / 2, one of two in the band; a pair whose last close was always right has no ratio."""
+    entries = (
+        replace(_entry(T0), actual=110.0, scored_by="g"),
+        replace(_entry(T0 + DAY, origin_close=95.0), actual=80.0, scored_by="g"),
+    )
+    ledger = Ledger(LEVELS, entries)
+    s = summarize(ledger, entries)
+    mape, naive = (1 / 11 + 1 / 4) / 2, (1 / 11 + 3 / 16) / 2
+    pinball = sum(ledger.scores(e)["pinball"] for e in entries) / 2
+    assert s == pytest.approx({
+        "published": 2, "scored": 2, "pending": 0, "mape": mape, "naive_mape": naive, "mape_ratio": mape / naive,
+        "coverage_80": 0.5, "pinball": pinball,
+        "summary": f"2 of 2 published forecasts scored: MAPE {mape:.2%} against the last close's {naive:.2%} "
+        f"(x{mape / naive:.2f}); the 80% band held 1 of 2",
+    })  # fmt: skip
+    right = (replace(_entry(), actual=100.0, scored_by="g"),)
+    s = summarize(Ledger(LEVELS, right), right)
+    assert s["mape_ratio"] is None
+    assert (
+        s["summary"]
+        == "1 of 1 published forecasts scored: MAPE 0.00% against the last close's 0.00%; the 80% band held 1 of 1"
+    )
