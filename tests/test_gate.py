@@ -447,8 +447,11 @@ def test_the_structural_checks_say_what_they_found() -> None:
     no_served = {k: v for k, v in GOOD.items() if k != "served"}
     quantiles = next(c for c in gate.check_symbol("X", no_served, None, True, CONFIG) if c.name == "quantiles")
     assert quantiles.detail == "no served forecast in the grid"
-    at_edge = {c.name: c for c in gate.check_symbol("X", GOOD, _backtest(coverage=0.7), True, CONFIG)}
-    assert at_edge["coverage 1d"].passed
+    for edge in (0.7, 0.9):
+        at_edge = {c.name: c for c in gate.check_symbol("X", GOOD, _backtest(coverage=edge), True, CONFIG)}
+        assert at_edge["coverage 1d"] == gate.Check(
+            "X", "coverage 1d", True, f"80% interval held {edge:.0%} of 120 actual closes (inside 70%-90%)"
+        )
 
 
 def test_production_compares_by_the_ratio_of_ratios(tmp_path: Path) -> None:
