@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, parse_backtest, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
@@ -32,7 +32,8 @@ def _payload(
 def _entry(
     served_mape: float, coverage: float, n: int, independent: int, mase: float, weight: float = 1.0, used: int = 0
 ) -> dict[str, object]:
-    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n}
+    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n, "coverage_n": n,
+              "coverage_independent": independent}  # fmt: skip
     return {
         "steps": 1,
         "summary": "at this horizon ...",
@@ -354,3 +355,161 @@ def test_a_schema_2_champion_still_compares_its_served_figures_as_the_nested_one
     assert one.nested == one.served
     assert one.weighted_cutoffs is None
     assert one.skill == pytest.approx(1.0)
+
+
+def test_every_comparison_with_production_names_the_pair_and_its_reason(tmp_path: Path) -> None:
+    """Each way a comparison cannot be made passes with its own sentence; exactly 1.10 x production's ratio passes."""
+    _production_artifact(tmp_path, mape=0.1)
+    production = read_artifact(tmp_path)
+    compare = gate.compare_with_production
+    check = gate.Check
+    assert compare("BTC/USD", _backtest(), None, CONFIG) == check(
+        "BTC/USD", "vs production", True, "no artifact in production (a first run): nothing to compare with"
+    )
+    assert compare("BTC/USD", None, production, CONFIG) == check(
+        "BTC/USD", "vs production", True, "this model has no backtest of BTC/USD: nothing to compare"
+    )
+    assert compare("ETH/USD", _backtest(), production, CONFIG) == check(
+        "ETH/USD", "vs production", True, "production prod-1 has no backtest of ETH/USD: nothing to compare"
+    )
+    other = {**_backtest(), "metrics": {"90d": _entry(0.1, 0.8, 120, 120, 1.0)}}
+    assert compare("BTC/USD", other, production, CONFIG) == check(
+        "BTC/USD", "vs production", True, "no horizon in common with production prod-1"
+    )
+    unscored = _backtest()
+    for entry in unscored["metrics"].values():
+        entry["skill"]["mape_ratio"] = None
+    assert compare("BTC/USD", unscored, production, CONFIG).detail == "no horizon in common with production prod-1"
+    at_limit = _backtest()
+    for entry in at_limit["metrics"].values():
+        entry["skill"]["mape_ratio"] = 1.1  # production's is 1.0: exactly the limit
+    assert compare("BTC/USD", at_limit, production, CONFIG) == check(
+        "BTC/USD",
+        "vs production",
+        True,
+        "served MAPE / naive's 1.100 against production prod-1's 1.000 over 1d, 7d, 30d (x1.10, limit x1.10)",
+    )
+
+
+def test_the_mean_skill_averages_the_named_horizons_that_have_one(tmp_path: Path) -> None:
+    """Ratios 0.5 and 1.5 at 1d and 7d average 1.0 (30d left out); no named horizon with a ratio gives None."""
+    _production_artifact(tmp_path, mape=0.1)
+    bt = _backtest()
+    bt["metrics"]["1d"]["skill"]["mape_ratio"], bt["metrics"]["7d"]["skill"]["mape_ratio"] = 0.5, 1.5
+    record = parse_backtest(bt)
+    assert gate.mean_skill(record, ["1d", "7d"]) == pytest.approx(1.0)
+    assert gate.mean_skill(record, ["180d"]) is None
+
+
+def test_a_decision_lists_every_failure_and_serialises_every_check() -> None:
+    """Two failed checks of three, on both pairs: the reason names the refusal then both, '; ' apart; the
+    record keeps all three in order, each pair's verdict and the share."""
+    checks = [gate.Check("A", "x", False, "d1"), gate.Check("A", "y", True, "ok"), gate.Check("B", "z", False, "d2")]
+    decision = gate.decide(checks, ["A", "B"], ["B"], 0.25)
+    assert not decision.passed
+    assert decision.reason() == "no pair passed (2 of 2 failed): A: x: d1; B: z: d2"
+    assert decision.to_dict() == {
+        "passed": False,
+        "refusal": "no pair passed (2 of 2 failed)",
+        "pairs": {"A": "left out", "B": "carried"},
+        "max_failed_share": 0.25,
+        "checks": [
+            {"symbol": "A", "name": "x", "passed": False, "detail": "d1"},
+            {"symbol": "A", "name": "y", "passed": True, "detail": "ok"},
+            {"symbol": "B", "name": "z", "passed": False, "detail": "d2"},
+        ],
+    }
+
+
+def test_each_skill_verdict_is_the_pairs_and_its_limits_are_inclusive() -> None:
+    """Weight 0 passes; an unscored weight fails; at exactly min_independent outcomes and exactly the limit
+    ratio a weight is judged and passes; a ratio naive never lets exist (None) fails."""
+    bt = _backtest(mape=0.102, independent=20)
+    for entry in bt["metrics"].values():
+        entry["weight"] = 0.5
+        entry["nested"]["mape_ratio"] = 1.02  # exactly the limit
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert checks["skill 1d"] == gate.Check(
+        "BTC/USD",
+        "skill 1d",
+        True,
+        "weight 0.5: nested procedure's MAPE 10.20% vs naive 10.00% (x1.020) on 120 cutoffs, weighted at 120 "
+        "(limit x1.02)",
+    )
+    bt["metrics"]["1d"]["nested"]["mape_ratio"] = None
+    bt["metrics"]["7d"]["weight"] = 0.0
+    bt["metrics"]["30d"]["nested"]["weighted_cutoffs"] = 0
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert not checks["skill 1d"].passed
+    assert checks["skill 1d"].symbol == "BTC/USD"
+    assert checks["skill 7d"].symbol == "BTC/USD"
+    assert checks["skill 7d"].passed
+    assert checks["skill 30d"] == gate.Check(
+        "BTC/USD", "skill 30d", False, "weight 0.5 served but never used at any of 120 backtest cutoffs: unscored"
+    )
+
+
+def test_coverage_is_judged_from_exactly_min_independent_banded_outcomes() -> None:
+    """20 non-overlapping outcomes (the minimum) are judged, for skill and coverage; a band known at 19, or never,
+    is reported as too few to judge and passes."""
+    bt = _backtest(coverage=0.5, independent=20)
+    bt["metrics"]["7d"]["served"].update(coverage_independent=19, coverage_n=95)
+    bt["metrics"]["30d"]["served"].update(coverage=None, coverage_n=0, coverage_independent=0)
+    checks = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, bt, True, CONFIG)}
+    assert checks["coverage 1d"] == gate.Check(
+        "BTC/USD", "coverage 1d", False, "80% interval held 50% of 120 actual closes (outside 70%-90%)"
+    )
+    assert checks["coverage 7d"] == gate.Check(
+        "BTC/USD",
+        "coverage 7d",
+        True,
+        "weight 1.0: its band was known at 95 of 120 cutoffs, 19 with non-overlapping outcomes: too few to judge",
+    )
+    assert checks["coverage 30d"].passed
+    assert checks["coverage 30d"].detail.startswith("weight 1.0: its band was known at 0 of 120 cutoffs, 0 with")
+    few = {c.name: c for c in gate.check_symbol("BTC/USD", GOOD, _backtest(independent=19), True, CONFIG)}
+    assert "coverage 1d" not in few
+    assert few["skill 1d"] == gate.Check(
+        "BTC/USD", "skill 1d", True, "120 cutoffs, 19 with non-overlapping outcomes: too few to judge"
+    )
+
+
+def test_the_structural_checks_say_what_they_found() -> None:
+    """A prediction on its interval's edge, or within ten-digit rounding of it, holds; 1e-8 outside does not;
+    coverage at exactly 70% passes; a pair without a backtest says so; convergence is named either way."""
+    edge = _payload(
+        [9.0, 12.0, 10.0 * (1 - 5e-10), 12.0 * (1 + 5e-10)], [9.0, 10.0, 10.0, 10.0], [11.0, 12.0, 12.0, 12.0]
+    )
+    assert gate.check_symbol("BTC/USD", edge, None, True, CONFIG) == [
+        gate.Check("BTC/USD", "converged", True, "optimiser converged"),
+        gate.Check("BTC/USD", "interval", True, "every interval contains its prediction"),
+        gate.Check("BTC/USD", "quantiles", True, "3 quantiles positive and in order at every grid point"),
+        gate.Check("BTC/USD", "backtest", True, "not enough history to backtest; skill and coverage not checked"),
+    ]
+    for outside in ([9.0 * (1 - 1e-8), 11.0], [11.0 * (1 + 1e-8), 11.0]):
+        (interval,) = [c for c in gate.check_symbol("X", _payload(outside, [9.0, 10.0], [11.0, 12.0]), None, True,
+                                                    CONFIG) if c.name == "interval"]  # fmt: skip
+        assert not interval.passed
+    (converged, *_) = gate.check_symbol("X", GOOD, None, False, CONFIG)
+    assert converged == gate.Check("X", "converged", False, "the optimiser did not converge")
+    no_served = {k: v for k, v in GOOD.items() if k != "served"}
+    quantiles = next(c for c in gate.check_symbol("X", no_served, None, True, CONFIG) if c.name == "quantiles")
+    assert quantiles.detail == "no served forecast in the grid"
+    for edge in (0.7, 0.9):
+        at_edge = {c.name: c for c in gate.check_symbol("X", GOOD, _backtest(coverage=edge), True, CONFIG)}
+        assert at_edge["coverage 1d"] == gate.Check(
+            "X", "coverage 1d", True, f"80% interval held {edge:.0%} of 120 actual closes (inside 70%-90%)"
+        )
+
+
+def test_production_compares_by_the_ratio_of_ratios(tmp_path: Path) -> None:
+    """Production's served/naive 2.0 against the candidate's 3.0 is x1.50; a production that never erred (0) can
+    only be matched, never beaten by a ratio: x inf."""
+    _production_artifact(tmp_path, mape=0.2)
+    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.3), read_artifact(tmp_path), CONFIG)
+    assert "(x1.50, limit x1.10)" in check.detail
+    perfect = tmp_path / "perfect"
+    _production_artifact(perfect, mape=0.0)
+    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.1), read_artifact(perfect), CONFIG)
+    assert not check.passed
+    assert "(xinf, limit x1.10)" in check.detail

@@ -116,6 +116,11 @@ def test_a_ledger_survives_its_json_form() -> None:
         (lambda d: d["entries"][0].update(origin="yesterday"), "entry 0: origin 'yesterday' is not a UTC time"),
         (lambda d: d["entries"].append(dict(d["entries"][0])), "entry 1: a second entry for BTC/USD 7d"),
         (lambda d: d["entries"][0].update(quantiles=[90.0, math.nan, 110.0]), "entry 0: a quantile must be a positive"),
+        (lambda d: d["entries"][0].update(origin=5), "entry 0: origin is not a time string$"),
+        (lambda d: d["entries"][0].update(symbol=""), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(symbol="B" * 201), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(symbol=7), "entry 0: 'symbol' must be a short printable string$"),
+        (lambda d: d["entries"][0].update(generation="gen\n"), "entry 0: 'generation' must be a short printable"),
     ],
 )
 def test_a_malformed_ledger_is_refused_naming_what_is_wrong(change, reason: str) -> None:
@@ -130,3 +135,96 @@ def test_summaries_say_when_nothing_is_scored_yet() -> None:
     summary = summarize(ledger, ledger.entries)
     assert (summary["published"], summary["scored"], summary["mape"]) == (2, 0, None)
     assert "none scored yet" in summary["summary"]
+
+
+def test_scores_below_the_band_and_on_its_edges() -> None:
+    """A close at 81 under quantiles 90/100/110 loses (1 - p) x log(q / 81) at each level and misses the band;
+    closes of exactly 90 or 110 are inside it."""
+    ledger = Ledger(LEVELS, (_entry(),))
+    below = replace(_entry(), actual=81.0, scored_by="gen-b")
+    s = ledger.scores(below)
+    expected = sum((1 - p) * math.log(q / 81.0) for p, q in zip(LEVELS, (90.0, 100.0, 110.0), strict=True)) / 3
+    assert s["pinball"] == pytest.approx(expected)
+    assert s["in_80"] is False
+    for edge in (90.0, 110.0):
+        assert ledger.scores(replace(_entry(), actual=edge, scored_by="gen-b"))["in_80"] is True
+
+
+def test_scoring_needs_a_bar_after_the_origin_and_counts_every_entry_scored() -> None:
+    """Two entries scored count 2; an entry whose only bar at or before its target is its origin's stays pending,
+    and so does one with no bar at or before its target; the first bar of the data can be the actual."""
+    early, late = _entry(T0, steps=1), _entry(T0 + DAY, steps=1)
+    ledger = Ledger(LEVELS, (early, late))
+    scored, n = ledger.score({"BTC/USD": _bars(T0, [100.0, 101.0, 102.0])}, "gen-b")
+    assert n == 2
+    assert [e.actual for e in scored.entries] == [101.0, 102.0]
+    gap = [(T0, 100.0), (T0 + 3 * DAY, 103.0)]  # the target bar T0 + 1 day is missing: its last close is the origin's
+    assert Ledger(LEVELS, (early,)).score({"BTC/USD": gap}, "gen-b")[1] == 0
+    first = Ledger(LEVELS, (_entry(T0 - DAY, steps=1),)).score({"BTC/USD": _bars(T0, [100.0, 101.0])}, "gen-b")
+    assert [e.actual for e in first[0].entries] == [100.0]
+    none_before = Ledger(LEVELS, (_entry(T0 - 3 * DAY, steps=1),)).score({"BTC/USD": _bars(T0, [100.0])}, "gen-b")
+    assert none_before[1] == 0
+
+
+def test_a_summary_states_every_figure_even_before_scoring() -> None:
+    """Nothing scored: every figure is present and None, and the sentence says why."""
+    ledger = Ledger(LEVELS, (_entry(),))
+    assert summarize(ledger, ledger.entries) == {
+        "published": 1,
+        "scored": 0,
+        "pending": 1,
+        "mape": None,
+        "naive_mape": None,
+        "mape_ratio": None,
+        "coverage_80": None,
+        "pinball": None,
+        "summary": "1 published, none scored yet: their target times are still ahead",
+    }
+
+
+def test_publishing_the_wrong_number_of_quantiles_is_refused_by_name() -> None:
+    """An entry with 2 quantiles for 3 levels is refused, naming the pair, the horizon and both counts."""
+    with pytest.raises(ValueError, match=r"^BTC/USD 7d: 2 quantiles for 3 levels$"):
+        Ledger(LEVELS).publish([_entry(quantiles=(90.0, 110.0))])
+
+
+def test_bounding_keeps_each_pair_and_horizon_apart() -> None:
+    """MAX_PER_SERIES is per pair and horizon: two pairs at the cap keep all of both."""
+    hour = timedelta(hours=1)
+    entries = [_entry(T0 + i * hour, symbol=s) for s in ("BTC/USD", "ETH/USD") for i in range(MAX_PER_SERIES)]
+    bounded = Ledger(LEVELS, tuple(entries)).bound(T0 + MAX_PER_SERIES * hour)
+    assert len(bounded.entries) == 2 * MAX_PER_SERIES
+
+
+def test_names_of_one_and_of_200_characters_are_read() -> None:
+    """A symbol of one character and a model version of 200 are inside the limits."""
+    data = Ledger(LEVELS, (_entry(),)).to_json()
+    data["entries"][0].update(symbol="B", model_version="v" * 200)
+    (e,) = parse_ledger(data).entries
+    assert (e.symbol, e.model_version) == ("B", "v" * 200)
+
+
+def test_a_summary_of_two_scored_forecasts_is_their_means() -> None:
+    """Actuals 110 and 80 under medians of 100, last closes 100 and 95: MAPE (1/11 + 1/4) / 2, naive's
+    (1/11 + 3/16) / 2, one of two in the band; a pair whose last close was always right has no ratio."""
+    entries = (
+        replace(_entry(T0), actual=110.0, scored_by="g"),
+        replace(_entry(T0 + DAY, origin_close=95.0), actual=80.0, scored_by="g"),
+    )
+    ledger = Ledger(LEVELS, entries)
+    s = summarize(ledger, entries)
+    mape, naive = (1 / 11 + 1 / 4) / 2, (1 / 11 + 3 / 16) / 2
+    pinball = sum(ledger.scores(e)["pinball"] for e in entries) / 2
+    assert s == pytest.approx({
+        "published": 2, "scored": 2, "pending": 0, "mape": mape, "naive_mape": naive, "mape_ratio": mape / naive,
+        "coverage_80": 0.5, "pinball": pinball,
+        "summary": f"2 of 2 published forecasts scored: MAPE {mape:.2%} against the last close's {naive:.2%} "
+        f"(x{mape / naive:.2f}); the 80% band held 1 of 2",
+    })  # fmt: skip
+    right = (replace(_entry(), actual=100.0, scored_by="g"),)
+    s = summarize(Ledger(LEVELS, right), right)
+    assert s["mape_ratio"] is None
+    assert (
+        s["summary"]
+        == "1 of 1 published forecasts scored: MAPE 0.00% against the last close's 0.00%; the 80% band held 1 of 1"
+    )

@@ -26,6 +26,8 @@ def test_published_levels_run_from_1_to_99_percent_with_5_percent_steps_and_the_
 def test_pinball_loss_matches_the_hand_computed_value() -> None:
     """Actual 0 against quantiles -1, 0, 1 at 10/50/90%: losses 0.1, 0, 0.1, mean 1/15."""
     assert served.pinball(0.0, np.array([-1.0, 0.0, 1.0]), [0.1, 0.5, 0.9]) == pytest.approx(0.2 / 3)
+    # Below a low quantile the loss is (1 - a) per unit: 0.9 for 0 against a 10% quantile of 1.
+    assert served.pinball(0.0, np.array([1.0]), [0.1]) == pytest.approx(0.9)
 
 
 def test_diebold_mariano_matches_the_hand_computed_statistic() -> None:
@@ -109,6 +111,10 @@ def test_a_lower_loss_without_a_significant_win_earns_no_weight() -> None:
     skilled = served.choose_weight(origin, np.array([1.0] * 18 + [-1.0] * 2), actual, lag=0, alpha=0.05, min_n=20)
     assert (skilled.weight, skilled.best) == (1.0, 1.0)
     assert skilled.p_value < 0.001
+    assert skilled.dm_stat < 0
+    # Significance is p strictly below alpha: at p = alpha the change earns nothing.
+    edge = served.choose_weight(origin, np.array([1.0, -1.0] * 9 + [1.0, 1.0]), actual, 0, lucky.p_value, 20)
+    assert edge.weight == 0.0
 
 
 def test_the_return_tables_use_only_outcomes_known_at_the_origin() -> None:
@@ -257,6 +263,14 @@ def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at
     np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))
     np.testing.assert_allclose(q[300, hi] - q[300, lo], sigma[-1] * (z1[hi] - z1[lo]))
     np.testing.assert_allclose(q[306, hi] - q[306, lo], sigma[-1] * math.sqrt(7) * (z7[hi] - z7[lo]))
+
+
+def test_grid_quantiles_on_a_short_history_fall_back_to_the_normal() -> None:
+    """40 closes hold no return table: the next step's band is sigma x the normal's 10-90% spread (2 x 1.2816)."""
+    lc = np.cumsum(np.random.default_rng(6).normal(0, 0.02, 40)) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    q = served.grid_quantiles(lc, sigma, np.zeros(40), np.zeros(3), [1, 7], [0.0, 0.0])
+    assert q[40, served.HIGH] - q[40, served.LOW] == pytest.approx(sigma[-1] * 2 * 1.281552, rel=1e-6)
 
 
 def test_the_volatility_is_a_running_mean_square_for_30_returns_then_halves_a_shock_every_halflife() -> None:

@@ -145,10 +145,10 @@ def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig
         if too_few:
             continue
         cov = served["coverage"]
-        banded = served.get("coverage_independent", entry["independent"])
+        banded = served["coverage_independent"]
         if cov is None or banded < config.min_independent:
             detail = (
-                f"weight {entry['weight']:.1f}: its band was known at {served.get('coverage_n', 0)} of {served['n']} "
+                f"weight {entry['weight']:.1f}: its band was known at {served['coverage_n']} of {served['n']} "
                 f"cutoffs, {banded} with non-overlapping outcomes: too few to judge"
             )
             checks.append(Check(symbol, f"coverage {name}", True, detail))
@@ -159,7 +159,7 @@ def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig
                 symbol,
                 f"coverage {name}",
                 ok,
-                f"80% interval held {cov:.0%} of {served.get('coverage_n', served['n'])} actual closes "
+                f"80% interval held {cov:.0%} of {served['coverage_n']} actual closes "
                 f"({'inside' if ok else 'outside'} {lo:.0%}-{hi:.0%})",
             )
         )
