@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -228,3 +229,70 @@ def test_a_summary_of_two_scored_forecasts_is_their_means() -> None:
         s["summary"]
         == "1 of 1 published forecasts scored: MAPE 0.00% against the last close's 0.00%; the 80% band held 1 of 1"
     )
+
+
+def _ledger_json() -> dict:
+    return Ledger(LEVELS, (_entry(),)).to_json()
+
+
+def _with(change) -> dict:
+    data = _ledger_json()
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "the ledger is not a JSON object"),
+        (_with(lambda d: d.pop("version")), "unknown ledger version None (this code reads 1)"),
+        (_with(lambda d: d.update(levels=[])), "'levels' must be a non-empty list"),
+        (_with(lambda d: d.update(levels="0.1,0.5,0.9")), "'levels' must be a non-empty list"),
+        (_with(lambda d: d.update(levels=[0.1, 0.5, 0.0])), "a level must be a positive finite number"),
+        (_with(lambda d: d.update(levels=[0.1, 0.5, 0.9, 1.5])), "'levels' must rise strictly inside (0, 1)"),
+        (_with(lambda d: d.update(levels=[0.1, 0.5, 0.5, 0.9])), "'levels' must rise strictly inside (0, 1)"),
+        (_with(lambda d: d.update(levels=[0.1, 0.5, 0.8])), "'levels' must include 0.1, 0.5 and 0.9"),
+        (_with(lambda d: d.update(entries={})), "'entries' must be a list"),
+        (_with(lambda d: d.update(entries=[[]])), "entry 0: not a JSON object"),
+        (_with(lambda d: d["entries"][0].update(target=None)), "entry 0: target is not a time string"),
+        (_with(lambda d: d["entries"][0].update(target="soon")),
+         "entry 0: target 'soon' is not a UTC time like 2025-01-31T00:00:00Z"),
+        (_with(lambda d: d["entries"][0].update(target=d["entries"][0]["origin"])),
+         "entry 0: target is not after origin"),
+        (_with(lambda d: d["entries"][0].update(quantiles="90,100,110")), "entry 0: 'quantiles' must list 3 prices"),
+        (_with(lambda d: d["entries"][0].update(quantiles=[90.0, True, 110.0])),
+         "entry 0: a quantile must be a positive finite number"),
+        (_with(lambda d: d["entries"][0].update(quantiles=[90.0, 0, 110.0])),
+         "entry 0: a quantile must be a positive finite number"),
+        (_with(lambda d: d["entries"][0].update(quantiles=[100.0, 90.0, 110.0])), "entry 0: quantiles cross"),
+        (_with(lambda d: d["entries"][0].update(actual=math.inf, scored_by="gen-b")),
+         "entry 0: 'actual' must be a positive finite number"),
+        (_with(lambda d: d["entries"][0].update(scored_by="gen-b")),
+         "entry 0: 'actual' and 'scored_by' must be given together"),
+        (_with(lambda d: d["entries"][0].update(actual=101.0, scored_by="")),
+         "entry 0: 'scored_by' must be a short printable string"),
+        (_with(lambda d: d["entries"][0].update(horizon=None)), "entry 0: 'horizon' must be a short printable string"),
+        (_with(lambda d: d["entries"][0].update(origin_close="100")),
+         "entry 0: 'origin_close' must be a positive finite number"),
+        (_with(lambda d: d["entries"][0].update(model_version="v\t1")),
+         "entry 0: 'model_version' must be a short printable string"),
+        (_with(lambda d: d["entries"].append(dict(d["entries"][0]))),
+         "entry 1: a second entry for BTC/USD 7d from 2025-01-01T00:00:00Z"),
+    ],
+)  # fmt: skip
+def test_each_refusal_of_a_ledger_says_exactly_what_is_wrong(data, message: str) -> None:
+    """A tampered or foreign ledger is refused with one exact sentence (the production artifact's refusal quotes it)."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_ledger(data)
+
+
+def test_a_ledger_with_scored_and_pending_entries_is_read_back_field_for_field() -> None:
+    """Every field of a scored entry and of a pending one survives the JSON form exactly."""
+    ledger, _ = Ledger(LEVELS, (_entry(), _entry(T0 + DAY, steps=30))).score(
+        {"BTC/USD": _bars(T0, [101.0] * 9)}, "gen-b"
+    )
+    back = parse_ledger(json.loads(json.dumps(ledger.to_json())))
+    scored, pending = back.entries
+    assert (scored.actual, scored.scored_by, pending.actual, pending.scored_by) == (101.0, "gen-b", None, None)
+    assert back.levels == LEVELS
+    assert [e.to_json() for e in back.entries] == [e.to_json() for e in ledger.entries]
