@@ -11,7 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator, ValidationError, validators
+from werkzeug.datastructures import MultiDict
 
+from cryptopredict.serving import contract
 from cryptopredict.serving.contract import OPERATIONS
 from cryptopredict.serving.errors import PROBLEM_TYPES
 
@@ -169,3 +171,111 @@ def test_every_published_pattern_means_the_same_in_python_and_in_json_schema(doc
     for pattern in patterns:
         for cls in ("\\d", "\\w", "\\s", "\\D", "\\W", "\\S", "\\b"):
             assert cls not in pattern, f"{pattern} uses {cls}"
+
+
+# --------------------------------------------------------------------------- the declarations themselves
+# In-process checks of contract.py's own parts (the server tests above go through Flask and the
+# document is built once): each refusal's exact words and status, each part of a declaration.
+
+_LETTERS = contract.Param("x", "Some letters.", r"^[a-z]+$", "lowercase letters", example="abc", parse=str.upper)
+
+
+def _refusal(read: Any) -> contract.ApiError:
+    with pytest.raises(contract.ApiError) as refused:
+        read()
+    return refused.value
+
+
+def test_a_value_of_the_longest_length_is_read_and_one_longer_is_refused_saying_so() -> None:
+    """64 characters are parsed; 65 are a 400 naming the parameter, the length and the limit, before the pattern."""
+    assert _LETTERS.read("a" * 64) == "A" * 64
+    error = _refusal(lambda: _LETTERS.read("a" * 65))
+    assert (error.status, error.kind, error.detail) == (
+        400,
+        "invalid-parameter",
+        "x: too long (65 characters, at most 64)",
+    )
+    assert [(p.name, p.location) for p in error.invalid_params] == [("x", "query")]
+
+
+def test_a_value_outside_the_pattern_is_quoted_and_an_unprintable_one_escaped() -> None:
+    """The refusal quotes a printable value as sent and shows an unprintable one escaped, never raw."""
+    assert _refusal(lambda: _LETTERS.read("ab1")).detail == "x: 'ab1' is not lowercase letters"
+    detail = _refusal(lambda: _LETTERS.read("a\nb")).detail
+    assert detail == "x: \"'a\\\\nb'\" is not lowercase letters"
+    assert "\n" not in detail
+
+
+def test_a_well_formed_value_the_parser_refuses_is_a_422_naming_the_parameter() -> None:
+    """parse's ValueError becomes 'unacceptable-value' for that parameter, where it was given."""
+    price = next(p for p in OPERATIONS["probability"].params if p.name == "above")
+    error = _refusal(lambda: price.read("0"))
+    assert (error.status, error.kind, error.detail) == (422, "unacceptable-value", "above: must be a price above 0")
+    assert [(p.name, p.reason, p.location) for p in error.invalid_params] == [
+        ("above", "must be a price above 0", "query")
+    ]
+    symbol = next(p for p in OPERATIONS["forecast"].params if p.where == "path")
+    assert _refusal(lambda: symbol.read("BTC_USD")).invalid_params[0].location == "path"
+
+
+def test_a_declaration_is_documented_as_it_is_checked() -> None:
+    """The parameter's OpenAPI entry: its name, place, requirement (a path parameter always), description, schema."""
+    assert _LETTERS.to_openapi() == {
+        "name": "x",
+        "in": "query",
+        "required": False,
+        "description": "Some letters.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[a-z]+$", "examples": ["abc"]},
+    }
+    path = contract.Param("p", "d", r"^a$", "an a", where="path")
+    assert path.to_openapi()["required"] is True
+    assert "examples" not in path.schema()
+
+
+def test_the_declaration_helpers_give_the_documented_forms() -> None:
+    """A time parameter takes ISO dates and datetimes, a price plain decimals; a JSON answer names its schema."""
+    when = contract._when("date", "When.", required=True, example="2026-06-01")
+    assert (when.name, when.description, when.required, when.example) == ("date", "When.", True, "2026-06-01")
+    assert (when.pattern, when.form, when.parse) == (contract._WHEN_PATTERN, contract._WHEN_FORM, contract.parse_when)
+    assert not contract._when("start", "d").required
+    price = contract._price("above", "Above.", "65000")
+    assert (price.name, price.description, price.example, price.parse) == (
+        "above",
+        "Above.",
+        "65000",
+        contract.parse_price,
+    )
+    assert price.form == "a plain decimal number such as 65000 or 6.5e4"
+    assert price.read("6.5e4") == 65000.0
+    assert (
+        _refusal(lambda: price.read("65,000")).detail
+        == "above: '65,000' is not a plain decimal number such as 65000 or 6.5e4"
+    )
+    assert contract._json("Forecast") == {"application/json": {"schema": {"$ref": "#/components/schemas/Forecast"}}}
+
+
+def test_an_operation_reads_its_declared_parameters_and_refuses_others() -> None:
+    """Defaults fill absent parameters, path values are read, an undeclared name is refused by name."""
+    op = OPERATIONS["forecast"]
+    values = op.read(MultiDict({"date": "2026-06-01"}), {"symbol": "btc-usd"})
+    assert values["symbol"] == "BTC-USD"
+    assert values["model"] == "served"
+    assert values["date"].isoformat() == "2026-06-01T00:00:00+00:00"
+    error = _refusal(lambda: op.read(MultiDict({"date": "2026-06-01", "dates": "x"}), {"symbol": "BTC-USD"}))
+    assert error.detail.startswith("dates: unknown parameter; this endpoint accepts: ")
+
+
+def test_a_checked_view_gets_its_parsed_parameters_and_names_its_operation() -> None:
+    """The decorator hands the view the operation's values by name and marks it with the operation."""
+    app = Flask(__name__)
+    seen: dict[str, Any] = {}
+
+    @contract.checked("forecast")
+    def view(**values: Any) -> str:
+        seen.update(values)
+        return "ok"
+
+    assert view.operation is OPERATIONS["forecast"]  # type: ignore[attr-defined]
+    with app.test_request_context("/v1/forecast/eth-usd?date=2026-06-01&model=prophet"):
+        assert view(symbol="eth-usd") == "ok"
+    assert (seen["symbol"], seen["model"]) == ("ETH-USD", "prophet")
