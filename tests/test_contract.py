@@ -284,7 +284,7 @@ def test_a_checked_view_gets_its_parsed_parameters_and_names_its_operation() -> 
 def test_a_missing_required_parameter_and_a_refused_path_value_are_named_where_they_belong() -> None:
     """A required parameter left out is a 400 saying what it looks like; a path value its parser refuses is a
     422 located in the path."""
-    missing = _refusal(lambda: OPERATIONS["forecast"].read(MultiDict(), {"symbol": "BTC-USD"}))
+    missing = _refusal(lambda: OPERATIONS["bitcoin"].read(MultiDict(), {}))
     assert missing.detail == f"date: required; {contract._WHEN_FORM}"
     number = contract.Param("n", "A number.", r"^[a-z0-9]+$", "letters or digits", where="path", parse=int)
     refused = _refusal(lambda: number.read("abc"))
