@@ -250,6 +250,7 @@ def _with(change) -> dict:
         (_with(lambda d: d.update(levels="0.1,0.5,0.9")), "'levels' must be a non-empty list"),
         (_with(lambda d: d.update(levels=[0.1, 0.5, 0.0])), "a level must be a positive finite number"),
         (_with(lambda d: d.update(levels=[0.1, 0.5, 0.9, 1.5])), "'levels' must rise strictly inside (0, 1)"),
+        (_with(lambda d: d.update(levels=[0.1, 0.5, 0.9, 1.0])), "'levels' must rise strictly inside (0, 1)"),
         (_with(lambda d: d.update(levels=[0.1, 0.5, 0.5, 0.9])), "'levels' must rise strictly inside (0, 1)"),
         (_with(lambda d: d.update(levels=[0.1, 0.5, 0.8])), "'levels' must include 0.1, 0.5 and 0.9"),
         (_with(lambda d: d.update(entries={})), "'entries' must be a list"),
@@ -257,6 +258,8 @@ def _with(change) -> dict:
         (_with(lambda d: d["entries"][0].update(target=None)), "entry 0: target is not a time string"),
         (_with(lambda d: d["entries"][0].update(target="soon")),
          "entry 0: target 'soon' is not a UTC time like 2025-01-31T00:00:00Z"),
+        (_with(lambda d: d["entries"][0].update(target="2025-01-08T00:00:00Z and then some forty more characters")),
+         "entry 0: target '2025-01-08T00:00:00Z and then some forty' is not a UTC time like 2025-01-31T00:00:00Z"),
         (_with(lambda d: d["entries"][0].update(target=d["entries"][0]["origin"])),
          "entry 0: target is not after origin"),
         (_with(lambda d: d["entries"][0].update(quantiles="90,100,110")), "entry 0: 'quantiles' must list 3 prices"),
@@ -296,3 +299,10 @@ def test_a_ledger_with_scored_and_pending_entries_is_read_back_field_for_field()
     assert (scored.actual, scored.scored_by, pending.actual, pending.scored_by) == (101.0, "gen-b", None, None)
     assert back.levels == LEVELS
     assert [e.to_json() for e in back.entries] == [e.to_json() for e in ledger.entries]
+
+
+def test_equal_neighbouring_quantiles_are_read() -> None:
+    """A band of zero width (a price that never moved, a stablecoin's) does not cross: it is read back."""
+    data = Ledger(LEVELS, (_entry(quantiles=(1.0, 1.0, 1.0), origin_close=1.0),)).to_json()
+    (entry,) = parse_ledger(data).entries
+    assert entry.quantiles == (1.0, 1.0, 1.0)
