@@ -201,13 +201,18 @@ class BuildahRender(RenderStandIn):
              self.containers[deploy], "--", "/venv/bin/python", "api.py"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        # Waits for the service as Render does, however long a busy machine takes to start it (a
+        # readiness wait, not a timed check); a service that exits or never answers fails here, by name.
+        deadline = time.monotonic() + 500  # under the deploy script's RENDER_HTTP_TIMEOUT (600 s here)
+        while True:
             try:
                 if http_get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status == 200:
                     break
             except OSError:
-                time.sleep(0.3)
+                pass
+            assert self.service.poll() is None, f"deploy {deploy}'s api.py exited with {self.service.returncode}"
+            assert time.monotonic() < deadline, f"deploy {deploy}'s api.py did not answer /healthz in 500 s"
+            time.sleep(0.3)
         self.live = deploy
 
     def stop_all(self) -> None:
