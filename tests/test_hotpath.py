@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from flask import Flask
 from cryptopredict.serving import create_app
 from cryptopredict.serving.cli import QueueNotices, waitress_options
 from cryptopredict.serving.config import ServeSettings
-from cryptopredict.serving.hotpath import HotPath
+from cryptopredict.serving.hotpath import VOLATILE, HotPath
 from tests.test_api import BAD_REQUESTS
 
 ALLOWED = "https://allowed.example"
@@ -299,3 +300,140 @@ def test_a_kept_chart_is_the_artifacts_own_bytes(artifact_dir: Path) -> None:
     kept = [entry[2] for entry in app.wsgi_app._memo.values() if entry[2] == chart]  # the memo's bodies
     assert len(kept) == 1
     assert kept[0] is chart
+
+
+# --------------------------------------------------------------------------- the memo's rules, one by one
+
+
+def _app(status: str = "200 OK", chunks: tuple[bytes, ...] = (b"x",), headers: tuple = (), **effects: Any):
+    """A WSGI app counting its calls; `effects`: volatile (marks the answer), exc_info (passed on)."""
+    calls: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ)
+        if effects.get("volatile"):
+            environ[VOLATILE] = True
+        start_response(status, [("Content-Type", "text/plain"), *headers], effects.get("exc_info"))
+        return list(chunks)
+
+    return app, calls
+
+
+def _call(hot: HotPath, **environ: Any) -> tuple[str, list[tuple[str, str]], bytes, Any]:
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/p", "QUERY_STRING": "", "wsgi.url_scheme": "http", **environ}
+    seen: list[Any] = []
+    body = b"".join(hot(env, lambda status, headers, exc_info=None: seen.append((status, headers, exc_info))))
+    return seen[0][0], seen[0][1], body, seen[0][2]
+
+
+def test_an_answer_depends_on_its_host_and_script_name_and_only_they_are_added_to_the_key() -> None:
+    """Answers built from the request's own URL differ by Host and mount point: each is the app's own."""
+    app, calls = _app()
+    hot = HotPath(app, 2**20)
+    for host, script in (("a.example", ""), ("b.example", ""), ("a.example", "/api"), ("a.example", "")):
+        _call(hot, HTTP_HOST=host, SCRIPT_NAME=script)
+    assert len(calls) == 3
+
+
+def test_a_new_anchor_generation_empties_the_memo_and_keys_what_follows() -> None:
+    """Within a generation an answer is replayed; when it moves on the app answers again and only the new
+    answers count against the bound."""
+    generation = [5]
+    app, calls = _app()
+    hot = HotPath(app, 2**20, variant=lambda: generation[0])
+    _call(hot)
+    _call(hot)
+    assert len(calls) == 1
+    size = hot.used_bytes
+    generation[0] = 6
+    _call(hot, QUERY_STRING="a=1")
+    _call(hot, QUERY_STRING="a=1")
+    assert len(calls) == 2
+    assert len(hot) == 1
+    assert hot.used_bytes == size + len("a=1") + len("6") - len("5")
+    _call(hot)
+    assert len(calls) == 3  # the generation-5 answer was dropped with its generation
+
+
+def test_an_answer_the_app_marks_volatile_is_never_replayed() -> None:
+    """/healthz with a live feed depends on the clock: each request reaches the app."""
+    app, calls = _app(volatile=True)
+    hot = HotPath(app, 2**20)
+    _call(hot)
+    _call(hot)
+    assert (len(calls), len(hot)) == (2, 0)
+
+
+def test_an_error_answer_passes_its_exc_info_on_and_is_not_kept() -> None:
+    """An app answering with exc_info (an error after headers) hands it to the server and is not replayed."""
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        info = sys.exc_info()
+    app, calls = _app("200 OK", exc_info=info)
+    hot = HotPath(app, 2**20)
+    assert _call(hot)[3] is info
+    _call(hot)
+    assert len(calls) == 2
+
+
+def test_a_body_in_several_chunks_is_replayed_whole() -> None:
+    """The kept body is the chunks joined as they were sent."""
+    app, _ = _app(chunks=(b"ab", b"", b"cd"))
+    hot = HotPath(app, 2**20)
+    assert _call(hot)[2] == b"abcd"
+    assert _call(hot)[2] == b"abcd"
+
+
+def test_each_kept_answer_counts_its_body_headers_and_key() -> None:
+    """The bound is counted exactly: body, every header name and value, the key's parts, the fixed overhead."""
+    app, _ = _app(chunks=(b"12345",), headers=(("X-Long-Header-Name", "v"),))
+    hot = HotPath(app, 2**20)
+    _call(hot, QUERY_STRING="q=1", HTTP_HOST="h.example", SCRIPT_NAME="/s")
+    headers = len("Content-Type") + len("text/plain") + len("X-Long-Header-Name") + len("v")
+    key = len("/p") + len("q=1") + len("\0") + len("h.example") + len("http") + len("/s")
+    assert hot.used_bytes == 5 + headers + key + 512
+
+
+def _size(body: int) -> int:
+    """What one answer of the `_app` kind with a `body`-byte body, to path /p, counts against the bound."""
+    return body + len("Content-Type") + len("text/plain") + len("/p") + 1 + len("http") + 512
+
+
+def test_an_answer_of_exactly_a_sixteenth_of_the_bound_is_kept_and_answers_that_fill_it_all_stay() -> None:
+    """The limits are inclusive: an answer the size of bound/16 is kept; answers that fill the bound exactly
+    evict nothing."""
+    bound = 16 * _size(100)
+    app, calls = _app(chunks=(b"x" * 100,))
+    hot = HotPath(app, bound)
+    _call(hot)
+    _call(hot)
+    assert len(calls) == 1
+    queries = "abcdefghijklmnop"  # 16 answers of one size (a one-character query each) fill the bound exactly
+    app, calls = _app(chunks=(b"y" * 100,))
+    hot = HotPath(app, 16 * (_size(100) + 1))
+    for query in queries + queries:
+        _call(hot, QUERY_STRING=query)
+    assert len(calls) == 16
+    assert (len(hot), hot.used_bytes) == (16, 16 * (_size(100) + 1))
+
+
+@pytest.mark.parametrize(
+    "clock", [(("Date", "not a date"),), (("Expires", "Thu, 01 Jan 2026 00:00:00 GMT"),)], ids=["bad-date", "no-date"]
+)
+def test_an_answer_whose_date_headers_cannot_be_refreshed_is_never_replayed(clock: tuple) -> None:
+    """A Date it cannot read, or an Expires with no Date to count from, would be replayed stale: never kept."""
+    app, calls = _app(headers=clock)
+    hot = HotPath(app, 2**20)
+    _call(hot)
+    _call(hot)
+    assert (len(calls), len(hot)) == (2, 0)
+
+
+def test_a_replayed_date_is_an_http_date_in_gmt() -> None:
+    """The refreshed Date is written as HTTP wants it (RFC 9110's IMF-fixdate, 'GMT'), not as '-0000'."""
+    app, _ = _app(headers=(("Date", "Thu, 01 Jan 2026 00:00:00 GMT"),))
+    hot = HotPath(app, 2**20, clock=lambda: 1_767_225_600.0 + 3600)
+    _call(hot)
+    headers = dict(_call(hot)[1])
+    assert headers["Date"] == "Thu, 01 Jan 2026 01:00:00 GMT"
