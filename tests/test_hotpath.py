@@ -437,3 +437,23 @@ def test_a_replayed_date_is_an_http_date_in_gmt() -> None:
     _call(hot)
     headers = dict(_call(hot)[1])
     assert headers["Date"] == "Thu, 01 Jan 2026 01:00:00 GMT"
+
+
+def test_an_answer_computed_before_the_anchors_moved_is_never_replayed_after() -> None:
+    """A request that raced a generation change (computed at the old anchors, kept after the memo was
+    emptied) is kept under its own generation: later requests get the new anchors' answer."""
+    generation = [5]
+    bodies = iter([b"old", b"other", b"new", b"unexpected"])
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = next(bodies)
+        if body == b"old":  # while this answer is computed, the anchors move and another request sees it
+            generation[0] = 6
+            _call(hot, PATH_INFO="/other")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    hot = HotPath(app, 2**20, variant=lambda: generation[0])
+    assert _call(hot)[2] == b"old"
+    assert _call(hot)[2] == b"new"
+    assert _call(hot)[2] == b"new"
