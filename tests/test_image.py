@@ -184,12 +184,14 @@ class BuildahRender(RenderStandIn):
         super().__init__(version="image-test")
         self.port = port
         self.containers: dict[str, str] = {}
+        self.pulled: set[str] = set()  # images pulled from the registry, removed again at the end
         self.service: subprocess.Popen | None = None  # the deployed image's api.py
 
     def start_deploy(self, deploy: str, image: str) -> None:
         pulled = _buildah("from", "--tls-verify=false", f"docker://{image}", timeout=600)
         assert pulled.returncode == 0, pulled.stderr
         self.containers[deploy] = pulled.stdout.strip().splitlines()[-1]
+        self.pulled.add(image)
 
     def switch_to(self, deploy: str) -> None:
         if self.service is not None:
@@ -220,6 +222,9 @@ class BuildahRender(RenderStandIn):
             stop(self.service)
         for ctr in self.containers.values():
             _buildah("rm", ctr)
+        # Each run's registry has its own port, so its pulled images would pile up (vfs stores each whole).
+        for image in self.pulled:
+            _buildah("rmi", image)
 
 
 def _script(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
