@@ -61,6 +61,7 @@ __all__ = [
     "HorizonScore",
     "MethodScore",
     "SymbolForecast",
+    "carried_age_days",
     "carried_pair",
     "disordered_points",
     "format_utc",
@@ -428,6 +429,11 @@ def _prune_generations(out: Path, keep: str) -> None:
 
 
 # --------------------------------------------------------------------------- reading (serve side)
+
+
+def carried_age_days(carried: Mapping[str, Any], trained_at: str) -> float:
+    """How many days before a run (trained at `trained_at`) the forecast it carried was trained."""
+    return (parse_utc(trained_at) - parse_utc(carried["trained_at"])).total_seconds() / 86400
 
 
 def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from cryptopredict.artifact import SymbolForecast, format_utc, parse_utc
+from cryptopredict.artifact import SymbolForecast, carried_age_days, format_utc
 from cryptopredict.ledger import RETENTION_DAYS
 from cryptopredict.serving.anchor import Anchor
 from cryptopredict.serving.contract import checked
@@ -275,8 +275,7 @@ def carried(meta: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, A
     c = meta.get("carried")
     if not c:
         return None
-    age = (parse_utc(manifest["trained_at"]) - parse_utc(c["trained_at"])).total_seconds() / 86400
-    return {**c, "age_days": round(age, 2)}
+    return {**c, "age_days": round(carried_age_days(c, manifest["trained_at"]), 2)}
 
 
 def _verdict(backtest: dict[str, Any] | None) -> str:

@@ -19,7 +19,14 @@ import pandas as pd
 
 from cryptopredict import __version__
 from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
-from cryptopredict.artifact import Artifact, carried_pair, format_utc, new_generation, parse_utc, write_artifact
+from cryptopredict.artifact import (
+    Artifact,
+    carried_age_days,
+    carried_pair,
+    format_utc,
+    new_generation,
+    write_artifact,
+)
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
@@ -429,7 +436,7 @@ def _track_record(
     ctx.log(record.log_line(ledger, scored, published))
     files = {record.LEDGER_FILE: record.dump(ledger)}
     for symbol, pair in served_fresh.items():
-        slug = pair.meta["model_file"].removesuffix(".prophet.json")
+        slug = symbol_to_slug(symbol)
         pair.meta["charts"]["track-record"] = f"{slug}.track-record.png"
         files[f"{slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
     return ledger, files
@@ -487,10 +494,6 @@ def _refuse(
     raise TrainingError(msg)
 
 
-def _age_days(since: str, now: str) -> float:
-    return (parse_utc(now) - parse_utc(since)).total_seconds() / 86400
-
-
 def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, Mapping[str, Any]], now: str) -> None:
     """One line per pair not served fresh, then the count of each verdict."""
     by_symbol = {meta["symbol"]: meta for meta in symbols.values()}
@@ -499,7 +502,7 @@ def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, Mapp
         if carried:
             ctx.log(
                 f"{symbol}: carried forward from model {carried['model_version']} trained {carried['trained_at']} "
-                f"({_age_days(carried['trained_at'], now):.1f} days before this run): {carried['reason']}"
+                f"({carried_age_days(carried, now):.1f} days before this run): {carried['reason']}"
             )
         else:
             ctx.log(f"{symbol}: left out (production does not serve it)")

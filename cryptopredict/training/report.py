@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-__all__ = ["METHODS", "backtest_chart", "carried_age_days", "render_markdown"]
+from cryptopredict.artifact import carried_age_days
+
+__all__ = ["METHODS", "backtest_chart", "render_markdown"]
 
 # The served forecast first, then the nested procedure that set its weight; naive's coverage is that of
 # its empirical quantiles.
@@ -92,11 +93,6 @@ def _track_record(manifest: Mapping[str, Any]) -> list[str]:
                 f"{_num(r['naive_mape'], '.2%')} | {held} |"
             )
     return lines
-
-
-def carried_age_days(carried: Mapping[str, Any], trained_at: str) -> float:
-    """Days between the training of a carried pair's forecast and the run that carried it."""
-    return (datetime.fromisoformat(trained_at) - datetime.fromisoformat(carried["trained_at"])).total_seconds() / 86400
 
 
 def _pairs(manifest: Mapping[str, Any], gate: Mapping[str, Any]) -> list[str]:
