@@ -126,8 +126,18 @@ for target in ${TARGETS:-train api worker}; do
     say "building stage $target as $name (model $version)"
     # Once the train stage is built, later targets take it as it is (buildah's layer cache does not
     # reuse a RUN with secret mounts): the api image serves exactly the artifact the train image holds.
-    "${buildah[@]}" build "${common[@]}" "${trained[@]}" --target "$target" -t "$name" "$here" >"$work/build.log" 2>&1 \
-        || { tail -n 40 "$work/build.log" >&2; say "error: building stage $target failed"; exit 1; }
+    # buildah's chroot RUN copies its own binary into a sealed memfd first, and the kernel can refuse
+    # that seal for a moment (EBUSY): before any step of ours ran, so that one failure is tried again.
+    for attempt in 1 2 3; do
+        "${buildah[@]}" build "${common[@]}" "${trained[@]}" --target "$target" -t "$name" "$here" \
+            >"$work/build.log" 2>&1 && break
+        if [ "$attempt" = 3 ] || ! grep -q 'sealing memfd copy' "$work/build.log"; then
+            tail -n 40 "$work/build.log" >&2
+            say "error: building stage $target failed"
+            exit 1
+        fi
+        say "buildah could not start a step (sealing memfd copy: busy); building stage $target again"
+    done
     grep -E '^(loading|production:|track record:|\[[0-9]+/[0-9]+\]|wrote)' "$work/build.log" >&2 || true
     # The train stage completes even when training fails (so the workflow can export the report):
     # here, as in the workflow's gate step, a failed or refused training run fails the build.
