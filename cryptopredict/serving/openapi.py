@@ -21,7 +21,11 @@ _METRICS = {
     "properties": {
         "mae": {**_NUM, "description": "mean absolute error, USD"},
         "mape": {**_NUM, "description": "mean absolute percentage error, as a fraction"},
-        "mase": {**_NUM, "description": "MAE over the naive one-step MAE of the training window"},
+        "mase": {
+            **_NUM_OR_NULL,
+            "description": "MAE over the naive one-step MAE of the training window; null where the closes never "
+            "moved (a stablecoin)",
+        },
         "coverage": {**_NUM_OR_NULL, "description": "share of actual closes inside the 80% interval"},
         "pinball": {**_NUM, "description": "mean pinball loss over the published quantiles, log prices"},
         "n": {"type": "integer"},
@@ -182,6 +186,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["cutoffs", "horizons", "metrics"],
         "properties": {
             "cutoffs": {"type": "array", "items": _TIME},
+            "spacing_seconds": {"type": "integer", "description": "time between neighbouring cutoffs"},
+            "window": {"type": "integer", "description": "bars each refit saw (0: all before its cutoff)"},
             "horizons": {
                 "type": "array",
                 "items": {"type": "object", "properties": {"name": {"type": "string"}, "steps": {"type": "integer"}}},
@@ -196,6 +202,17 @@ _SCHEMAS: dict[str, Any] = {
                         "independent": {"type": "integer", "description": "cutoffs whose outcomes do not overlap"},
                         "served": {
                             **_METRICS,
+                            "properties": {
+                                **_METRICS["properties"],
+                                "coverage_n": {
+                                    "type": "integer",
+                                    "description": "cutoffs whose band was the one served (known before them)",
+                                },
+                                "coverage_independent": {
+                                    "type": "integer",
+                                    "description": "of those, cutoffs whose outcomes do not overlap",
+                                },
+                            },
                             "description": "the forecast as served (the final weight, its band); coverage counted "
                             "on the cutoffs whose band was known before them",
                         },
@@ -228,6 +245,23 @@ _SCHEMAS: dict[str, Any] = {
                         "naive": {**_METRICS, "description": "the last close, with empirical quantiles"},
                         "drift": _METRICS,
                         "weight": {**_NUM, "description": "share of Prophet's predicted change served"},
+                        "weight_evidence": {
+                            "type": "object",
+                            "description": "what the served weight was chosen on: every scored cutoff",
+                            "properties": {
+                                "n": {"type": "integer", "description": "cutoffs scored"},
+                                "independent": {"type": "integer", "description": "of those, non-overlapping"},
+                                "needed": {"type": "integer", "description": "non-overlapping outcomes needed"},
+                                "best": {**_NUM_OR_NULL, "description": "the weight that did best on them"},
+                                "dm_stat": _NUM_OR_NULL,
+                                "p_value": _NUM_OR_NULL,
+                            },
+                        },
+                        "weights_used": {
+                            "type": "object",
+                            "description": "the weights the nested procedure used across the cutoffs",
+                            "properties": {"mean": _NUM, "max": _NUM},
+                        },
                         "skill": {
                             "type": "object",
                             "properties": {

@@ -34,6 +34,7 @@ __all__ = [
     "Horizon",
     "Refit",
     "ServedWeight",
+    "beats_naive",
     "choose_served",
     "evaluate",
     "grid_of",
@@ -200,6 +201,17 @@ def _point_metrics(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray)
     }
 
 
+def _inside(low: np.ndarray, value: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Where `value` lies in its interval, edges included (a stablecoin's zero-width band covers its close)."""
+    return (low <= value) & (value <= high)
+
+
+def beats_naive(weight: float, nested_ratio: float, p_value: float, alpha: float) -> bool:
+    """A horizon "beats naive" when it serves some of Prophet's change, and the procedure that chose it, nested,
+    had a lower MAPE than the last close (`nested_ratio` < 1) with a Diebold-Mariano p-value under `alpha`."""
+    return bool(weight > 0 and nested_ratio < 1 and p_value < alpha)
+
+
 def _mape_ratio(actual: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     eb = float(np.mean(np.abs(actual - b) / actual))
     return float(np.mean(np.abs(actual - a) / actual)) / eb if eb > 0 else math.nan
@@ -352,11 +364,11 @@ def _entry(
     spread, banded = _served_spread(lc, origin, rows.delta[idx], sigma, h.steps, final.weight, return_spread)
     qs = served_log[:, None] + spread
     qn, qp = nested.q_naive, nested.q_nested
-    covered = ((qs[:, served.LOW] <= y) & (y <= qs[:, served.HIGH]))[banded]
-    covered_nested = (qp[:, served.LOW] <= y) & (y <= qp[:, served.HIGH])
-    covered_naive = (qn[:, served.LOW] <= y) & (y <= qn[:, served.HIGH])
+    covered = _inside(qs[:, served.LOW], y, qs[:, served.HIGH])[banded]
+    covered_nested = _inside(qp[:, served.LOW], y, qp[:, served.HIGH])
+    covered_naive = _inside(qn[:, served.LOW], y, qn[:, served.HIGH])
     has_interval = np.isfinite(prophet[:, 1])
-    covered_prophet = (prophet[:, 1] <= actual) & (actual <= prophet[:, 2])
+    covered_prophet = _inside(prophet[:, 1], actual, prophet[:, 2])
     pin = np.array([served.pinball(y[i], qs[i]) for i in range(y.size)])
     pin_nested = np.array([served.pinball(y[i], qp[i]) for i in range(y.size)])
     pin_naive = np.array([served.pinball(y[i], qn[i]) for i in range(y.size)])
@@ -424,7 +436,7 @@ def _entry(
             "p_value": dm_p,
         },
         "coverage_ci90": served.block_bootstrap_ci((covered,), np.mean, block),
-        "beats_naive": bool(final.weight > 0 and nested_ratio < 1 and dm_p < config.weight_alpha),
+        "beats_naive": beats_naive(final.weight, nested_ratio, dm_p, config.weight_alpha),
     }
 
 

@@ -267,7 +267,8 @@ def block_bootstrap_ci(
     """A moving-block bootstrap interval for `statistic(*columns)` over rows in time order.
 
     Blocks of `block` consecutive rows keep the overlap between neighbouring forecasts; the same
-    row indices are drawn for every column. None with fewer than two blocks of rows.
+    row indices are drawn for every column. None with fewer than two blocks of rows, or where the
+    statistic is undefined (a ratio to a zero error: a stablecoin's).
     """
     cols = [np.asarray(v, float) for v in values]
     n = cols[0].size
@@ -283,6 +284,8 @@ def block_bootstrap_ci(
         idx = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
         out[b] = statistic(*(c[idx] for c in cols))
     lo, hi = np.quantile(out, [(1 - level) / 2, (1 + level) / 2])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
     return float(lo), float(hi)
 
 
