@@ -313,7 +313,7 @@ def skilled() -> tuple[backtest.Grid, list[Refit], BacktestConfig, backtest.Back
     def change(o: int, s: int) -> float:
         return noise[o, s] * 3 if s == 3 else 0.9 * (lc[o + s] - lc[o]) + noise[o, s]
 
-    refits = _refits_with_band(grid, list(range(100, 600)), [1, 3, 7], change)
+    refits = _refits_with_band(grid, list(range(40, 600)), [1, 3, 7], change)
     config = BacktestConfig(cutoffs=500, spacing=DAY, min_train_rows=60, window=50)
     return grid, refits, config, backtest.score(grid, refits, SKILLED_H, config, ServedConfig())
 
@@ -343,8 +343,7 @@ def test_a_skilled_horizon_serves_prophets_change_with_its_own_error_band(skille
         assert entry["weight"] == backtest._round(choice.weight)
         assert entry["beats_naive"] is True
         assert entry["summary"].startswith(f"at {name} this forecast moves the last close by")
-        # The nested procedure had no weight until 20 outcomes were known: fewer weighted cutoffs than scored.
-        assert 0 < entry["nested"]["weighted_cutoffs"] == int(np.sum(nested.weights > 0)) < entry["nested"]["n"]
+        assert 0 < entry["nested"]["weighted_cutoffs"] == int(np.sum(nested.weights > 0))
         # The served band, 80% nominal, covers most outcomes; and its pinball ratio is the two published losses'.
         assert 0.6 < entry["served"]["coverage"] < 1.0
         assert entry["skill"]["pinball_ratio"] == pytest.approx(
@@ -370,6 +369,10 @@ def test_a_skilled_horizon_serves_prophets_change_with_its_own_error_band(skille
         assert entry["skill"]["prophet_mape_ratio"] == pytest.approx(
             backtest._mape_ratio(actual, yhat, naive), rel=1e-5
         )
+        lower, upper = nested.rows.prophet[nested.keep, 1], nested.rows.prophet[nested.keep, 2]
+        inside = (lower <= actual) & (actual <= upper)
+        assert 0 < inside.mean() < 1
+        assert entry["prophet"]["coverage"] == pytest.approx(float(inside.mean()), rel=1e-5)
     _assert_published(bt.summary)
 
 
@@ -381,6 +384,7 @@ def test_a_horizon_without_skill_serves_the_nested_band_and_the_window_sets_mase
     entry = bt.summary["metrics"]["3d"]
     assert entry["weight"] == 0.0
     assert entry["weights_used"] == {"mean": 0.0, "max": 0.0}
+    assert entry["nested"]["weighted_cutoffs"] == 0
     assert entry["error_z"] is None
     assert entry["beats_naive"] is False
     for key in ("coverage", "pinball", "mae", "mape"):
@@ -567,3 +571,63 @@ def test_each_basis_has_its_sentence(basis: str, weight: float, n: int, text: st
         "skill": {"prophet_mape_ratio": 1.2345},
     }
     assert backtest.sentence("1d", entry) == text
+
+
+def test_the_nested_forecast_at_each_cutoff_is_made_from_what_was_known_then(skilled) -> None:
+    """At each scored cutoff, in time order: the weight is `choose_weight` on the earlier cutoffs whose outcome
+    was known by its origin (origin + h <= it); the point moves the last close by that weight; the band is
+    the point's own past errors where the weight is above 0 and they are enough, else the standardised
+    return table; naive's band is the empirical past returns. Cutoffs too early for a return table are
+    skipped, and the later ones still scored."""
+    grid, refits, _, _ = skilled
+    lc, config = grid.log_close, ServedConfig()
+    sigma = backtest.volatility(grid, config)
+    for h, lag in ((Horizon("7d", 7), 6), (Horizon("1d", 1), 0), (Horizon("3d", 3), 2)):
+        rows = backtest._rows(grid, refits, h)
+        keep, points, weights, q_served, q_naive = backtest.served_forecasts(grid, sigma, rows, h, lag, config)
+        assert keep[0] > 0  # the first origins lack a return table
+        assert keep[-1] == rows.origin.size - 1
+        assert served.z_table(lc, sigma, int(rows.origin[keep[0] - 1]), h.steps) is None
+        used_errors = 0
+        for i, k in enumerate(keep):
+            o = int(rows.origin[k])
+            past = rows.origin[rows.origin + h.steps <= o]
+            delta = rows.delta[: past.size]
+            choice = served.choose_weight(
+                lc[past], delta, lc[past + h.steps], lag, config.weight_alpha, config.min_weight_evidence
+            )
+            assert weights[i] == choice.weight
+            assert points[i] == lc[o] + choice.weight * rows.delta[k]
+            z = served.z_table(lc, sigma, o, h.steps)
+            if choice.weight > 0:
+                err = served.error_z(lc[past], delta, lc[past + h.steps], sigma[past], h.steps, choice.weight)
+                if err is not None:
+                    z, used_errors = err, used_errors + 1
+            np.testing.assert_array_equal(q_served[i], served.quantiles(points[i], float(sigma[o]), h.steps, z))
+            np.testing.assert_array_equal(q_naive[i], lc[o] + served.return_quantiles(lc, o, h.steps))
+        # Prophet's change earns weight at 1 and 7 days (bands from its errors), never at 3 (return bands).
+        assert (used_errors > 0) == (h.name != "3d")
+        assert (np.max(weights) > 0) == (h.name != "3d")
+
+
+def test_a_refit_is_scored_only_where_its_target_bar_exists() -> None:
+    """A target past the last bar, or on a grid point with no bar (a gap carried forward), is not scored;
+    the other refits still are, in time order."""
+    close = _walk(120)
+    frame = _frame(close).drop(index=[100])  # no bar on day 100
+    grid = backtest.grid_of(frame, DAY)
+    assert grid.close.size == 120
+    assert not grid.present[100]
+    assert grid.close[100] == grid.close[99]
+    assert grid.present[[99, 101]].all()
+    # Origins 119 (target 120: past the end), 99 (target 100: the gap), 90, 50, 118 (target 119: the last bar).
+    refits = _fake_refits(grid, [119, 99, 90, 50, 118], [1], lambda o, s: 0.01)
+    rows = backtest._rows(grid, refits, Horizon("1d", 1))
+    assert rows.origin.tolist() == [50, 90, 118]
+    np.testing.assert_allclose(rows.delta, [0.01, 0.01, 0.01])
+
+
+def test_prophets_predicted_change_is_clipped_both_ways() -> None:
+    """A fit that runs away (x1e6 or /1e6 in a step) is read as a change of at most e^5 either way."""
+    r = Refit(pd.Timestamp("2024-01-02"), (1, 2, 3), 1.0, (1e6, 1e-6, 2.0), None, None)
+    np.testing.assert_allclose(backtest.predicted_change(r), [5.0, -5.0, math.log(2.0)])
