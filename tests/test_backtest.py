@@ -300,7 +300,7 @@ def _assert_published(summary: dict) -> None:
 SKILLED_H = (Horizon("never", 10_000), Horizon("1d", 1), Horizon("3d", 3), Horizon("7d", 7))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # not shared between tests: mutmut ties a function to the tests that call it, setup included
 def skilled() -> tuple[backtest.Grid, list[Refit], BacktestConfig, backtest.Backtest]:
     """A random walk near $20; Prophet's change is the true change at 1 and 7 days (times 0.9, plus noise) and
     noise alone at 3 days; refits every day, each seeing 50 bars. A horizon longer than the data scores nothing."""
@@ -631,3 +631,21 @@ def test_prophets_predicted_change_is_clipped_both_ways() -> None:
     """A fit that runs away (x1e6 or /1e6 in a step) is read as a change of at most e^5 either way."""
     r = Refit(pd.Timestamp("2024-01-02"), (1, 2, 3), 1.0, (1e6, 1e-6, 2.0), None, None)
     np.testing.assert_allclose(backtest.predicted_change(r), [5.0, -5.0, math.log(2.0)])
+
+
+def test_a_weight_earned_before_any_band_could_be_scored_serves_without_an_error_table() -> None:
+    """A perfect Prophet earns weight 1 on 36 daily cutoffs, but only the last 11 have a return table, too
+    few errors for a band of its own: no error table is published, and the served coverage, counted on
+    banded cutoffs only, has none to count (null, not a mean of nothing)."""
+    close = _walk(80, seed=5)
+    grid = backtest.grid_of(_frame(close), DAY)
+    lc = grid.log_close
+    refits = _refits_with_band(grid, list(range(35, 71)), [1], lambda o, s: lc[o + s] - lc[o])
+    config = BacktestConfig(cutoffs=36, spacing=DAY, min_train_rows=5, window=0)
+    result = backtest.score(grid, refits, (Horizon("1d", 1),), config, ServedConfig())
+    choice = result.weights["1d"]
+    assert (choice.weight, choice.basis, choice.error_z) == (1.0, "earned", None)
+    entry = result.summary["metrics"]["1d"]
+    assert entry["served"]["n"] == 11
+    assert (entry["served"]["coverage"], entry["served"]["coverage_n"], entry["error_z"]) == (None, 0, None)
+    _assert_published(result.summary)
