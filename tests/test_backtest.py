@@ -313,7 +313,7 @@ def skilled() -> tuple[backtest.Grid, list[Refit], BacktestConfig, backtest.Back
     def change(o: int, s: int) -> float:
         return noise[o, s] * 3 if s == 3 else 0.9 * (lc[o + s] - lc[o]) + noise[o, s]
 
-    refits = _refits_with_band(grid, list(range(40, 600)), [1, 3, 7], change)
+    refits = _refits_with_band(grid, list(range(50, 600)), [1, 3, 7], change)
     config = BacktestConfig(cutoffs=500, spacing=DAY, min_train_rows=60, window=50)
     return grid, refits, config, backtest.score(grid, refits, SKILLED_H, config, ServedConfig())
 
@@ -573,14 +573,16 @@ def test_each_basis_has_its_sentence(basis: str, weight: float, n: int, text: st
     assert backtest.sentence("1d", entry) == text
 
 
-def test_the_nested_forecast_at_each_cutoff_is_made_from_what_was_known_then(skilled) -> None:
+@pytest.mark.parametrize("evidence", [20, 10])
+def test_the_nested_forecast_at_each_cutoff_is_made_from_what_was_known_then(skilled, evidence: int) -> None:
     """At each scored cutoff, in time order: the weight is `choose_weight` on the earlier cutoffs whose outcome
     was known by its origin (origin + h <= it); the point moves the last close by that weight; the band is
     the point's own past errors where the weight is above 0 and they are enough, else the standardised
     return table; naive's band is the empirical past returns. Cutoffs too early for a return table are
-    skipped, and the later ones still scored."""
+    skipped, and the later ones still scored. With a weight allowed on 10 outcomes, some weighted cutoffs
+    have too few errors for a band of their own (20) and keep the return table."""
     grid, refits, _, _ = skilled
-    lc, config = grid.log_close, ServedConfig()
+    lc, config = grid.log_close, replace(ServedConfig(), min_weight_evidence=evidence)
     sigma = backtest.volatility(grid, config)
     for h, lag in ((Horizon("7d", 7), 6), (Horizon("1d", 1), 0), (Horizon("3d", 3), 2)):
         rows = backtest._rows(grid, refits, h)
@@ -588,7 +590,7 @@ def test_the_nested_forecast_at_each_cutoff_is_made_from_what_was_known_then(ski
         assert keep[0] > 0  # the first origins lack a return table
         assert keep[-1] == rows.origin.size - 1
         assert served.z_table(lc, sigma, int(rows.origin[keep[0] - 1]), h.steps) is None
-        used_errors = 0
+        used_errors = fell_back = 0
         for i, k in enumerate(keep):
             o = int(rows.origin[k])
             past = rows.origin[rows.origin + h.steps <= o]
@@ -603,11 +605,14 @@ def test_the_nested_forecast_at_each_cutoff_is_made_from_what_was_known_then(ski
                 err = served.error_z(lc[past], delta, lc[past + h.steps], sigma[past], h.steps, choice.weight)
                 if err is not None:
                     z, used_errors = err, used_errors + 1
+                else:
+                    fell_back += 1
             np.testing.assert_array_equal(q_served[i], served.quantiles(points[i], float(sigma[o]), h.steps, z))
             np.testing.assert_array_equal(q_naive[i], lc[o] + served.return_quantiles(lc, o, h.steps))
         # Prophet's change earns weight at 1 and 7 days (bands from its errors), never at 3 (return bands).
         assert (used_errors > 0) == (h.name != "3d")
         assert (np.max(weights) > 0) == (h.name != "3d")
+        assert (fell_back > 0) == (evidence == 10 and h.name == "1d")  # at 7 days 10 independent = 70 errors
 
 
 def test_a_refit_is_scored_only_where_its_target_bar_exists() -> None:
