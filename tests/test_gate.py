@@ -124,7 +124,25 @@ def test_the_run_is_refused_only_above_the_share_of_failed_pairs(failing: int, s
     assert decision.passed is passed
     assert (decision.refusal is None) is passed
     if not passed:
-        assert decision.reason().startswith(f"{failing} of 8 pairs failed, more than the {share:.0%} allowed")
+        assert decision.refusal == (
+            f"{failing} of 8 pairs failed, more than the {share:.0%} allowed "
+            "(so many at once is a broken run, not one market)"
+        )
+        assert decision.reason().startswith(f"{decision.refusal}: {PAIRS[0]}: coverage 1d: ")
+
+
+def test_a_passed_run_names_its_failed_checks_and_its_failed_pairs() -> None:
+    """A run that passed with two carried pairs and one left out: the reason is the failed checks alone, the
+    summary names the pairs of each verdict, comma-separated; a refusal with no failed check is just itself."""
+    decision = gate.decide(_checks({"A/USD", "B/USD", "C/USD"}), PAIRS, {"A/USD", "B/USD"}, 0.5)
+    assert decision.passed
+    assert decision.reason() == (
+        "A/USD: coverage 1d: 80% interval held 55%; B/USD: coverage 1d: 80% interval held 55%; "
+        "C/USD: coverage 1d: 80% interval held 55%"
+    )
+    assert decision.summary() == "5 fresh; 2 carried (A/USD, B/USD); 1 left out (C/USD)"
+    assert gate.Decision(False, (), refusal="the scheduler was lost").reason() == "the scheduler was lost"
+    assert gate.Decision(True, ()).reason() == ""
 
 
 def test_no_pair_passing_refuses_the_run_whatever_the_share() -> None:
