@@ -340,9 +340,7 @@ def _generation_files(
     files: dict[str, bytes] = {}
     for slug, payload in symbol_payloads.items():
         header, packed = _pack_payload(slug, payload)
-        _forecast(
-            slug, header, {part: _unpacked(data, header["files"][part]["dtype"]) for part, data in packed.items()}, {}
-        )
+        _forecast(slug, header, _columns(header, packed), {})
         grids[slug] = header
         files.update({header["files"][part]["file"]: data for part, data in packed.items()})
     for name, data in extra_files.items():
