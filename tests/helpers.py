@@ -67,6 +67,22 @@ def http_get(url: str, method: str = "GET", headers: Mapping[str, str] | None = 
         return Reply(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 
 
+def await_healthy(proc: subprocess.Popen, base: str, wait: float) -> bool:
+    """Poll `base`/healthz until it answers 200 (True), or until `proc` exits or `wait` s pass (False).
+
+    A readiness wait, not a timed check: `wait` only bounds how long a server that never comes up is
+    waited for."""
+    deadline = time.monotonic() + wait
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if http_get(base + "/healthz", timeout=2).status == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 @contextmanager
 def api_server(
     artifact: Path, python: str = sys.executable, env: Mapping[str, str] | None = None, cwd: Path = ROOT
@@ -83,18 +99,10 @@ def api_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        if not await_healthy(proc, base, 30):
             if proc.poll() is not None:
                 raise RuntimeError(f"api.py exited with {proc.returncode}: {proc.stdout.read()}")
-            try:
-                if http_get(base + "/healthz", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("api.py did not answer /healthz within 30 s")
-            time.sleep(0.1)
+            raise RuntimeError("api.py did not answer /healthz within 30 s")
         yield base
     finally:
         stop(proc)

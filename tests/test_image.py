@@ -6,7 +6,6 @@ import hashlib
 import json
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.helpers import (
     IMAGE_TRAINING,
     ROOT,
     Registry,
+    await_healthy,
     free_port,
     http_get,
     local_registry,
@@ -59,13 +59,8 @@ def _serve(ctr: str, port: int, wait: float, what: str) -> subprocess.Popen:
         # A file, not a pipe: a long-running server's log must never fill a pipe nobody reads.
         with tempfile.TemporaryFile("w+") as log:
             server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-            deadline = time.monotonic() + wait
-            while server.poll() is None and time.monotonic() < deadline:
-                try:
-                    if http_get(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200:
-                        return server
-                except OSError:
-                    time.sleep(0.3)
+            if await_healthy(server, f"http://127.0.0.1:{port}", wait):
+                return server
             stop(server)
             log.seek(0)
             printed = log.read()
@@ -221,6 +216,7 @@ class BuildahRender(RenderStandIn):
             stop(self.service)
         if deploy not in self.containers:  # what ran before this test: nothing to start
             return
+        # 500 s: under the deploy script's RENDER_HTTP_TIMEOUT (600 s here).
         self.service = _serve(self.containers[deploy], self.port, wait=500, what=f"deploy {deploy}")
         self.live = deploy
 

@@ -26,7 +26,7 @@ from cryptopredict.training.config import BacktestConfig, TrainConfig
 from cryptopredict.training.pipeline import run
 from cryptopredict.training.sources.csv import CsvSource
 from tests.fake_alpaca import LATEST_BARS_PATH, FakeAlpaca, Reply, random_walk_bars
-from tests.helpers import ROOT, free_port, http_get, stop
+from tests.helpers import ROOT, await_healthy, free_port, http_get, stop
 
 PAIRS = ("BTC/USD", "ETH/USD")
 INTERVAL = 0.2  # seconds between polls
@@ -119,16 +119,9 @@ def _start(artifact: Path, fake: FakeAlpaca, extra_env: dict[str, str] | None = 
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
-        try:
-            if http_get(base + "/healthz", timeout=1).status == 200:
-                return base, proc
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "api.py did not answer within 30 s"
-        time.sleep(0.05)
+    if not await_healthy(proc, base, 30):
+        pytest.fail(f"api.py did not answer within 30 s: {stop(proc)}")
+    return base, proc
 
 
 @pytest.fixture(scope="module")
@@ -335,16 +328,7 @@ def test_with_the_feed_off_the_api_makes_no_outbound_request(recent_artifact: Pa
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if http_get(base + "/healthz", timeout=1).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert proc.poll() is None
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            assert await_healthy(proc, base, 30), "the audited api.py did not answer within 30 s"
             for path in ("/", "/v1/symbols", "/bitcoin?date=2030-01-01", "/v1/forecast/ETH-USD/chart.png", "/docs"):
                 http_get(base + path)
             time.sleep(INTERVAL * 5)
