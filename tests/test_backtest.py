@@ -438,7 +438,7 @@ def test_inside_an_interval_includes_its_edges() -> None:
 def test_the_autocorrelation_lag_counts_the_neighbouring_cutoffs_whose_outcomes_overlap() -> None:
     """h steps ahead, cutoffs `spacing` steps apart: ceil(h / spacing) - 1 neighbours overlap (spacing under
     one step counts as one)."""
-    lag = backtest._lag
+    lag = backtest.overlap_lag
     assert lag(Horizon("1d", 1), 1.0) == 0
     assert lag(Horizon("7d", 7), 1.0) == 6
     assert lag(Horizon("7d", 7), 0.5) == 6

@@ -247,7 +247,7 @@ def _rows(grid: Grid, refits: Sequence[Refit], h: Horizon) -> _Rows:
     )
 
 
-def _lag(h: Horizon, spacing_steps: float) -> int:
+def overlap_lag(h: Horizon, spacing_steps: float) -> int:
     """Neighbouring cutoffs whose h-step outcomes overlap: the autocorrelation lag for DM and the block length."""
     return max(0, math.ceil(h.steps / max(spacing_steps, 1.0)) - 1)
 
@@ -460,7 +460,7 @@ def score(
     weights: dict[str, ServedWeight] = {}
     cutoffs: set[pd.Timestamp] = set()
     for h in horizons:
-        nested = _nested(grid, sigma, refits, h, _lag(h, spacing_steps), config)
+        nested = _nested(grid, sigma, refits, h, overlap_lag(h, spacing_steps), config)
         if not nested.keep.size:
             continue
         choice = weights[h.name] = choose_served(grid, sigma, nested, h, config)

@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_share,
         default=d.gate.max_failed_share,
         metavar="SHARE",
-        help="refuse the run when more than this share of the pairs fails (a failed pair is otherwise carried "
-        f"forward or left out and the rest served) (default: {d.gate.max_failed_share})",
+        help="refuse the run when more than this share of the pairs fails, and at least "
+        f"{d.gate.min_failed_pairs} of them (a failed pair is otherwise carried forward or left out and the rest "
+        f"served) (default: {d.gate.max_failed_share})",
     )
     p.add_argument(
         "--timeframe", choices=tuple(TIMEFRAMES), default=d.timeframe, help=f"bar size (default: {d.timeframe})"

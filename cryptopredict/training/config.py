@@ -119,8 +119,12 @@ class GateConfig:
 
     # At every backtested horizon the served forecast's MAPE may be at most this times naive's.
     max_mape_ratio: float = 1.02
-    # ...and its 80% interval must hold a share of the actual closes inside this range.
-    coverage_range: tuple[float, float] = (0.70, 0.90)
+    # ...and its 80% band must hold a share of the actual closes that chance explains: an exact
+    # binomial test against 80% on the independent outcomes refuses below this p-value, Holm-corrected
+    # over the pair's horizons, so a calibrated band is refused in at most this share of pair-runs.
+    coverage_alpha: float = 0.01
+    # A band holding less than this share is refused whatever the test says (nonsense, not chance).
+    coverage_floor: float = 0.40
     # Below this many scored forecasts with non-overlapping outcomes at a horizon, its figures are
     # too noisy to refuse a model on (120 cutoffs 15 days apart give 120 at 1 and 7 days, 60 at 30,
     # 20 at 90 and 10 at 180 days: the 180-day figures are reported, not gated).
@@ -129,8 +133,10 @@ class GateConfig:
     # averaged over the horizons both backtested, exceeds the champion's by more than this factor.
     max_vs_production: float = 1.10
     # A pair that fails is carried forward from production or left out, and the rest are served; but
-    # when more than this share of the pairs fails, the run is refused (train.py --max-failed-share).
+    # when more than this share of the pairs fails, the run is refused (train.py --max-failed-share)...
     max_failed_share: float = 0.25
+    # ...provided at least this many failed: one failed pair is one market, even in a run of two.
+    min_failed_pairs: int = 2
 
 
 @dataclass(frozen=True, slots=True)

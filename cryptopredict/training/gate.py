@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, disordered_points, parse_backtest
+from cryptopredict.training import calibration
 from cryptopredict.training.config import GateConfig
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "check_symbol",
     "compare_with_production",
     "decide",
+    "horizon_checks",
     "mean_skill",
     "optimiser_converged",
 ]
@@ -25,6 +27,9 @@ __all__ = [
 # ("Optimization terminated normally:" then this reason), so cmdstanpy's `converged` attribute,
 # which only reads the exit code, stays True; its console output is where the verdict is.
 _NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
+
+# The served band's nominal coverage: from the 10% to the 90% quantile.
+_NOMINAL = 0.8
 
 
 # One rule applied to one symbol: the record the manifest's gate section holds, written here.
@@ -130,39 +135,62 @@ def _skill_check(symbol: str, name: str, entry: Mapping[str, Any], config: GateC
     )
 
 
-def _horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:
-    """Per scored horizon: the served forecast no worse than naive, its 80% interval calibrated."""
+def _coverage_verdicts(symbol: str, gated: Mapping[str, Mapping[str, Any]], config: GateConfig) -> dict[str, Check]:
+    """The served 80% band at each gated horizon, judged by a test rather than a window.
+
+    Each horizon's hit rate is tested against 80% on its independent outcomes (non-overlapping: the
+    rate over every cutoff, counted as that many trials, which overstates its variance when outcomes
+    overlap, so the test errs towards passing); the pair's horizons share one significance level
+    (Holm). A band under the floor is nonsense whatever chance could say.
+    """
+    judged = {}
+    for name, entry in gated.items():
+        served = entry["served"]
+        n = served["coverage_independent"]
+        if served["coverage"] is None or n < config.min_independent:
+            continue
+        hits = round(served["coverage"] * n)
+        judged[name] = (served, n, calibration.binomial_p_value(hits, n, _NOMINAL))
+    tests = dict(zip(judged, calibration.holm([p for _, _, p in judged.values()], config.coverage_alpha), strict=True))
+    checks = {}
+    for name, (served, n, p) in judged.items():
+        cov = served["coverage"]
+        held = f"80% band held {cov:.0%} of {served['coverage_n']} closes ({n} independent)"
+        shown = "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+        if cov < config.coverage_floor:
+            detail = f"{held}: under the {config.coverage_floor:.0%} floor, refused whatever the number of outcomes"
+            checks[name] = Check(symbol, f"coverage {name}", False, detail)
+        elif tests[name].refused:
+            m = len(judged)
+            limit = f"limit {tests[name].limit:.2g}: {config.coverage_alpha:.0%} over {m} horizon{'s' * (m > 1)}, Holm"
+            checks[name] = Check(symbol, f"coverage {name}", False, f"{held}: refused, {shown} ({limit})")
+        else:
+            checks[name] = Check(symbol, f"coverage {name}", True, f"{held}: consistent with 80% ({shown})")
+    return checks
+
+
+def horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig) -> list[Check]:
+    """Per scored horizon: the served forecast no worse than naive, its 80% band consistent with 80%."""
     checks = []
-    lo, hi = config.coverage_range
+    gated = {n: e for n, e in backtest["metrics"].items() if e["independent"] >= config.min_independent}
+    coverage = _coverage_verdicts(symbol, gated, config)
     for name, entry in backtest["metrics"].items():
         served = entry["served"]
         check = _skill_check(symbol, name, entry, config)
-        too_few = entry["independent"] < config.min_independent
         if check is None:
             detail = f"{served['n']} cutoffs, {entry['independent']} with non-overlapping outcomes: too few to judge"
             check = Check(symbol, f"skill {name}", True, detail)
         checks.append(check)
-        if too_few:
+        if name not in gated:
             continue
-        cov = served["coverage"]
-        banded = served["coverage_independent"]
-        if cov is None or banded < config.min_independent:
+        if name not in coverage:
             detail = (
                 f"weight {entry['weight']:.1f}: its band was known at {served['coverage_n']} of {served['n']} "
-                f"cutoffs, {banded} with non-overlapping outcomes: too few to judge"
+                f"cutoffs, {served['coverage_independent']} with non-overlapping outcomes: too few to judge"
             )
             checks.append(Check(symbol, f"coverage {name}", True, detail))
             continue
-        ok = lo <= cov <= hi
-        checks.append(
-            Check(
-                symbol,
-                f"coverage {name}",
-                ok,
-                f"80% interval held {cov:.0%} of {served['coverage_n']} actual closes "
-                f"({'inside' if ok else 'outside'} {lo:.0%}-{hi:.0%})",
-            )
-        )
+        checks.append(coverage[name])
     return checks
 
 
@@ -191,7 +219,7 @@ def check_symbol(
     if not backtest:
         checks.append(Check(symbol, "backtest", True, "not enough history to backtest; skill and coverage not checked"))
         return checks
-    return checks + _horizon_checks(symbol, backtest, config)
+    return checks + horizon_checks(symbol, backtest, config)
 
 
 def mean_skill(backtest: BacktestRecord, horizons: Sequence[str]) -> float | None:
@@ -239,14 +267,19 @@ def compare_with_production(
 
 
 def decide(
-    checks: Sequence[Check], symbols: Sequence[str], carriable: Collection[str], max_failed_share: float
+    checks: Sequence[Check],
+    symbols: Sequence[str],
+    carriable: Collection[str],
+    max_failed_share: float,
+    min_failed_pairs: int = GateConfig().min_failed_pairs,
 ) -> Decision:
     """Judge each pair on its own checks, then the run.
 
     A pair passes when every check of its own passed and is served fresh; a failed pair is carried
     forward when production serves it (`carriable`), else left out. The run is refused when no pair
-    passed, or when more than `max_failed_share` of the pairs failed: that many failing at once says
-    the run is broken, not one market.
+    passed, or when more than `max_failed_share` of the pairs failed and at least `min_failed_pairs`
+    did: that many failing at once says the run is broken, not one market. One failed pair is one
+    market whatever the run's size (one of two is half the run, and still one market).
     """
     failed = {c.symbol for c in checks if not c.passed}
     pairs: dict[str, Verdict] = {
@@ -256,7 +289,7 @@ def decide(
     refusal = None
     if bad == len(pairs):
         refusal = f"no pair passed ({bad} of {bad} failed)"
-    elif bad > max_failed_share * len(pairs):
+    elif bad >= min_failed_pairs and bad > max_failed_share * len(pairs):
         refusal = (
             f"{bad} of {len(pairs)} pairs failed, more than the {max_failed_share:.0%} allowed "
             "(so many at once is a broken run, not one market)"

@@ -544,7 +544,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     order = {s: i for i, s in enumerate(symbols)}
     checks = sorted([*failed.values(), *(c for p in trained.values() for c in p.checks)], key=lambda c: order[c.symbol])
     carriable = _carriable(production, timeframe)
-    decision = gate.decide(checks, symbols, carriable, config.gate.max_failed_share)
+    decision = gate.decide(checks, symbols, carriable, config.gate.max_failed_share, config.gate.min_failed_pairs)
     gate_ = decision.to_dict()
     fresh = {s: trained[s] for s, v in decision.pairs.items() if v == "fresh"}
     carried = {
