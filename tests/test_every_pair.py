@@ -109,6 +109,7 @@ def _alpaca_argv(url: str, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.server
 def test_alpaca_all_lists_usd_pairs_and_skips_a_short_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +133,7 @@ def test_alpaca_all_lists_usd_pairs_and_skips_a_short_one(
     assert list(manifest["skipped"]) == ["TINY/USD"]
 
 
+@pytest.mark.server
 def test_alpaca_all_without_keys_says_which_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
