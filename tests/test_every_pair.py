@@ -12,6 +12,8 @@ from cryptopredict.timeframes import symbol_to_slug
 from cryptopredict.training import cli
 from tests.fake_alpaca import FakeAlpaca, crypto_asset, random_walk_bars
 
+pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py): train.py's own run
+
 QUICK = ("--horizon-days", "30", "--backtest-cutoffs", "0", "--workers", "1")
 PAIRS = ["AAA/USD", "BBB/USD", "CCC/USD"]
 
