@@ -66,12 +66,13 @@ check: lint
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# Re-pin every dependency (with hashes) after editing a requirements-*.in file.
+# Re-pin every dependency (with hashes) after editing a requirements-*.in file. --universal: one lock
+# for every supported Python (3.11 to 3.13), with markers where a version needs another package.
 lock:
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-api.in -o requirements-api.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-train.in -o requirements-train.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-api.in -o requirements-api.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-train.in -o requirements-train.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) site .pytest_cache .ruff_cache mutants
