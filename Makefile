@@ -55,8 +55,8 @@ test: system-packages lint docs
 	$(BIN)/python -m pytest tests notebooks --nbmake --durations=20
 
 # The fast lane (under 3 minutes on 2 cores; the scheduled retrain runs it instead of the whole
-# suite): lint and the tests that need neither a training run of their own nor the image (pytest
-# markers unit, server, training and image, set in tests/conftest.py).
+# suite): lint and the tests that need no training run (not even the session's shared artifacts)
+# and no image (pytest markers unit, server, training and image: tests/conftest.py).
 FAST := not training and not image and not slow
 check: lint
 	$(BIN)/python -m pytest tests -m "$(FAST)" --durations=10
