@@ -52,12 +52,13 @@ def test_the_reference_is_the_document_the_app_serves(site: Path) -> None:
 
 
 def test_every_page_has_a_place_in_the_nav_by_reader(site: Path) -> None:
-    """Each Markdown file in docs/ is built, and the nav groups the pages by reader."""
+    """Each Markdown file in docs/ is built, the nav groups the pages by reader, and no page asks a font service."""
     config = (ROOT / "mkdocs.yml").read_text()
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f": {page.name}\n" in config, page.name
         built = site / "index.html" if page.stem == "index" else site / page.stem / "index.html"
         assert built.exists(), page.name
+        assert "fonts.googleapis" not in built.read_text(), page.name
     for reader in ("Using the API", "Deploying your fork", "The model and its evidence", "Operating", "Development",
                    "Architecture"):  # fmt: skip
         assert f"  - {reader}:" in config, reader
