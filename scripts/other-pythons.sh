@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # CI on the Python versions the whole suite did not run on: for each one installed, a fresh venv,
-# `make run` to its first answer, then the unit tests in that venv.
+# `make run` to its first answer, then the fast lane (`make check`) in that venv.
 #
 # Usage: scripts/other-pythons.sh VERSION... (e.g. 3.12 3.13). A version is found as python3.X on
 # PATH, else in pyenv's versions when pyenv is installed; one that is not installed is said in one
 # line and skipped. Environment: TRAIN_FLAGS (extra train.py flags for make run; CI passes fewer
-# backtest cutoffs), FIRST_ANSWER_WAIT (seconds, default 600), TESTS (a pytest -m expression run
-# in the venv after the first answer; default "unit", empty for none). Prints how long each step
-# took. Exit 1 when a version installs, trains, serves or tests badly.
+# backtest cutoffs), FIRST_ANSWER_WAIT (seconds, default 600), FAST (1, the default: run the fast
+# lane after the first answer; 0: only the first answer). Prints how long each step took. Exit 1
+# when a version installs, trains, serves or tests badly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -63,14 +63,13 @@ for v in "$@"; do
         continue
     fi
     say "Python $v: fresh venv, make run answered /bitcoin in ${elapsed} s"
-    if [ -n "${TESTS-unit}" ]; then
+    if [ "${FAST:-1}" = 1 ]; then
         start=$SECONDS
-        if "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-dev.txt >"$log" 2>&1 \
-            && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests -m "${TESTS-unit}"; then
-            say "Python $v: tests -m '${TESTS-unit}' passed in $((SECONDS - start)) s (the dev lock's install included)"
+        if make --no-print-directory PYTHON="$python" VENV="$venv" check >"$log" 2>&1; then
+            say "Python $v: make check passed in $((SECONDS - start)) s ($(grep -Eo '[0-9]+ passed' "$log" | tail -n 1); the dev lock's install included)"
         else
-            tail -n 30 "$log" >&2
-            say "error: Python $v: tests -m '${TESTS-unit}' failed"
+            tail -n 40 "$log" >&2
+            say "error: Python $v: make check failed"
             status=1
         fi
     fi
