@@ -22,7 +22,7 @@ RUN python3 -m venv /venv \
 COPY train.py ./
 COPY cryptopredict ./cryptopredict
 
-# Dask scheduler and workers for `train.py --cluster` (deploy/dask-compose.yml, README "Scaling out"):
+# Dask scheduler and workers for `train.py --cluster` (deploy/dask-compose.yml, docs/scaling-out.md):
 #   docker build --target worker -t cryptopredict-worker .
 #   docker run -p 8786:8786 cryptopredict-worker dask scheduler
 #   docker run -e DASK_SCHEDULER_ADDRESS=tcp://scheduler:8786 cryptopredict-worker
@@ -42,7 +42,7 @@ CMD ["dask", "worker", "--nworkers", "-1", "--nthreads", "1"]
 
 FROM train-env AS train
 COPY data ./data
-# The watch rules train.py evaluates (README "Alerts"); their states go in the artifact.
+# The watch rules train.py evaluates (docs/alerts.md); their states go in the artifact.
 COPY alerts.toml ./
 ARG SOURCE=alpaca
 ARG SYMBOLS=BTC/USD,ETH/USD

@@ -1,7 +1,9 @@
 # Two commands a new user needs: `make run` (train on the bundled sample, serve on :8080) and
 # `make test`. Both create .venv from the hashed lock files on first use.
-# The lock files are compiled for Python 3.11: use python3.11, or python3 when it is 3.11.
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || { python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && command -v python3; })
+# The lock files install on Python 3.11, 3.12 and 3.13: make takes python3 when it is one of them,
+# else the newest python3.13, python3.12 or python3.11 on PATH; `make PYTHON=/path/to/python3.x` wins.
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null && { command -v $$p; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
@@ -9,10 +11,16 @@ STAMP  := $(VENV)/.installed-dev
 # dev lock, which adds the test tools). `make test` installs the rest into the same venv.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run train serve test lint lock clean system-packages bench mutation
+.PHONY: run train serve test check docs lint lock clean system-packages bench mutation
+
+# Where `make run` writes and serves (another checkout or a second Python can run beside this one).
+ARTIFACTS  ?= artifacts
+SERVE_PORT ?= 8080
+# Extra train.py flags for `make run` (CI's other Python versions pass fewer backtest cutoffs).
+TRAIN_FLAGS ?=
 
 $(BIN)/python:
-	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "make: cryptopredict needs Python 3.11 (its lock files are for 3.11): install python3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' 2>/dev/null || { echo "make: cryptopredict needs Python 3.11, 3.12 or 3.13 (its lock files are for those): install one, or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	# Put the checkout on the venv's path (what an editable install does), so notebooks and
 	# scripts run from any folder import this cryptopredict.
@@ -29,10 +37,10 @@ $(STAMP): requirements-dev.txt | $(BIN)/python
 run: train serve
 
 train: $(RUN_STAMP)
-	$(BIN)/python train.py --source csv --csv-dir data/ --symbols BTC/USD,ETH/USD --timeframe 1Day --out artifacts/
+	$(BIN)/python train.py --source csv --csv-dir data/ --symbols BTC/USD,ETH/USD --timeframe 1Day --out $(ARTIFACTS)/ $(TRAIN_FLAGS)
 
 serve: $(RUN_STAMP)
-	$(BIN)/python api.py --artifact artifacts/ --port 8080
+	$(BIN)/python api.py --artifact $(ARTIFACTS)/ --port $(SERVE_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,25 +50,42 @@ lint: $(STAMP)
 system-packages:
 	bash scripts/install-system-packages.sh
 
-test: system-packages lint
+# The whole suite, the README's test command and CI's: lint, the documentation site, every test.
+test: system-packages lint docs
 	$(BIN)/python -m pytest tests notebooks --nbmake --durations=20
 
-# Re-pin every dependency (with hashes) after editing a requirements-*.in file.
+# The fast lane (under 3 minutes on 2 cores; the scheduled retrain runs it instead of the whole
+# suite): lint and the tests that need no training run (not even the session's shared artifacts)
+# and no image (pytest markers unit, server, training and image: tests/conftest.py).
+FAST := not training and not image and not slow
+# Test files that need a Debian tool (chromium, buildah, skopeo, wrk) to be imported at all and hold
+# no test of the fast lane: left uncollected, so the lane also runs where those tools are missing.
+FAST_IGNORE := tests/test_browser.py tests/test_image.py tests/test_registry.py tests/test_soak.py
+check: lint
+	$(BIN)/python -m pytest tests -m "$(FAST)" $(addprefix --ignore=,$(FAST_IGNORE)) --durations=10
+
+# The documentation site into site/. --strict fails on a broken link, an unknown anchor or a page
+# missing from the nav (not with --quiet: mkdocs then stops counting the warnings).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Re-pin every dependency (with hashes) after editing a requirements-*.in file. --universal: one lock
+# for every supported Python (3.11 to 3.13), with markers where a version needs another package.
 lock:
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-api.in -o requirements-api.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-train.in -o requirements-train.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
-	uv pip compile --quiet --generate-hashes --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-api.in -o requirements-api.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-train.in -o requirements-train.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) $(ARTIFACTS) site .pytest_cache .ruff_cache mutants
 
 # Serving, cold start, footprint and training benchmarks; writes bench/results/ (about 15 minutes).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 # Mutation testing of the core modules with mutmut (settings in pyproject.toml), one module at a
-# time; not run by CI (see the README's development section for how long it takes). Each mutant
+# time; not run by CI (docs/mutation.md says how long it takes). Each mutant
 # runs only the tests that call its function. Results stay in mutants/ (`mutmut results`,
 # `mutmut show NAME`); every mutant of the named modules is run again each time (about 22 minutes).
 MUTATED := training.served training.backtest training.gate ledger serving.contract serving.hotpath

@@ -26,9 +26,31 @@ __all__ = ["pytest_collectreport", "pytest_runtest_logreport", "pytest_sessionfi
 
 IMAGE_TESTS = "tests/test_image.py"
 
+# What a test needs beyond Python and the checkout, as a marker (`make check`, the fast lane, runs
+# "not training and not image and not slow"):
+#   training  a Prophet training run: the session's artifacts below, or a run of its own;
+#   server    a real server on 127.0.0.1 (the API, a stand-in of Alpaca, a webhook receiver...);
+#   image     buildah (the Dockerfile built and run, or images pushed to a local registry);
+#   unit      none of these.
+# A test file marks what its own code needs (pytestmark, or a decorator on one test); the
+# session's fixtures are marked here, from the fixtures a test asks for.
+NEEDS_FROM_FIXTURES = {
+    "production_dir": "training",
+    "artifact_dir": "training",
+    "live_server": "server",
+}
+NEEDS = ("training", "server", "image")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the image tests last: their build starts in the background as the session begins."""
+    """Mark each test by what it needs (unit when nothing); run the image tests last: their build starts
+    in the background as the session begins."""
+    for item in items:
+        for fixture, need in NEEDS_FROM_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(need)
+        if not any(item.get_closest_marker(need) for need in NEEDS):
+            item.add_marker("unit")
     items.sort(key=lambda item: item.nodeid.startswith(IMAGE_TESTS))
 
 

@@ -154,6 +154,8 @@ def _env(receiver: Receiver, tag: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_three_runs_post_exactly_the_crossings(runs, receiver: Receiver) -> None:
     """Run 1 posts btc-above-105 (Discord) and btc-above-1 (JSON), run 2 eth-move (Slack), run 3 btc-above-105 again."""
     outs, _closes, logs = runs
@@ -178,6 +180,8 @@ def test_three_runs_post_exactly_the_crossings(runs, receiver: Receiver) -> None
         assert "/discord/" not in done.stdout + done.stderr
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_delivery_runs_with_the_api_requirements_alone(runs, receiver: Receiver, api_only_python: str) -> None:
     """The API image's packages are enough to post: run 1's two messages arrive from a venv without training deps."""
     outs, _closes, _logs = runs
@@ -196,6 +200,7 @@ def _rule_of(body: dict) -> str:
     return body["rule"]
 
 
+@pytest.mark.training
 def test_hand_computed_values_in_the_artifacts(runs) -> None:
     """The stored values: BTC above 105 holds, fails, holds; ETH's 7d median moved by the closes' ratio."""
     outs, closes, _logs = runs
@@ -217,6 +222,8 @@ def test_hand_computed_values_in_the_artifacts(runs) -> None:
     assert "at least 99.0%" in states[0]["btc-below-1m-by-december"].detail
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_discord_payload_field_by_field(runs, receiver: Receiver) -> None:
     """Discord gets content and one embed naming the pair, the numbers, the model version and the service's page."""
     outs, _closes, _logs = runs
@@ -239,6 +246,8 @@ def test_discord_payload_field_by_field(runs, receiver: Receiver) -> None:
     assert "crossed since the previous run: fires" in embed["description"]
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> None:
     """Slack gets text and blocks (the rule, the numbers, a link); the JSON format gets the plain numbers."""
     outs, closes, _logs = runs
@@ -280,6 +289,8 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
     }
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_429_is_waited_out_then_sent(runs, receiver: Receiver) -> None:
     """Discord's 429 with retry_after is honoured: the same message is posted again after that wait, then sent."""
     outs, _closes, _logs = runs
@@ -296,6 +307,8 @@ def test_429_is_waited_out_then_sent(runs, receiver: Receiver) -> None:
     assert SECRET not in done.stdout + done.stderr
 
 
+@pytest.mark.training
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("answer", "outcome"),
     [
@@ -327,6 +340,7 @@ def test_failed_delivery_is_reported_without_the_url(runs, receiver: Receiver, a
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.server
 def test_a_webhook_refusing_is_reported_once(receiver: Receiver, tmp_path: Path) -> None:
     """After a 404, later rules on the same webhook are not posted, and the summary names the refusal once."""
     rules = load_rules(_two_rules(tmp_path), ["BTC/USD"], date(2024, 1, 1))
@@ -343,6 +357,7 @@ def test_a_webhook_refusing_is_reported_once(receiver: Receiver, tmp_path: Path)
     assert SECRET not in text
 
 
+@pytest.mark.training
 def test_unset_webhook_variable_is_named_not_crashed(runs) -> None:
     """A rule whose webhook variable is not set is reported by the variable's name; the step exits 1."""
     outs, _closes, _logs = runs
@@ -351,6 +366,7 @@ def test_unset_webhook_variable_is_named_not_crashed(runs) -> None:
     assert "eth-move: NOT sent (slack to SLACK_WEBHOOK_URL): SLACK_WEBHOOK_URL is not set" in done.stderr
 
 
+@pytest.mark.training
 def test_api_shows_rules_and_states(runs) -> None:
     """GET /v1/alerts lists each rule, its value, whether it holds and whether it fired, but no webhook."""
     outs, _closes, _logs = runs
@@ -372,6 +388,7 @@ def test_api_shows_rules_and_states(runs) -> None:
     assert client.get("/v1/alerts?x=1").status_code == 400
 
 
+@pytest.mark.training
 def test_tampered_states_refused_in_one_line(runs, tmp_path: Path) -> None:
     """An alerts.json edited after training fails the checksum: train.py --baseline-artifact refuses it in one line."""
     outs, _closes, _logs = runs
@@ -389,6 +406,8 @@ def test_tampered_states_refused_in_one_line(runs, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.training
+@pytest.mark.server
 def test_bad_rule_file_fails_the_alert_step_not_training(runs, tmp_path: Path, receiver: Receiver) -> None:
     """A bad rule file: training still writes the artifact, recording the refusal; the alert step then fails on it."""
     outs, _closes, _logs = runs
@@ -413,6 +432,7 @@ def test_bad_rule_file_fails_the_alert_step_not_training(runs, tmp_path: Path, r
     assert len(receiver.posts) == before
 
 
+@pytest.mark.training
 def test_removed_rule_drops_its_state(runs, tmp_path: Path) -> None:
     """A rule left out of the file is gone from the next artifact; a rule kept keeps its crossing memory."""
     outs, _closes, _logs = runs

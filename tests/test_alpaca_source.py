@@ -26,6 +26,8 @@ from tests.fake_alpaca import (
     random_walk_bars,
 )
 
+pytestmark = pytest.mark.server  # what every test here needs (tests/conftest.py)
+
 DAILY = TIMEFRAMES["1Day"]
 HOURLY = TIMEFRAMES["1Hour"]
 START = datetime(2023, 1, 1, tzinfo=UTC)

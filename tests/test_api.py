@@ -190,6 +190,7 @@ def test_cors_allows_any_origin_by_default(live_server: str) -> None:
     assert "GET" in pre.headers["access-control-allow-methods"]
 
 
+@pytest.mark.server
 def test_cors_origins_restricts_origins(artifact_dir) -> None:
     """With CORS_ORIGINS set, only the listed origins get an Allow-Origin header."""
     from tests.helpers import api_server

@@ -140,6 +140,7 @@ def test_api_check_verifies_the_artifact_and_exits_without_serving(artifact_dir:
     assert "ledger.json" in proc.stderr
 
 
+@pytest.mark.server
 def test_waitress_serve_entry_refuses_a_bad_artifact(tmp_path: Path) -> None:
     """`waitress-serve --call api:create_app` on a missing artifact exits non-zero with one line, no traceback."""
     import subprocess
@@ -159,6 +160,7 @@ def test_waitress_serve_entry_refuses_a_bad_artifact(tmp_path: Path) -> None:
     assert "not found" in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.training
 def test_same_data_gives_the_same_grid(artifact_dir: Path, tmp_path: Path) -> None:
     """Training twice on the same data writes byte-identical forecast grids (seeded uncertainty)."""
     from cryptopredict.training.config import TrainConfig
@@ -231,6 +233,7 @@ def test_reader_rejects_unsafe_file_names(artifact_dir: Path, tmp_path: Path) ->
         read_artifact(art)
 
 
+@pytest.mark.training
 @pytest.mark.parametrize(
     ("damage", "says"),
     [

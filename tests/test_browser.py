@@ -105,6 +105,7 @@ _FETCH = """async (url) => {
 }"""
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("allowed", [True, False], ids=["origin-allowed", "origin-excluded"])
 def test_a_frontend_on_another_origin_reads_bitcoin_only_when_cors_allows_it(
     page,

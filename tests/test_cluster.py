@@ -23,6 +23,8 @@ from tests.cluster_events import KillTheScheduler, KillTheWorker
 from tests.helpers import DATA, ROOT, free_port, run_cli, stop
 from tests.test_execution import _Refit
 
+pytestmark = [pytest.mark.training, pytest.mark.server]  # what every test here needs (tests/conftest.py)
+
 # Two pairs, two recent years of daily bars, 8 cutoffs: about 20 tasks of well under a second.
 ARGS = (
     "--source", "csv", "--csv-dir", str(DATA), "--symbols", "BTC/USD,ETH/USD",

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cryptopredict.artifact import read_artifact
 from tests.helpers import run_cli
+
+pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py)
 
 # Two seeded daily cycles under a 0.2%-a-day random walk: the yearly one, and a 120-day one.
 CYCLES = {"BTC-USD": (0.35, 365.25, 0), "ETH-USD": (0.20, 120.0, 1)}

@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT, api_server, free_port, http_get, run_cli
+
+pytestmark = [pytest.mark.training, pytest.mark.server]  # what every test here needs (tests/conftest.py)
 
 
 def test_train_then_serve_over_http(tmp_path: Path) -> None:

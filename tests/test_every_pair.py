@@ -12,6 +12,8 @@ from cryptopredict.timeframes import symbol_to_slug
 from cryptopredict.training import cli
 from tests.fake_alpaca import FakeAlpaca, crypto_asset, random_walk_bars
 
+pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py): train.py's own run
+
 QUICK = ("--horizon-days", "30", "--backtest-cutoffs", "0", "--workers", "1")
 PAIRS = ["AAA/USD", "BBB/USD", "CCC/USD"]
 
@@ -109,6 +111,7 @@ def _alpaca_argv(url: str, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.server
 def test_alpaca_all_lists_usd_pairs_and_skips_a_short_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +135,7 @@ def test_alpaca_all_lists_usd_pairs_and_skips_a_short_one(
     assert list(manifest["skipped"]) == ["TINY/USD"]
 
 
+@pytest.mark.server
 def test_alpaca_all_without_keys_says_which_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -296,6 +296,7 @@ def _production_artifact(out: Path, mape: float) -> bytes:
     return (out / MANIFEST_NAME).read_bytes()
 
 
+@pytest.mark.training
 def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_path: Path) -> None:
     """train.py --baseline-artifact exits 1 with one line, leaves the old artifact, writes the report."""
     out = tmp_path / "artifacts"
@@ -317,6 +318,7 @@ def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_
     assert "| BTC/USD | vs production | **FAIL** |" in report
 
 
+@pytest.mark.training
 def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> None:
     """Against a weak production model the candidate passes, and its manifest records the comparison."""
     out = tmp_path / "artifacts"
@@ -335,6 +337,7 @@ def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> 
     assert manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["30d"]["served"]["n"] >= 20
 
 
+@pytest.mark.training
 def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> None:
     """--baseline-artifact pointing at nothing fails before any fit, naming the flag."""
     proc = run_cli(
@@ -344,6 +347,7 @@ def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> N
     assert proc.stderr.strip().splitlines()[-1].startswith("train.py: error: --baseline-artifact: ")
 
 
+@pytest.mark.training
 @pytest.mark.parametrize(
     ("path", "value", "says"),
     [

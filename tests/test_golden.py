@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import GOLDEN, ROOT, api_server, http_get
 
 # Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py): a format
@@ -28,6 +30,7 @@ def test_golden_artifact_is_read_by_this_code() -> None:
     assert doc == GOLDEN_BITCOIN
 
 
+@pytest.mark.server
 def test_api_serves_from_a_venv_with_only_the_api_requirements(api_only_python: str) -> None:
     """api.py starts and answers in a venv with no pandas, numpy or Prophet: serving never needs them."""
     for heavy in ("pandas", "numpy", "prophet", "alpaca", "matplotlib"):

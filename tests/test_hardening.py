@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from cryptopredict.serving.config import ServeSettings
 from tests.helpers import ROOT, api_server, free_port, http_get
 
 
+@pytest.mark.server
 def test_no_server_banner_and_never_debug(artifact_dir: Path) -> None:
     """No Server header names the software; FLASK_DEBUG=1 in the environment does not turn debug on."""
     with api_server(artifact_dir, env={"FLASK_DEBUG": "1"}) as base:
@@ -57,6 +59,7 @@ def test_slow_loris_clients_do_not_stall_other_requests(live_server: str) -> Non
             s.close()
 
 
+@pytest.mark.server
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_zero(artifact_dir: Path) -> None:
     """A slow reader's large response is delivered whole after SIGTERM; the process then exits 0."""
     port = free_port()

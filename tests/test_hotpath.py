@@ -120,6 +120,7 @@ def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
     return out
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("cors", ["*", ALLOWED], ids=["any-origin", "one-origin"])
 def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: str) -> None:
     """Each sampled request answered twice by the hot path (the second from its memo) equals Flask's own answer
@@ -145,6 +146,7 @@ def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: s
     assert memo.misses == len(replayable)
 
 
+@pytest.mark.server
 def test_a_replay_carries_the_time_of_the_replay_not_of_the_first_answer(artifact_dir: Path) -> None:
     """Two hours after a chart was kept, its replay says Date = then and Expires = then + max-age (not already
     past), as Flask itself would; the clock is the hot path's own, moved on, so no second boundary matters."""
@@ -265,6 +267,7 @@ def test_hot_cache_mb_zero_turns_the_memo_off(artifact_dir: Path) -> None:
     assert app.wsgi_app.hits == 0  # type: ignore[attr-defined]
 
 
+@pytest.mark.server
 def test_waitress_queue_notices_come_once_a_minute_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
     """Ten thousand "Task queue depth" notices within a minute give one log line; the next minute's line counts
     the requests that waited meanwhile and the deepest queue."""

@@ -31,7 +31,7 @@ BUILDAH = ("buildah", "--storage-driver", "vfs")
 
 require_tool("buildah")
 SKOPEO = require_tool("skopeo")
-pytestmark = pytest.mark.slow  # builds both stages of the Dockerfile: minutes
+pytestmark = [pytest.mark.slow, pytest.mark.image, pytest.mark.server]  # builds both stages of the Dockerfile: minutes
 
 
 # `buildah run --isolation chroot` first copies its own binary into a sealed memfd; the kernel can

@@ -28,6 +28,8 @@ from cryptopredict.training.sources.csv import CsvSource
 from tests.fake_alpaca import LATEST_BARS_PATH, FakeAlpaca, Reply, random_walk_bars
 from tests.helpers import ROOT, await_healthy, free_port, http_get, stop
 
+pytestmark = [pytest.mark.training, pytest.mark.server]  # what every test here needs (tests/conftest.py)
+
 PAIRS = ("BTC/USD", "ETH/USD")
 INTERVAL = 0.2  # seconds between polls
 MAX_AGE = 1.5  # seconds a live price may be used: a fault falls back to the artifact's anchor quickly

@@ -1,4 +1,5 @@
-"""A newcomer's first commands say plainly what they need: `make` finds Python 3.11, the image build names its needs."""
+"""A newcomer's first commands say plainly what they need: `make` finds Python 3.11 to 3.13, the image build names
+its needs."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from pathlib import Path
 
 from tests.helpers import ROOT, require_tool
 
-NEED_311 = (
-    "make: cryptopredict needs Python 3.11 (its lock files are for 3.11): install python3.11, "
-    "or run make PYTHON=/path/to/python3.11"
+NEED_SUPPORTED = (
+    "make: cryptopredict needs Python 3.11, 3.12 or 3.13 (its lock files are for those): install one, "
+    "or run make PYTHON=/path/to/python3.13"
 )
+
+
+def _fake_python(bin_dir: Path, name: str, minor: int) -> None:
+    """A stand-in interpreter that answers make's version check as Python 3.`minor` would."""
+    supported = 11 <= minor <= 13
+    _fake(bin_dir, name, "exit 0" if supported else "exit 1")
 
 
 def _fake(bin_dir: Path, name: str, script: str) -> None:
@@ -41,17 +48,35 @@ def test_make_takes_python3_when_it_is_311_and_there_is_no_python311(tmp_path: P
     assert proc.stdout.splitlines()[0] == str(bin_dir / "python3"), proc.stderr
 
 
-def test_make_without_python_311_stops_with_one_plain_line(tmp_path: Path) -> None:
-    """A python3 that is not 3.11 and no python3.11: make stops before any venv, saying it needs Python 3.11."""
+def test_make_prefers_a_supported_python3_then_the_newest_supported_python3x(tmp_path: Path) -> None:
+    """A python3 of 3.10 is passed over for python3.13, then python3.12; a python3 of 3.12 wins over both."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _fake(bin_dir, "python3", "exit 1")  # what `python3 -c 'sys.exit(version != 3.11)'` says for 3.12
+    _fake_python(bin_dir, "python3", 10)
+    _fake_python(bin_dir, "python3.11", 11)
+    _fake_python(bin_dir, "python3.12", 12)
+    show = ("--eval", "show: ; $(info $(PYTHON))", "show")
+    assert _make(tmp_path, str(bin_dir), *show).stdout.splitlines()[0] == str(bin_dir / "python3.12")
+    _fake_python(bin_dir, "python3.13", 13)
+    assert _make(tmp_path, str(bin_dir), *show).stdout.splitlines()[0] == str(bin_dir / "python3.13")
+    _fake_python(bin_dir, "python3", 12)
+    assert _make(tmp_path, str(bin_dir), *show).stdout.splitlines()[0] == str(bin_dir / "python3")
+    explicit = _make(tmp_path, str(bin_dir), *show, f"PYTHON={bin_dir / 'python3.11'}")
+    assert explicit.stdout.splitlines()[0] == str(bin_dir / "python3.11")
+
+
+def test_make_without_a_supported_python_stops_with_one_plain_line(tmp_path: Path) -> None:
+    """A python3 and a python3.14 that are not 3.11 to 3.13: make stops before any venv, saying which it needs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_python(bin_dir, "python3", 10)
+    _fake_python(bin_dir, "python3.14", 14)
     proc = _make(tmp_path, str(bin_dir), ".venv/.installed-dev")
     assert proc.returncode != 0
-    assert proc.stderr.splitlines()[0] == NEED_311
+    assert proc.stderr.splitlines()[0] == NEED_SUPPORTED
     assert not (tmp_path / ".venv").exists()
-    wrong = _make(tmp_path, str(bin_dir), ".venv/.installed-dev", f"PYTHON={bin_dir / 'python3'}")
-    assert wrong.stderr.splitlines()[0] == NEED_311
+    wrong = _make(tmp_path, str(bin_dir), ".venv/.installed-dev", f"PYTHON={bin_dir / 'python3.14'}")
+    assert wrong.stderr.splitlines()[0] == NEED_SUPPORTED
 
 
 def test_build_image_names_everything_it_needs_in_one_line_and_builds_nothing(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from cryptopredict.training import cli
 from tests.fake_alpaca import random_walk_bars
 from tests.helpers import ROOT, api_server, http_get
 
+pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py)
+
 PAIRS = ["GOOD/USD", "BAD/USD", "FIT/USD", "SKILL/USD"]
 DAYS = 900
 LATER = 30  # days of bars the second run has beyond production's
@@ -187,6 +189,7 @@ def test_the_report_and_the_job_summary_name_every_verdict(tmp_path: Path, next_
     assert any(w.startswith("::warning title=BAD/USD carried forward::") for w in warnings)
 
 
+@pytest.mark.server
 def test_the_api_and_the_page_say_which_pairs_are_carried_and_how_old(
     production: Artifact, next_run: tuple[Artifact, str]
 ) -> None:

@@ -23,6 +23,8 @@ import pytest
 
 from tests.helpers import ROOT, Registry, free_port, local_registry, require_tool
 
+pytestmark = [pytest.mark.image, pytest.mark.server]  # what every test here needs (tests/conftest.py)
+
 SKOPEO = require_tool("skopeo")
 OWNER_REPO = "acme/cryptopredict"
 

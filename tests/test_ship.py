@@ -217,12 +217,12 @@ def test_the_worker_image_is_pushed_from_the_runs_commit_tagged_like_the_api_ima
 
 
 def test_the_compose_file_and_the_helm_values_name_the_published_worker_image() -> None:
-    """deploy/dask-compose.yml takes WORKER_IMAGE (a published X.Y.Z-stamp tag) and the README's Helm values
-    name the same package and tag form the workflow pushes."""
+    """deploy/dask-compose.yml takes WORKER_IMAGE (a published X.Y.Z-stamp tag) and the Helm values of the
+    docs' "Scaling out" page name the same package and tag form the workflow pushes."""
     compose = (ROOT / "deploy" / "dask-compose.yml").read_text()
     assert "WORKER_IMAGE=ghcr.io/<you>/<fork>-worker:X.Y.Z-YYYYMMDDHHMMSS" in compose
-    readme = (ROOT / "README.md").read_text()
-    scaling = readme.split("## Scaling out", 1)[1].split("\n## ", 1)[0]
+    scaling = (ROOT / "docs" / "scaling-out.md").read_text()
+    assert scaling.startswith("# Scaling out\n")
     assert scaling.count("image: {repository: ghcr.io/<you>/<fork>-worker, tag: X.Y.Z-YYYYMMDDHHMMSS}") == 2
     assert "does not build or push the worker image" not in scaling
 

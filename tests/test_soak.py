@@ -16,7 +16,7 @@ from tests.helpers import ROOT, free_port, http_get, require_tool, stop
 
 SOAK_SECONDS = 60
 WRK = require_tool("wrk")
-pytestmark = pytest.mark.slow  # a minute of load
+pytestmark = [pytest.mark.slow, pytest.mark.server]  # a minute of load
 
 # Valid requests over every endpoint; wrk picks one per request in turn.
 MIXED_LUA = r"""

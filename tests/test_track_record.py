@@ -125,6 +125,7 @@ def _train_against(production: Path, out: Path, *extra: str):
     )  # fmt: skip
 
 
+@pytest.mark.training
 def test_a_tampered_ledger_in_production_is_refused_in_one_line(artifact_dir: Path, tmp_path: Path) -> None:
     """One changed byte in production's ledger: training stops before any fit, writes nothing."""
     production = shutil.copytree(artifact_dir, tmp_path / "production")
@@ -140,6 +141,7 @@ def test_a_tampered_ledger_in_production_is_refused_in_one_line(artifact_dir: Pa
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
+@pytest.mark.training
 def test_a_malformed_ledger_with_a_matching_checksum_is_refused_too(artifact_dir: Path, tmp_path: Path) -> None:
     """A ledger rewritten with crossing quantiles and its checksum updated is still refused, naming the entry."""
     production = shutil.copytree(artifact_dir, tmp_path / "production")
@@ -157,6 +159,7 @@ def test_a_malformed_ledger_with_a_matching_checksum_is_refused_too(artifact_dir
     assert proc.stderr.strip().splitlines()[-1].startswith("train.py: error: --baseline-artifact: refused: corrupt")
 
 
+@pytest.mark.training
 def test_a_third_run_on_the_same_data_adds_nothing_twice_and_keeps_scores(artifact: Artifact, tmp_path: Path) -> None:
     """C trained with B as production: A's scored entries unchanged, B's origin not published twice."""
     proc = _train_against(artifact.path, tmp_path / "c", "--start", "2024-01-01")

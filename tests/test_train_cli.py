@@ -23,6 +23,8 @@ from cryptopredict.training.sources.base import BarRequest
 from tests.fake_alpaca import random_walk_bars
 from tests.helpers import DATA, ROOT, run_cli
 
+pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py)
+
 FAST = ("--start", "2025-01-01", "--horizon-days", "30")
 
 

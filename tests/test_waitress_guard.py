@@ -22,6 +22,8 @@ from waitress.wasyncore import dispatcher
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.server  # what every test here needs (tests/conftest.py)
+
 
 def _app(environ: dict, start_response: Callable) -> list[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain")])
