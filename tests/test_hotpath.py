@@ -116,7 +116,13 @@ def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
         ("GET", "/bitcoin/forecast", {"If-None-Match": etag}),
         ("GET", "/bitcoin/forecast", {"If-None-Match": '"something-else"'}),
         ("GET", "/v1/forecast/BTC-USD/chart.png", {"Range": "bytes=0-99"}),
+        ("GET", "/v1/symbols", {"If-None-Match": '"something-else"'}),
     ]
+    # Gzip asked for in the spellings clients send (JSON answers are kept encoded as sent).
+    for accept in ("gzip", "gzip, deflate, br, zstd", "deflate"):  # (http.client sends identity itself)
+        for path in ("/v1/model", "/openapi.json", "/v1/forecast/BTC-USD?start=2025-05-01&end=2025-05-30", "/"):
+            out.append(("GET", path, {"Accept-Encoding": accept}))
+        out.append(("GET", "/v1/symbols", {"Accept-Encoding": accept, "Origin": ALLOWED}))
     return out
 
 
@@ -333,6 +339,17 @@ def test_an_answer_depends_on_its_host_and_script_name_and_only_they_are_added_t
     for host, script in (("a.example", ""), ("b.example", ""), ("a.example", "/api"), ("a.example", "")):
         _call(hot, HTTP_HOST=host, SCRIPT_NAME=script)
     assert len(calls) == 3
+
+
+def test_an_answer_is_kept_per_accept_encoding_as_sent() -> None:
+    """A gzipped and an identity answer to the same URL are two entries: each spelling of Accept-Encoding gets
+    the app's own answer once, then its replay."""
+    app, calls = _app()
+    hot = HotPath(app, 2**20)
+    for accept in ("gzip", "", "gzip, br", "gzip", "", "gzip, br"):
+        _call(hot, **({"HTTP_ACCEPT_ENCODING": accept} if accept else {}))
+    assert len(calls) == 3
+    assert hot.hits == 3
 
 
 def test_a_new_anchor_generation_empties_the_memo_and_keys_what_follows() -> None:

@@ -7,7 +7,9 @@ request again is answered with those bytes, without the framework. The two can n
 there is one code path that builds an answer, and the memo only replays it.
 
 What an answer depends on, and so the key: method (GET only), path, query string, `Origin` (CORS),
-`Host` and the URL scheme (anything built from the request's own URL). Requests that carry a
+`Accept-Encoding` (a JSON answer is kept as sent, gzipped or not: the encoded bytes, compressed
+once), `Host` and the URL scheme (anything built from the request's own URL). The header is keyed
+as sent, not parsed: the few spellings browsers and clients use each get their entry. Requests that carry a
 conditional or range header (`If-None-Match`, `Range`, ...) go to Flask every time, so ETag/304
 and partial answers stay Flask's own. Only 200 answers and the client errors that depend on
 nothing but the request (400, 404, 422) are kept; a 5xx is never replayed.
@@ -105,6 +107,7 @@ class HotPath:
             environ.get("PATH_INFO", ""),
             environ.get("QUERY_STRING", ""),
             environ.get("HTTP_ORIGIN", "\0"),  # absent and empty are different requests to CORS
+            environ.get("HTTP_ACCEPT_ENCODING", ""),  # gzip or not: the encoded bytes are kept as sent
             environ.get("HTTP_HOST", ""),
             environ["wsgi.url_scheme"],
             environ.get("SCRIPT_NAME", ""),

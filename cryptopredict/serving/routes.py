@@ -376,7 +376,7 @@ def healthz() -> ResponseReturnValue:
     state = _state()
     if state.feed is not None:
         request.environ[VOLATILE] = True  # the feed's age changes by the second: never replayed
-    return jsonify(
+    response = jsonify(
         status="ok",
         model_version=state.artifact.model_version,
         trained_at=state.artifact.manifest["trained_at"],
@@ -386,3 +386,6 @@ def healthz() -> ResponseReturnValue:
         symbols=list(state.artifact.forecasts),
         live_prices=state.feed.health() if state.feed is not None else {"state": "off"},
     )
+    # A liveness probe asks the server, never a cache; the answer also reports the feed's age.
+    response.headers["Cache-Control"] = "no-store"
+    return response
