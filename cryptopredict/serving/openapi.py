@@ -31,8 +31,30 @@ _METRICS = {
         "n": {"type": "integer"},
     },
 }
+_BOUND = {
+    "enum": ["exact", "at least", "at most"],
+    "description": "beyond the published 1%-99% quantiles only a bound is known",
+}
 _CI = {"type": ["array", "null"], "items": _NUM, "description": "90% moving-block bootstrap interval"}
 _ANCHOR_REF = {"$ref": "#/components/schemas/Anchor"}
+_DATE_LABEL = {
+    **_TIME,
+    "description": "the bar's label, as the data stamps it: the instant the bar opens (or the instant asked, "
+    "between two bars); its price is the close at `time`",
+}
+_CLOSE_TIME = {
+    **_TIME,
+    "description": "the instant the price is for: the bar's close, one step after `date`. The anchor's `time` is on "
+    "the same scale: a point whose `time` is at or before it has closed",
+}
+_KIND = {
+    "enum": ["fitted", "forecast", "elapsed"],
+    "description": "`fitted`: inside the data (for the served forecast, the forecast made one bar earlier); "
+    "`forecast`: after the data and after the anchor; `elapsed`: after the data but closed at or before a live "
+    "anchor's time (its close is not in the data): the artifact's forecast for it, from the data end",
+}
+_NUMS = {"type": "array", "items": _NUM}
+_STEP_FIELD = {"type": "integer", "description": "every how many grid points were kept (1: all)"}
 _CARRIED_REF = {"$ref": "#/components/schemas/Carried"}
 _SCHEMAS: dict[str, Any] = {
     "Anchor": {
@@ -66,15 +88,11 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Point": {
         "type": "object",
-        "required": ["date", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
+        "required": ["date", "time", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
         "properties": {
-            "date": _TIME,
-            "kind": {
-                "enum": ["fitted", "forecast", "elapsed"],
-                "description": "inside the data (for the served forecast: the forecast made one bar "
-                "earlier), or after it; `elapsed`: after the data but closed before the live anchor's "
-                "time (its close is not in the data): the artifact's forecast for it, from the data end",
-            },
+            "date": _DATE_LABEL,
+            "time": _CLOSE_TIME,
+            "kind": _KIND,
             "prediction": {**_NUM, "description": "the median (served) or Prophet's yhat"},
             "prediction_low": {**_NUM, "description": "lower end of the 80% interval (the 10% quantile)"},
             "prediction_high": {**_NUM, "description": "upper end of the 80% interval (the 90% quantile)"},
@@ -91,19 +109,29 @@ _SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/ForecastHead"},
             {
                 "type": "object",
-                "required": ["date", "kind", "probability", "bound", "prediction"],
+                "required": ["date", "time", "kind", "side", "prices", "probabilities", "bounds", "prediction"],
                 "properties": {
-                    "model": {"const": "served"},
-                    "date": _TIME,
-                    "kind": {"enum": ["fitted", "forecast", "elapsed"]},
-                    "above": _NUM,
-                    "below": _NUM,
-                    "probability": {**_NUM, "minimum": 0, "maximum": 1},
-                    "bound": {
-                        "enum": ["exact", "at least", "at most"],
-                        "description": "beyond the published 1%-99% quantiles only a bound is known",
+                    "date": _DATE_LABEL,
+                    "time": _CLOSE_TIME,
+                    "kind": _KIND,
+                    "above": {**_NUM, "description": "the price asked about, when one price was given with above"},
+                    "below": {**_NUM, "description": "the price asked about, when one price was given with below"},
+                    "probability": {
+                        **_NUM,
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "when one price was given: the probability for it",
                     },
-                    "prediction": _NUM,
+                    "bound": {**_BOUND, "description": "when one price was given: " + _BOUND["description"]},
+                    "side": {"enum": ["above", "below"], "description": "which side of each price is asked about"},
+                    "prices": {**_NUMS, "description": "every price asked about, in the order given"},
+                    "probabilities": {
+                        "type": "array",
+                        "items": {**_NUM, "minimum": 0, "maximum": 1},
+                        "description": "the probability for each price, in the same order: a curve",
+                    },
+                    "bounds": {"type": "array", "items": _BOUND, "description": "for each price, as `bound`"},
+                    "prediction": {**_NUM, "description": "the served median at that bar"},
                     "actual_close": _NUM_OR_NULL,
                 },
             },
@@ -130,15 +158,51 @@ _SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/ForecastHead"},
             {
                 "type": "object",
-                "required": ["start", "end", "count", "points"],
+                "required": ["start", "end", "step", "count", "points"],
                 "properties": {
                     "start": _TIME,
                     "end": _TIME,
+                    "step": _STEP_FIELD,
                     "count": {"type": "integer"},
                     "points": {"type": "array", "items": {"$ref": "#/components/schemas/Point"}},
                 },
             },
         ]
+    },
+    "ForecastColumns": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ForecastHead"},
+            {
+                "type": "object",
+                "required": ["start", "end", "step", "count", "columns"],
+                "properties": {
+                    "start": _TIME,
+                    "end": _TIME,
+                    "step": _STEP_FIELD,
+                    "count": {"type": "integer"},
+                    "columns": {"$ref": "#/components/schemas/SeriesColumns"},
+                },
+            },
+        ]
+    },
+    "SeriesColumns": {
+        "type": "object",
+        "description": "A series (format=columns) as one array per field, each `count` long, in time order",
+        "required": ["time", "date", "kind", "median", "low", "high", "actual"],
+        "properties": {
+            "time": {"type": "array", "items": _TIME, "description": _CLOSE_TIME["description"]},
+            "date": {"type": "array", "items": _TIME, "description": _DATE_LABEL["description"]},
+            "kind": {"type": "array", "items": {"enum": _KIND["enum"]}, "description": _KIND["description"]},
+            "median": {**_NUMS, "description": "the median (served) or Prophet's yhat"},
+            "low": {**_NUMS, "description": "lower end of the 80% interval"},
+            "high": {**_NUMS, "description": "upper end of the 80% interval"},
+            "actual": {"type": "array", "items": _NUM_OR_NULL, "description": "the real close where known"},
+            "quantiles": {
+                "type": "object",
+                "additionalProperties": _NUMS,
+                "description": "with `quantiles`: the prices at each level, keyed by the level",
+            },
+        },
     },
     "Symbols": {
         "type": "object",
@@ -157,7 +221,11 @@ _SCHEMAS: dict[str, Any] = {
                         "step_seconds": {"type": "integer"},
                         "rows": {"type": ["integer", "null"]},
                         "data_start": _TIME,
-                        "data_end": _TIME,
+                        "data_end": {**_TIME, "description": "the label of the data's last bar (the instant it opens)"},
+                        "data_end_time": {
+                            **_TIME,
+                            "description": "when the data's last close was: the end of the bar `data_end` labels",
+                        },
                         "forecast_end": _TIME,
                         "horizon_steps": {"type": "integer"},
                         "forecast_url": {"type": "string"},
