@@ -9,9 +9,13 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from cryptopredict.alerts.rules import parse_horizon as parse_rule_horizon
+from cryptopredict.alerts.rules import utc_midnight
+from cryptopredict.alerts.state import RuleState
+from cryptopredict.alerts.state import holds as holds_now
 from cryptopredict.artifact import SymbolForecast, carried_age_days, format_utc
 from cryptopredict.ledger import RETENTION_DAYS
-from cryptopredict.serving.anchor import Anchor
+from cryptopredict.serving.anchor import Anchor, artifact_anchor
 from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.hotpath import VOLATILE
@@ -26,6 +30,7 @@ from cryptopredict.serving.lookup import (
 )
 from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
+from cryptopredict.timeframes import parse_utc, symbol_to_slug
 
 __all__ = ["bp"]
 
@@ -413,26 +418,68 @@ def track_record_pair(symbol: str, horizon: str | None) -> ResponseReturnValue:
 @bp.get("/v1/alerts")
 @checked("alerts")
 def alerts() -> ResponseReturnValue:
-    """The watch rules and their state after the training run that made the served artifact (read only)."""
-    artifact = _state().artifact
+    """The watch rules, each evaluated now at the anchor `/probability` answers at, beside the evaluation the
+    training run made (the one that decided whether the rule fired and was posted)."""
+    state = _state()
+    artifact = state.artifact
     states = artifact.alerts
-    return jsonify(
-        model_version=artifact.model_version,
-        generation=artifact.manifest["generation"],
-        error=states.error if states is not None else None,
-        rules=[
+    trained_at = parse_utc(artifact.manifest["trained_at"])
+    rules = []
+    for s in states.states if states is not None else ():
+        fc = artifact.forecasts.get(symbol_to_slug(s.rule.pair))
+        value, holds, anchor, when, check = _alert_now(fc, s)
+        rules.append(
             {
                 # webhook_env names a secret; its name is not one, but nothing about delivery is shown
                 **{k: v for k, v in s.rule.to_json().items() if k != "webhook_env"},
                 "watches": s.rule.describe(),
-                "value": s.value,
-                "holds": s.active,
+                "value": value,
+                "holds": holds,
+                "anchor": anchor.to_json() if anchor is not None else None,
+                "time": format_utc(when) if when is not None else None,
+                "check": check,
                 "fired": s.fired,
                 "detail": s.detail,
+                "at_training": {
+                    "value": s.value,
+                    "holds": s.active,
+                    "anchor": artifact_anchor(fc, trained_at).to_json() if anchor is not None else None,
+                },
             }
-            for s in (states.states if states is not None else ())
-        ],
+        )
+    return jsonify(
+        model_version=artifact.model_version,
+        generation=artifact.manifest["generation"],
+        error=states.error if states is not None else None,
+        rules=rules,
     )
+
+
+def _alert_now(
+    fc: SymbolForecast | None, s: RuleState
+) -> tuple[float | None, bool, Anchor | None, datetime | None, str | None]:
+    """A rule's value and whether it holds at the pair's current anchor, that anchor, the close it looks at and
+    the URL that answers the same question; a track-record rule (band_misses) keeps training's evaluation."""
+    rule = s.rule
+    if fc is None or rule.kind == "band_misses":
+        return s.value, s.active, None, None, None
+    anchor = _state().anchor(fc.slug)
+    target = anchor.grid + parse_rule_horizon(rule.horizon) if rule.horizon else utc_midnight(rule.date or "")
+    asked = f"horizon={rule.horizon}" if rule.horizon else f"date={rule.date}"
+    try:
+        if rule.kind == "median_move":
+            median = at(fc, target, anchor=anchor).prediction
+            # The median published before this model: the one training compared with (basis / (1 + move)).
+            before = s.basis / (1 + s.value) if s.basis is not None and s.value is not None else None
+            value = None if before is None else float(f"{median / before - 1:.10g}")
+            check = f"/v1/forecast/{fc.slug}?{asked}"
+        else:
+            side = "above" if rule.kind == "probability_above" else "below"
+            value, _ = probability_of(fc, target, side, rule.price or 0.0, anchor)
+            check = f"/v1/forecast/{fc.slug}/probability?{asked}&{side}={rule.price:.10g}"
+    except OutOfRange:  # a live anchor carried the target past the forecast: nothing to measure
+        return None, False, anchor, None, None
+    return value, holds_now(rule, value), anchor, target + fc.step, check
 
 
 @bp.get("/healthz")
