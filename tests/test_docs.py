@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import struct
 import subprocess
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from cryptopredict.serving import pages
+from cryptopredict.serving.contract import CONTRACT_VERSION
 from cryptopredict.training.charts import CHART_SIZE
 from tests.helpers import http_get
 
@@ -26,10 +28,13 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_the_openapi_document_is_valid_openapi_3_1(live_server: str) -> None:
-    """GET /openapi.json passes openapi-spec-validator as OpenAPI 3.1, versioned by the model."""
+    """GET /openapi.json passes openapi-spec-validator as OpenAPI 3.1, versioned by the contract's semver and
+    naming the model version beside it."""
     spec = http_get(live_server + "/openapi.json").json()
     assert spec["openapi"] == "3.1.0"
-    assert spec["info"]["version"] == "test-1.0.0"
+    assert spec["info"]["version"] == CONTRACT_VERSION
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", CONTRACT_VERSION)
+    assert spec["info"]["x-model-version"] == "test-1.0.0"
     validate(spec)
 
 

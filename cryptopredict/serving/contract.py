@@ -36,7 +36,12 @@ from cryptopredict.serving.params import (
     single,
 )
 
-__all__ = ["OPERATIONS", "PROBLEM_TYPES", "Operation", "Param", "checked"]
+__all__ = ["CONTRACT_VERSION", "OPERATIONS", "PROBLEM_TYPES", "Operation", "Param", "checked"]
+
+# The contract's semantic version, the document's info.version: the major number moves when an answer or a
+# parameter a client relies on changes or goes, the minor when one is added (1.1: explicit time, horizon,
+# columns, step, quantiles=all, probability curves, alerts at the anchor), the patch for words alone.
+CONTRACT_VERSION = "1.1.0"
 
 
 @functools.cache
@@ -240,7 +245,8 @@ def _json(ref: str) -> dict[str, Any]:
     return {_JSON_OK: {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-_PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
+# format: binary beside contentMediaType: what generators read as "bytes, not text".
+_PNG = {"image/png": {"schema": {"type": "string", "format": "binary", "contentMediaType": "image/png"}}}
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 
 # fmt: off
@@ -260,7 +266,8 @@ OPERATIONS: dict[str, Operation] = {
             ok=_PNG, errors=(400, 404), cached=True,
         ),
         Operation(
-            "/v1/forecast/{symbol}", "forecast", "One point (`date`) or a series (`start` and `end`) for a pair",
+            "/v1/forecast/{symbol}", "forecast",
+            "One point (`date` or `horizon`) or a series (`start` and `end`, as points or columns) for a pair",
             "forecast",
             (
                 _SYMBOL,

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from cryptopredict.serving.contract import OPERATIONS, Operation
+from cryptopredict.serving.contract import CONTRACT_VERSION, OPERATIONS, Operation
 from cryptopredict.serving.errors import PROBLEM_TYPES
 
 __all__ = ["document"]
@@ -656,6 +657,75 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+# Objects a client names, hoisted out of the answers above into components of their own (a generator makes
+# one class per component, named as here, instead of names pieced together from the path to it, some of
+# which collide). Parents come before their children.
+_NAMED = (
+    ("Symbols/properties/symbols/items", "Symbol"),
+    ("Backtest/properties/horizons/items", "BacktestHorizon"),
+    ("Backtest/properties/metrics/additionalProperties", "HorizonMetrics"),
+    ("HorizonMetrics/properties/served", "ServedMetrics"),
+    ("HorizonMetrics/properties/nested", "NestedMetrics"),
+    ("HorizonMetrics/properties/prophet", "Metrics"),
+    ("HorizonMetrics/properties/weight_evidence", "WeightEvidence"),
+    ("HorizonMetrics/properties/weights_used", "WeightsUsed"),
+    ("HorizonMetrics/properties/skill", "Skill"),
+    ("Model/properties/gate", "Gate"),
+    ("Gate/properties/checks/items", "GateCheck"),
+    ("Model/properties/symbols/additionalProperties", "ModelSymbol"),
+    ("TrackRecord/allOf/1/properties/symbols/additionalProperties", "PairRecordSummary"),
+    ("PairTrackRecord/allOf/1/properties/horizons/items", "HorizonRecord"),
+    ("Problem/properties/invalid_params/items", "InvalidParam"),
+    ("Problem/properties/valid_range", "ValidRange"),
+)
+_SAME_AS = {"HorizonMetrics/properties/drift": "Metrics", "HorizonMetrics/properties/naive": "Metrics"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _components(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The components a generator reads without surprises: the objects of `_NAMED` hoisted into named
+    schemas, and no object-or-null component (a generator names its object half after the first place
+    it meets it, and again at the next: duplicate classes); each use is `anyOf: [the object, null]`."""
+    out = copy.deepcopy(schemas)
+
+    def holder(pointer: str) -> tuple[Any, str | int]:
+        *parents, last = pointer.split("/")
+        node: Any = out
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        return node, int(last) if isinstance(node, list) else last
+
+    for pointer, name in _NAMED:
+        node, key = holder(pointer)
+        out[name] = node[key]
+        node[key] = _ref(name)
+    for pointer, name in _SAME_AS.items():
+        node, key = holder(pointer)
+        described = node[key].get("description")
+        node[key] = {**_ref(name), **({"description": described} if described else {})}
+    nullable = {name for name, s in out.items() if s.get("type") == ["object", "null"]}
+    for name in nullable:
+        out[name]["type"] = "object"
+
+    def unnull(node: Any) -> Any:
+        if isinstance(node, list):
+            return [unnull(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "")
+        if ref.rsplit("/", 1)[-1] in nullable:
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {"anyOf": [{"$ref": ref}, {"type": "null"}], **rest}
+        return {k: unnull(v) for k, v in node.items()}
+
+    return {name: unnull(s) for name, s in out.items()}
+
+
+COMPONENTS = _components(_SCHEMAS)
+
 _ERROR_TEXT = {
     400: "A parameter is missing, unknown, repeated, too long, or outside its documented form",
     404: "No such pair (or chart, or track record) in this deployment",
@@ -683,13 +753,15 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
 
 
-def document(version: str) -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document for this deployment's model version."""
+def document(model_version: str) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document: versioned by the contract, naming this deployment's model version."""
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "cryptopredict",
-            "version": version,
+            # The contract's own version (a generated client's package version); the model is another matter.
+            "version": CONTRACT_VERSION,
+            "x-model-version": model_version,
             "summary": "Crypto price forecasts from a Prophet model, precomputed at train time.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
@@ -702,5 +774,5 @@ def document(version: str) -> dict[str, Any]:
             {"name": "service", "description": "What is served and how good it is"},
         ],
         "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS.values()},
-        "components": {"schemas": _SCHEMAS},
+        "components": {"schemas": COMPONENTS},
     }
