@@ -10,11 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from cryptopredict.serving import pages
 from cryptopredict.serving.contract import CONTRACT_VERSION
 from cryptopredict.training.charts import CHART_SIZE
 from tests.helpers import http_get
@@ -143,12 +141,9 @@ def test_html_pages_carry_a_strict_csp_and_every_answer_the_safety_headers(live_
     assert http_get(live_server + "/bitcoin?date=nope").headers["cache-control"] == "no-store"
 
 
-def test_the_landing_page_tables_every_pair_and_embeds_only_the_first_charts(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every pair gets a table row linking its section; only the first CHARTS_SHOWN pairs' charts are embedded,
-    the others' are links (so 60 pairs do not make a page of 120 images)."""
-    monkeypatch.setattr(pages, "CHARTS_SHOWN", 1)
+def test_the_landing_page_tables_every_pair_and_embeds_no_png(client: FlaskClient) -> None:
+    """Every pair gets a table row (the numbers a page without JavaScript shows) linking its section and its PNG
+    charts; the page embeds none of them: its chart is drawn in the browser by its own script and uPlot."""
     r = client.get("/")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
@@ -157,10 +152,9 @@ def test_the_landing_page_tables_every_pair_and_embeds_only_the_first_charts(
         assert f'<td><a href="#{slug}">' in page
         assert f'<section id="{slug}">' in page
         assert f'href="/v1/forecast/{slug}?date=' in page
-    assert 'src="/v1/forecast/BTC-USD/chart.png"' in page
-    assert 'src="/v1/track-record/BTC-USD/chart.png"' in page
-    assert 'src="/v1/forecast/ETH-USD/chart.png"' not in page
-    assert 'src="/v1/track-record/ETH-USD/chart.png"' not in page
-    assert 'href="/v1/forecast/ETH-USD/chart.png"' in page
-    assert 'href="/v1/track-record/ETH-USD/chart.png"' in page
-    assert page.count("<img ") == 2
+        assert f'href="/v1/forecast/{slug}/chart.png"' in page
+        assert f'<tr data-slug="{slug}" data-end="' in page
+    assert "<img " not in page
+    assert '<script src="/static/uplot/uPlot.iife.min.js"></script>' in page
+    assert '<script type="module" src="/static/page.js"></script>' in page
+    assert '<div id="live" data-api="" hidden></div>' in page
