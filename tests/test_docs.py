@@ -110,19 +110,27 @@ def test_a_missing_chart_is_a_problem_json_404(live_server: str) -> None:
 
 
 def test_the_landing_page_shows_charts_model_and_backtest(live_server: str) -> None:
-    """/ names the model version, embeds each chart, tables the backtest, links the docs, loads nothing else."""
+    """/ names the model version, links each chart, tables the backtest, links the docs, and loads only its own
+    two scripts (uPlot and the page's module), from this server."""
     r = http_get(live_server + "/")
     assert r.status == 200
     page = r.body.decode()
     assert "test-1.0.0" in page
     for slug in ("BTC-USD", "ETH-USD"):
-        assert f'src="/v1/forecast/{slug}/chart.png"' in page
+        assert f'href="/v1/forecast/{slug}/chart.png"' in page
     assert page.count("<th>served MAPE ÷ naive</th>") == 2
     assert page.count("<th>weight on Prophet</th>") == 2
     assert 'href="/v1/forecast/BTC-USD/chart.png?model=prophet"' in page
     assert 'href="/docs"' in page
     assert 'href="/openapi.json"' in page
-    assert "<script" not in page
+    assert re.findall(r"<script[^>]*>", page) == [
+        '<script src="/static/uplot/uPlot.iife.min.js">',
+        '<script type="module" src="/static/page.js">',
+    ]
+    for script in ("/static/uplot/uPlot.iife.min.js", "/static/page.js"):
+        served = http_get(live_server + script)
+        assert served.status == 200
+        assert served.headers["content-type"].startswith("text/javascript")
     assert "http://" not in page
     assert "https://" not in page
 

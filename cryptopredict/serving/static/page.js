@@ -13,7 +13,7 @@ const api = (root.dataset.api || "").replace(/\/+$/, "");
 const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 6 });
 const pct = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
 const money = (v) => (v == null ? "–" : usd.format(v));
-const state = { symbols: [], anchors: "", fan: null, curve: null, busy: false };
+const state = { symbols: [], anchors: "", fan: null, curve: null, busy: false, asked: 0 };
 
 async function get(path) {
   // no-cache: revalidate every time (the ETag makes an unchanged answer a 304), never a stale anchor.
@@ -141,6 +141,8 @@ async function fan(s) {
 }
 
 async function probability() {
+  // Asked again while an answer is on its way (each field's change asks): only the latest question is shown.
+  const ticket = ++state.asked;
   const s = pair();
   const f = probForm();
   if (!f.price.value) f.price.value = String(Math.round(s.anchor.price));
@@ -148,12 +150,15 @@ async function probability() {
   const side = f.side.value;
   const out = document.getElementById("prob");
   try {
-    const one = await get(`/v1/forecast/${s.symbol}/probability?date=${f.date.value}&${side}=${Number(f.price.value)}`);
+    const price = Number(f.price.value);
+    const one = await get(`/v1/forecast/${s.symbol}/probability?date=${f.date.value}&${side}=${price}`);
+    if (ticket !== state.asked) return;
     const bound = one.bound === "exact" ? "" : `${one.bound} `;
     out.dataset.probability = String(one.probability);
-    out.textContent = `P(${s.pair} close ${side} ${money(Number(f.price.value))} at ${one.time}) = ${bound}${pct.format(one.probability)}`;
+    out.textContent = `P(${s.pair} close ${side} ${money(price)} at ${one.time}) = ${bound}${pct.format(one.probability)}`;
     const prices = Array.from({ length: 25 }, (_, k) => Number((one.prediction * (0.7 + 0.025 * k)).toPrecision(6)));
     const curve = await get(`/v1/forecast/${s.symbol}/probability?date=${f.date.value}&${side}=${prices.join(",")}`);
+    if (ticket !== state.asked) return;
     const opts = {
       width: Math.max(320, Math.min(root.clientWidth, 640)),
       height: 220,
@@ -168,6 +173,7 @@ async function probability() {
     if (state.curve) state.curve.destroy();
     state.curve = new uPlot(opts, [curve.prices, curve.probabilities], document.getElementById("curve"));
   } catch (e) {
+    if (ticket !== state.asked) return;
     delete out.dataset.probability;
     out.textContent = String(e.message || e);
   }
