@@ -13,7 +13,7 @@ const api = (root.dataset.api || "").replace(/\/+$/, "");
 const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 6 });
 const pct = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
 const money = (v) => (v == null ? "–" : usd.format(v));
-const state = { symbols: [], anchors: "", fan: null, curve: null, busy: false, asked: 0 };
+const state = { symbols: [], pair: null, anchors: "", fan: null, curve: null, busy: false, asked: 0 };
 
 async function get(path) {
   // no-cache: revalidate every time (the ETag makes an unchanged answer a 304), never a stale anchor.
@@ -202,6 +202,12 @@ async function refresh(force = false) {
       const chosen = form().pair.value;
       state.symbols = symbols;
       options(form().pair, symbols.map((s) => [s.symbol, s.pair]), chosen || symbols[0].symbol);
+      if (pair().symbol !== state.pair) {
+        // Another pair: its own price and horizon date, not the last pair's.
+        probForm().price.value = "";
+        probForm().date.value = "";
+        state.pair = pair().symbol;
+      }
       await fan(pair());
       await probability();
       await table();
