@@ -183,3 +183,18 @@ def test_a_preflight_may_be_kept_and_the_etag_is_readable_from_another_origin(on
     _, headers, _ = get(one_origin, "/v1/symbols", {"Origin": ALLOWED})
     assert headers["access-control-expose-headers"] == "ETag"
     assert headers["etag"]
+
+
+def test_the_document_says_which_answers_carry_an_etag_and_may_be_304(server) -> None:
+    """Every operation answering JSON or a chart documents the ETag header and the 304; the HTML pages do not."""
+    port, _ = server
+    doc = json.loads(get(port, "/openapi.json")[2])
+    for path, item in doc["paths"].items():
+        responses = item["get"]["responses"]
+        types = set(responses["200"]["content"])
+        if types & {"application/json", "image/png"}:
+            assert "ETag" in responses["200"]["headers"], path
+            assert "304" in responses, path
+        else:
+            assert types == {"text/html"}, path
+            assert "304" not in responses, path

@@ -106,7 +106,12 @@ class Operation:
     params: tuple[Param, ...] = ()
     ok: dict[str, Any] = field(default_factory=dict)  # the 200 response's content
     errors: tuple[int, ...] = (400,)
-    cached: bool = False  # answers carry an ETag and honour If-None-Match
+    cached: bool = False  # answers carry an ETag and honour If-None-Match (every JSON answer does too)
+
+    @property
+    def validated(self) -> bool:
+        """Whether a 200 carries an ETag and If-None-Match may answer 304: charts, and every JSON answer."""
+        return self.cached or _JSON_OK in self.ok
 
     @property
     def query_names(self) -> tuple[str, ...]:

@@ -739,8 +739,9 @@ _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schema
 
 def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": op.ok}}
-    if op.cached:
-        responses["200"]["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "changes with the model"}}
+    if op.validated:
+        what = "changes with the model" if op.cached else "a digest of the answer's bytes; its gzip form's ends in -gz"
+        responses["200"]["headers"] = {"ETag": {"schema": {"type": "string"}, "description": what}}
         responses["304"] = {"description": "Not modified since the ETag given in If-None-Match"}
     for status in (*op.errors, 405):
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": _PROBLEM}
