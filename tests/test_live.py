@@ -239,6 +239,32 @@ def test_a_horizon_counts_from_the_live_anchors_time(server: Server) -> None:
     assert point["kind"] == "forecast"
 
 
+def test_with_a_live_anchor_kind_and_time_say_which_bars_have_closed(server: Server) -> None:
+    """Around a live anchor each bar's `time` says whether it closed before it: `fitted` bars carry their close,
+    `elapsed` bars (closed since the data, before the live price) carry none, and every `forecast` bar closes after
+    the anchor; the columns form says the same."""
+    _reset(server)
+    btc = next(s for s in server.get("/v1/symbols")["symbols"] if s["symbol"] == "BTC-USD")
+    end = pd.Timestamp(btc["anchor"]["time"]) + pd.Timedelta(hours=3)
+    query = f"/v1/forecast/BTC-USD?start={btc['data_end']}&end={end:%Y-%m-%dT%H:%M:%SZ}"
+    body = server.get(query)
+    assert body["anchor"]["source"] == "live"
+    anchor = pd.Timestamp(body["anchor"]["time"])  # the answer's own (a poll may have moved it since)
+    points = body["points"]
+    kinds = [p["kind"] for p in points]
+    assert kinds[0] == "fitted"
+    assert kinds == sorted(kinds, key=["fitted", "elapsed", "forecast"].index)
+    assert "elapsed" in kinds  # the data ends three hours before now
+    for p in points:
+        closed = pd.Timestamp(p["time"]) <= anchor
+        assert closed == (p["kind"] != "forecast"), p
+        assert (p["actual_close"] is not None) == (p["kind"] == "fitted"), p
+    columns = server.get(query + "&format=columns")
+    if columns["anchor"] == body["anchor"]:
+        assert columns["columns"]["kind"] == kinds
+        assert columns["columns"]["actual"] == [p["actual_close"] for p in points]
+
+
 def test_one_request_asks_for_every_served_pair_with_the_keys(server: Server) -> None:
     """Each poll is one GET of the latest bars of both pairs, with Alpaca's key headers."""
     server.polls_after(1)
