@@ -306,7 +306,7 @@ def test_the_page_follows_a_live_price_move_within_one_interval(page, recent_art
         point = _api_point(base, "BTC-USD", data["lastDate"])
         if point["anchor"]["price"] == float(data["anchorPrice"]):  # (the same anchor: a poll may land between)
             assert float(data["lastMedian"]) == point["prediction"]
-        assert late < LIVE_INTERVAL + 1.5, f"the page took {late:.2f} s to follow the API"  # 1.5 s: fetches on 2 cores
+        assert late < LIVE_INTERVAL + 2.5, f"the page took {late:.2f} s to follow the API"  # 2.5 s: its fetches, 2 cores
         _shot(page, "live-page-moved.png")
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
