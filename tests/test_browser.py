@@ -274,7 +274,7 @@ LIVE_INTERVAL = 0.5  # seconds between the feed's polls, and the page's (its sho
 
 def test_the_page_follows_a_live_price_move_within_one_interval(page, recent_artifact: Path) -> None:  # noqa: F811
     """When the fake Alpaca's BTC price moves, the chart's anchor and last median move within one poll interval
-    of the API's own anchor moving, to the API's numbers, with a clean console."""
+    of the API's own anchor moving, to the API's numbers, and the table with them, with a clean console."""
     closes = _last_closes(recent_artifact)
     fake = FakeAlpaca({}).start()
     for pair, close in closes.items():
@@ -282,8 +282,8 @@ def test_the_page_follows_a_live_price_move_within_one_interval(page, recent_art
     base, proc = _start(recent_artifact, fake, {"LIVE_PRICES_INTERVAL": str(LIVE_INTERVAL)})
     try:
         page.goto(base + "/")
-        data = _drawn(page)
-        assert float(data["interval"]) == LIVE_INTERVAL
+        before = _drawn(page)
+        assert float(before["interval"]) == LIVE_INTERVAL
         moved = closes["BTC/USD"] * 1.01
         fake.set_latest("BTC/USD", moved)
         deadline = time.monotonic() + 15
@@ -302,12 +302,17 @@ def test_the_page_follows_a_live_price_move_within_one_interval(page, recent_art
             timeout=(LIVE_INTERVAL + 5) * 1000,
         )
         late = time.monotonic() - seen
-        data = page.evaluate("() => ({...document.getElementById('live').dataset})")
-        point = _api_point(base, "BTC-USD", data["lastDate"])
-        if point["anchor"]["price"] == float(data["anchorPrice"]):  # (the same anchor: a poll may land between)
-            assert float(data["lastMedian"]) == point["prediction"]
         # The interval, and 2.5 s for the page's own fetches and drawing on two shared cores.
         assert late < LIVE_INTERVAL + 2.5, f"the page took {late:.2f} s to follow the API"
+        data = _drawn(page, before["updated"])  # the whole redrawing done: chart, widget, table
+        drawn_at = {"price": float(data["anchorPrice"]), "time": data["anchorTime"], "source": "live"}
+        point = _api_point(base, "BTC-USD", data["lastDate"])
+        row = page.locator("tr[data-slug=BTC-USD]")
+        at_end = _api_point(base, "BTC-USD", row.get_attribute("data-end"))
+        if point["anchor"] == at_end["anchor"] == drawn_at:  # (compared at one anchor: the feed polls on)
+            assert float(data["lastMedian"]) == point["prediction"]
+            assert float(row.locator("td.median").get_attribute("data-value")) == at_end["prediction"]
+            assert "the live price $" in row.locator("td.anchor").inner_text()
         _shot(page, "live-page-moved.png")
         assert page.errors == []  # type: ignore[attr-defined]
     finally:

@@ -134,6 +134,7 @@ async function fan(s) {
   root.dataset.lastDate = c.date[c.date.length - 1]; // its bar's label: what `date=` names
   root.dataset.lastMedian = String(rows[median][last]);
   root.dataset.anchorPrice = String(a.price);
+  root.dataset.anchorTime = a.time;
   document.getElementById("fan-note").textContent =
     `Anchored at ${money(a.price)} (${a.source === "live" ? "the live price" : "the last close"}) at ${a.time}; ` +
     `median ${money(rows[median][last])} for the close at ${root.dataset.lastTime}. Model ${body.model_version}.`;
