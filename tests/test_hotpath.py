@@ -100,8 +100,9 @@ def ask(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int
     return status, [(k, v) for k, v in sent if k.lower() not in CLOCK_HEADERS], body
 
 
-def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
-    """Every path with no Origin, an allowed and a disallowed one; preflights; HEAD; conditional GETs."""
+def requests(etag: str, json_etag: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Every path with no Origin, an allowed and a disallowed one; preflights; HEAD; conditional GETs (a chart's
+    and a JSON answer's tag, gzipped or not)."""
     out: list[tuple[str, str, dict[str, str]]] = []
     for path in PATHS:
         for origin in (None, ALLOWED, OTHER):
@@ -117,6 +118,11 @@ def requests(etag: str) -> list[tuple[str, str, dict[str, str]]]:
         ("GET", "/bitcoin/forecast", {"If-None-Match": '"something-else"'}),
         ("GET", "/v1/forecast/BTC-USD/chart.png", {"Range": "bytes=0-99"}),
         ("GET", "/v1/symbols", {"If-None-Match": '"something-else"'}),
+        ("GET", "/v1/symbols", {"If-None-Match": json_etag}),
+        ("GET", "/v1/symbols", {"If-None-Match": f'"x", W/{json_etag}'}),
+        ("GET", "/v1/symbols", {"If-None-Match": "*"}),
+        ("GET", "/v1/model", {"If-None-Match": json_etag}),  # another answer's tag: the whole answer
+        ("GET", "/v1/track-record/ETH-USD", {"If-None-Match": json_etag}),  # nothing kept for it: Flask's, not kept
     ]
     # Gzip asked for in the spellings clients send (JSON answers are kept encoded as sent).
     for accept in ("gzip", "gzip, deflate, br, zstd", "deflate"):  # (http.client sends identity itself)
@@ -137,7 +143,8 @@ def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: s
     assert isinstance(memo, HotPath)
     with waitress(hot_app) as hot, waitress(flask_app) as plain:
         etag = {k.lower(): v for k, v in ask(plain, "GET", "/bitcoin/forecast", {})[1]}["etag"]
-        sample = requests(etag)
+        json_etag = {k.lower(): v for k, v in ask(plain, "GET", "/v1/symbols", {})[1]}["etag"]
+        sample = requests(etag, json_etag)
         for method, path, headers in sample:
             expected = ask(plain, method, path, headers)
             first = ask(hot, method, path, headers)
@@ -145,10 +152,12 @@ def test_replayed_answers_equal_flasks_byte_for_byte(artifact_dir: Path, cors: s
             where = f"{method} {path} {headers}"
             assert first == expected, where
             assert again == expected, where
-    # The comparison means something only if replays happened: every plain GET's second answer came from the memo.
-    replayable = [r for r in sample if r[0] == "GET" and not ({"If-None-Match", "Range"} & set(r[2]))]
-    assert memo.hits == len(replayable)
-    assert memo.misses == len(replayable)
+    # The comparison means something only if replays happened: every plain GET's second answer came from the memo,
+    # and both answers to a conditional GET whose answer was kept (all but ETH's track record, asked only so).
+    plain_gets = [r for r in sample if r[0] == "GET" and not ({"If-None-Match", "Range"} & set(r[2]))]
+    conditional = [r for r in sample if r[0] == "GET" and "If-None-Match" in r[2] and "ETH" not in r[1]]
+    assert memo.hits == len(plain_gets) + 2 * len(conditional)
+    assert memo.misses == len(plain_gets)
 
 
 def test_a_replay_carries_the_time_of_the_replay_not_of_the_first_answer(artifact_dir: Path) -> None:
@@ -209,7 +218,8 @@ def test_a_repeated_get_runs_the_app_once() -> None:
 
 
 def test_conditional_and_range_requests_always_reach_the_app() -> None:
-    """If-None-Match, If-Modified-Since and Range make the answer depend on more than the key: never replayed."""
+    """If-Modified-Since and Range make the answer depend on more than the key: never replayed; nor is an
+    If-None-Match with nothing kept to compare it with, and its answer is not kept."""
     app, calls = _counting_app()
     hot = HotPath(app, 2**20)
     for header in (
@@ -221,6 +231,21 @@ def test_conditional_and_range_requests_always_reach_the_app() -> None:
         _get(hot, **header)
     assert len(calls) == 6
     assert len(hot) == 0
+
+
+def test_if_none_match_is_answered_from_the_kept_answers_etag() -> None:
+    """With an answer kept, If-None-Match naming its tag (strong, weak or `*`) is a 304 with no body and the kept
+    headers less the entity ones; another tag gets the kept answer; the app is not asked again."""
+    app, calls = _app(headers=(("ETag", '"v1"'), ("Content-Length", "1"), ("Cache-Control", "public")))
+    hot = HotPath(app, 2**20)
+    assert _call(hot)[0] == "200 OK"
+    for condition in ('"v1"', 'W/"v1"', '"a", "v1"', "*"):
+        status, headers, body, _ = _call(hot, HTTP_IF_NONE_MATCH=condition)
+        assert (status, body) == ("304 NOT MODIFIED", b""), condition
+        assert headers == [("ETag", '"v1"'), ("Cache-Control", "public")]
+    status, headers, body, _ = _call(hot, HTTP_IF_NONE_MATCH='"v0"')
+    assert (status, body) == ("200 OK", b"x")
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(("status", "kept"), [("200 OK", True), ("404 NOT FOUND", True), ("500 ERR", False)])
