@@ -75,6 +75,7 @@ lock:
 	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-api.in -o requirements-api.txt
 	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-train.in -o requirements-train.txt
 	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-client.in -o requirements-client.txt
 	uv pip compile --quiet --generate-hashes --universal --python-version 3.11 bench/requirements-original.in -o bench/requirements-original.txt
 
 clean:

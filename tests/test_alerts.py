@@ -21,6 +21,8 @@ from cryptopredict.alerts.deliver import deliver, summary
 from cryptopredict.artifact import read_artifact
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.serving import create_app
+from cryptopredict.serving.anchor import artifact_anchor
+from cryptopredict.timeframes import parse_utc
 from tests.helpers import ROOT, run_cli
 from tests.webhook_receiver import Answer, Receiver
 
@@ -119,6 +121,17 @@ def _post_alerts(
         timeout=60,
         check=False,
     )
+
+
+def _anchor_of(artifact: Path, pair: str) -> dict[str, object]:
+    """The artifact's own anchor for a pair, as the API states it: what training evaluated the rules at."""
+    art = read_artifact(artifact)
+    return artifact_anchor(art.forecasts[pair.replace("/", "-")], parse_utc(art.manifest["trained_at"])).to_json()
+
+
+def _anchor_text(artifact: Path, pair: str) -> str:
+    a = _anchor_of(artifact, pair)
+    return f"{a['price']:,.10g} at {a['time']} (artifact)"
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +254,11 @@ def test_discord_payload_field_by_field(runs, receiver: Receiver) -> None:
     assert embed["footer"]["text"] == read_artifact(outs[2]).manifest["generation"]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     value = read_artifact(outs[2]).alerts.states[0].value  # type: ignore[union-attr]
-    assert fields == {"Pair": "BTC/USD", "Now": f"{value:.1%}", "Threshold": "30.0%", "Model": "alerts-run3"}
+    anchor = _anchor_text(outs[2], "BTC/USD")
+    assert fields == {
+        "Pair": "BTC/USD", "Now": f"{value:.1%}", "Threshold": "30.0%", "Model": "alerts-run3", "Anchor": anchor,
+    }  # fmt: skip
+    assert body["content"].endswith(f" (evaluated at {anchor})")
     assert all(f["inline"] is True for f in embed["fields"])
     assert "crossed since the previous run: fires" in embed["description"]
 
@@ -259,6 +276,7 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
     assert (
         post.body["text"]
         == f"Alert eth-move: ETH/USD's 7d median moves 5.0% from the last published one: now {move:+.2%}"
+        f" (evaluated at {_anchor_text(outs[1], 'ETH/USD')})"
     )
     head, numbers, context = post.body["blocks"]
     assert head == {
@@ -267,6 +285,7 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
     }
     assert [f["text"] for f in numbers["fields"]] == [
         "*Pair*\nETH/USD", f"*Now*\n{move:+.2%}", "*Threshold*\n±5.0%", "*Model*\nalerts-run2",
+        f"*Anchor*\n{_anchor_text(outs[1], 'ETH/USD')}",
     ]  # fmt: skip
     assert context["type"] == "context"
     assert context["elements"][0]["text"].endswith(" · <https://forecast.example|the forecast service>")
@@ -275,9 +294,10 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
     assert _post_alerts(outs[0], _env(receiver, "json-fields")).returncode == 0
     body = next(p.body for p in receiver.posts[before:] if p.path.startswith("/json/"))
     state = next(s for s in read_artifact(outs[0]).alerts.states if s.rule.name == "btc-above-1")  # type: ignore[union-attr]
+    anchor_text = _anchor_text(outs[0], "BTC/USD")
     assert body == {
         "rule": "btc-above-1",
-        "text": "Alert btc-above-1: P(BTC/USD above 1 in 7d) reaches 50%: now 99.0%",
+        "text": f"Alert btc-above-1: P(BTC/USD above 1 in 7d) reaches 50%: now 99.0% (evaluated at {anchor_text})",
         "pair": "BTC/USD",
         "kind": "probability_above",
         "value": state.value,
@@ -286,6 +306,7 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
         "model_version": "alerts-run1",
         "generation": read_artifact(outs[0]).manifest["generation"],
         "url": "https://forecast.example",
+        "anchor": _anchor_of(outs[0], "BTC/USD"),
     }
 
 
@@ -386,6 +407,34 @@ def test_api_shows_rules_and_states(runs) -> None:
     assert rules["eth-move"]["watches"] == "ETH/USD's 7d median moves 5.0% from the last published one"
     assert all("webhook_env" not in x for x in body["rules"])
     assert client.get("/v1/alerts?x=1").status_code == 400
+
+
+@pytest.mark.training
+def test_api_evaluates_each_rule_at_the_anchor_probability_answers_at(runs) -> None:
+    """Each rule's value is what its `check` call answers, at the anchor both name (the artifact's own here);
+    training's evaluation, which decided what fired, is shown beside it with the same anchor."""
+    outs, _closes, _logs = runs
+    client = create_app({"artifact_dir": str(outs[2])}).test_client()
+    rules = {x["name"]: x for x in client.get("/v1/alerts").get_json()["rules"]}
+    for name in ("btc-above-105", "btc-above-1", "btc-below-1m-by-december"):
+        rule = rules[name]
+        answer = client.get(rule["check"]).get_json()
+        assert (rule["value"], rule["anchor"], rule["time"]) == (
+            answer["probability"],
+            answer["anchor"],
+            answer["time"],
+        )
+        assert rule["at_training"]["anchor"] == rule["anchor"] == _anchor_of(outs[2], "BTC/USD")
+        assert rule["at_training"]["value"] == pytest.approx(rule["value"], abs=1e-6)
+        assert rule["holds"] is rule["at_training"]["holds"]
+    assert rules["btc-above-105"]["check"] == "/v1/forecast/BTC-USD/probability?horizon=7d&above=105"
+    assert rules["btc-below-1m-by-december"]["time"] == "2025-01-01T00:00:00Z"
+    move = rules["eth-move"]
+    median = client.get(move["check"]).get_json()["prediction"]
+    before = move["at_training"]["value"]
+    state = next(s for s in read_artifact(outs[2]).alerts.states if s.rule.name == "eth-move")  # type: ignore[union-attr]
+    assert move["value"] == pytest.approx(median / (state.basis / (1 + before)) - 1, abs=1e-9)
+    assert move["value"] == pytest.approx(before, abs=1e-9)
 
 
 @pytest.mark.training

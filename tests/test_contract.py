@@ -27,6 +27,11 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> I
 # The published schema's judge: Draft 2020-12 with JSON Schema's own regex semantics for `pattern`.
 Judge = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 
+# Every published level written out: 107 characters, which the quantiles parameter must admit.
+ALL_LEVELS = (
+    "0.01,0.025,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9,0.95,0.975,0.99"
+)
+
 # Values a client might send, well-formed or not; each is tried on every parameter.
 CANDIDATES = [
     # dates and datetimes, in and out of the documented forms
@@ -35,9 +40,11 @@ CANDIDATES = [
     "2024-06-01T12:00:00.1234567", "2024-02-30", "2024-06-01T25:00", "2024-13-01", "10000-01-01", "1900-01-01",
     # numbers and levels
     "0.5", "0.05,0.5,0.95", ".5", "5.", "1.5", "0", "1", "1e3", "6.5E4", "1e99999", "-1", "+5", "nan", "inf",
-    "0x10", "1_000", "0.5,0.5", ",".join(["0.5"] * 24), "0.5,", "0.1,0.2 ",
+    "0x10", "1_000", "0.5,0.5", ",".join(["0.5"] * 24), "0.5,", "0.1,0.2 ", ALL_LEVELS,
+    ",".join(str(60000 + 1000 * k) for k in range(50)), ",".join(str(60000 + 1000 * k) for k in range(51)),
     # words, horizons, pairs
-    "served", "prophet", "Served", "arima", "7d", "24h", "7w", "12345d", "BTC-USD", "btc-usd", "A-USD", "BTC-U5D",
+    "served", "prophet", "Served", "arima", "columns", "points", "Columns", "all", "7",
+    "7d", "24h", "7w", "12345d", "BTC-USD", "btc-usd", "A-USD", "BTC-U5D",
     "TOOLONGNAME1234-USD", "BTC_USD", "Ⓑ-USD",
     # digits that are not ASCII: Python's \d takes them, JSON Schema's (ECMA-262) does not
     "١٠٠٠٠٠", "٢٠٢٥-٠٤-٠٥", "２０２５-04-05", "2025-04-0５", "٧d", "0.٥", "１e3",
@@ -57,8 +64,11 @@ BASE: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "trackRecordChart": ({"symbol": "BTC-USD"}, {}),
 }
 # Parameters that exclude each other: giving one means dropping these from the base request.
+_SERIES = {"date": None, "start": "2025-12-01", "end": "2026-01-15"}
 INSTEAD = {("forecast", "start"): {"date": None, "end": "2026-02-01"}, ("forecast", "end"): {"date": None,
-           "start": "2025-12-01"}, ("probability", "below"): {"above": None}}  # fmt: skip
+           "start": "2025-12-01"}, ("probability", "below"): {"above": None}, ("forecast", "horizon"): {"date": None},
+           ("probability", "horizon"): {"date": None}, ("forecast", "format"): _SERIES,
+           ("forecast", "step"): _SERIES}  # fmt: skip
 
 
 def _cases() -> list[Any]:
@@ -238,19 +248,21 @@ def test_the_declaration_helpers_give_the_documented_forms() -> None:
     assert (when.name, when.description, when.required, when.example) == ("date", "When.", True, "2026-06-01")
     assert (when.pattern, when.form, when.parse) == (contract._WHEN_PATTERN, contract._WHEN_FORM, contract.parse_when)
     assert not contract._when("start", "d").required
-    price = contract._price("above", "Above.", "65000")
+    price = contract._prices("above", "Above.", "65000")
     assert (price.name, price.description, price.example, price.parse) == (
         "above",
         "Above.",
         "65000",
-        contract.parse_price,
+        contract.parse_prices,
     )
-    assert price.form == "a plain decimal number such as 65000 or 6.5e4"
-    assert price.read("6.5e4") == 65000.0
+    assert price.form == "up to 50 comma-separated plain decimal numbers such as 65000 or 6.5e4,7e4"
+    assert price.read("6.5e4") == [65000.0]
+    assert price.read("6.5e4,70000") == [65000.0, 70000.0]
     assert (
-        _refusal(lambda: price.read("65,000")).detail
-        == "above: '65,000' is not a plain decimal number such as 65000 or 6.5e4"
+        _refusal(lambda: price.read("65 000")).detail
+        == "above: '65 000' is not up to 50 comma-separated plain decimal numbers such as 65000 or 6.5e4,7e4"
     )
+    assert _refusal(lambda: price.read("7e4,70000")).detail == "above: a price is given twice"
     assert contract._json("Forecast") == {"application/json": {"schema": {"$ref": "#/components/schemas/Forecast"}}}
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from cryptopredict.serving import pages
+from cryptopredict.serving.contract import CONTRACT_VERSION
 from cryptopredict.training.charts import CHART_SIZE
 from tests.helpers import http_get
 
@@ -26,10 +26,13 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_the_openapi_document_is_valid_openapi_3_1(live_server: str) -> None:
-    """GET /openapi.json passes openapi-spec-validator as OpenAPI 3.1, versioned by the model."""
+    """GET /openapi.json passes openapi-spec-validator as OpenAPI 3.1, versioned by the contract's semver and
+    naming the model version beside it."""
     spec = http_get(live_server + "/openapi.json").json()
     assert spec["openapi"] == "3.1.0"
-    assert spec["info"]["version"] == "test-1.0.0"
+    assert spec["info"]["version"] == CONTRACT_VERSION
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", CONTRACT_VERSION)
+    assert spec["info"]["x-model-version"] == "test-1.0.0"
     validate(spec)
 
 
@@ -107,19 +110,27 @@ def test_a_missing_chart_is_a_problem_json_404(live_server: str) -> None:
 
 
 def test_the_landing_page_shows_charts_model_and_backtest(live_server: str) -> None:
-    """/ names the model version, embeds each chart, tables the backtest, links the docs, loads nothing else."""
+    """/ names the model version, links each chart, tables the backtest, links the docs, and loads only its own
+    two scripts (uPlot and the page's module), from this server."""
     r = http_get(live_server + "/")
     assert r.status == 200
     page = r.body.decode()
     assert "test-1.0.0" in page
     for slug in ("BTC-USD", "ETH-USD"):
-        assert f'src="/v1/forecast/{slug}/chart.png"' in page
+        assert f'href="/v1/forecast/{slug}/chart.png"' in page
     assert page.count("<th>served MAPE ÷ naive</th>") == 2
     assert page.count("<th>weight on Prophet</th>") == 2
     assert 'href="/v1/forecast/BTC-USD/chart.png?model=prophet"' in page
     assert 'href="/docs"' in page
     assert 'href="/openapi.json"' in page
-    assert "<script" not in page
+    assert re.findall(r"<script[^>]*>", page) == [
+        '<script src="/static/uplot/uPlot.iife.min.js">',
+        '<script type="module" src="/static/page.js">',
+    ]
+    for script in ("/static/uplot/uPlot.iife.min.js", "/static/page.js"):
+        served = http_get(live_server + script)
+        assert served.status == 200
+        assert served.headers["content-type"].startswith("text/javascript")
     assert "http://" not in page
     assert "https://" not in page
 
@@ -138,12 +149,9 @@ def test_html_pages_carry_a_strict_csp_and_every_answer_the_safety_headers(live_
     assert http_get(live_server + "/bitcoin?date=nope").headers["cache-control"] == "no-store"
 
 
-def test_the_landing_page_tables_every_pair_and_embeds_only_the_first_charts(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every pair gets a table row linking its section; only the first CHARTS_SHOWN pairs' charts are embedded,
-    the others' are links (so 60 pairs do not make a page of 120 images)."""
-    monkeypatch.setattr(pages, "CHARTS_SHOWN", 1)
+def test_the_landing_page_tables_every_pair_and_embeds_no_png(client: FlaskClient) -> None:
+    """Every pair gets a table row (the numbers a page without JavaScript shows) linking its section and its PNG
+    charts; the page embeds none of them: its chart is drawn in the browser by its own script and uPlot."""
     r = client.get("/")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
@@ -152,10 +160,9 @@ def test_the_landing_page_tables_every_pair_and_embeds_only_the_first_charts(
         assert f'<td><a href="#{slug}">' in page
         assert f'<section id="{slug}">' in page
         assert f'href="/v1/forecast/{slug}?date=' in page
-    assert 'src="/v1/forecast/BTC-USD/chart.png"' in page
-    assert 'src="/v1/track-record/BTC-USD/chart.png"' in page
-    assert 'src="/v1/forecast/ETH-USD/chart.png"' not in page
-    assert 'src="/v1/track-record/ETH-USD/chart.png"' not in page
-    assert 'href="/v1/forecast/ETH-USD/chart.png"' in page
-    assert 'href="/v1/track-record/ETH-USD/chart.png"' in page
-    assert page.count("<img ") == 2
+        assert f'href="/v1/forecast/{slug}/chart.png"' in page
+        assert f'<tr data-slug="{slug}" data-end="' in page
+    assert "<img " not in page
+    assert '<script src="/static/uplot/uPlot.iife.min.js"></script>' in page
+    assert '<script type="module" src="/static/page.js"></script>' in page
+    assert '<div id="live" data-api="" hidden></div>' in page

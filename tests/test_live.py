@@ -36,6 +36,19 @@ MAX_AGE = 1.5  # seconds a live price may be used: a fault falls back to the art
 TIMEOUT = 0.5
 
 
+# A watch rule on BTC/USD 0.5% above its last close a day ahead: its value moves with the live price.
+ALERT_RULE = """
+[[rule]]
+name = "btc-up"
+pair = "BTC/USD"
+kind = "probability_above"
+price = {price}
+horizon = "24h"
+threshold = 0.5
+webhook_env = "ALERTS_WEBHOOK_URL"
+"""
+
+
 @pytest.fixture(scope="module")
 def recent_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real Prophet fits on 30 days of synthetic hourly bars whose last bar opened 3 hours ago (no backtest)."""
@@ -44,8 +57,12 @@ def recent_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     periods = 24 * 30
     first = (last - (periods - 1) * pd.Timedelta("1h")).tz_localize(None)
     for pair, frame in random_walk_bars(PAIRS, periods=periods, freq="1h", start=first).items():
+        if pair == "BTC/USD":
+            btc_close = float(frame["close"].iloc[-1])
         frame = frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
         frame.to_csv(csv_dir / f"{pair.replace('/', '-')}.hourly.csv", index=False)
+    rules = csv_dir / "alerts.toml"
+    rules.write_text(ALERT_RULE.format(price=f"{btc_close * 1.005:.2f}"))
     out = tmp_path_factory.mktemp("live-artifact")
     config = TrainConfig(
         source=CsvSource(str(csv_dir)),
@@ -54,6 +71,7 @@ def recent_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out=str(out),
         model_version="live-1",
         backtest=BacktestConfig(cutoffs=0),
+        alert_rules=str(rules),
     )
     run(config, log=lambda _line: None)
     return out
@@ -177,10 +195,76 @@ def test_answers_follow_the_live_price_from_the_next_poll_and_the_memo_never_rep
     assert btc["prediction"] == after["prediction"]  # type: ignore[index]
     page = http_get(server.base + "/").body.decode()
     assert f"the live price {new_price:,.6g} at " in page
-    assert "charts were drawn at training time" in page
+    assert "the chart below follows it" in page
     # Polls are spaced by the interval at least (a lower bound only: the machine may be slow).
     times = [r.at for r in server.fake.requests if r.path == LATEST_BARS_PATH][-5:]
     assert all(b - a >= INTERVAL * 0.9 for a, b in itertools.pairwise(times))
+
+
+def _rule_and_its_check(server: Server) -> tuple[dict, dict]:
+    """The alert rule and the answer of its `check` call, asked until both rest on the same anchor (a poll may
+    land between the two requests)."""
+    for _ in range(20):
+        (rule,) = server.get("/v1/alerts")["rules"]
+        answer = server.get(rule["check"])
+        if rule["anchor"] == answer["anchor"]:
+            return rule, answer
+    pytest.fail("the anchor moved between every pair of requests")
+
+
+def test_alerts_are_evaluated_at_the_live_anchor_probability_answers_at(server: Server) -> None:
+    """As the feed moves BTC's price, /v1/alerts evaluates the rule at the live anchor /probability answers at,
+    number for number, and names it; training's evaluation stays beside it at the artifact's anchor."""
+    _reset(server)
+    seen = []
+    for factor in (1.002, 1.012):
+        price = server.closes["BTC/USD"] * factor
+        server.fake.set_latest("BTC/USD", price)
+        server.wait_for(lambda a, price=price: a["BTC/USD"]["price"] == pytest.approx(price, rel=1e-9))
+        rule, answer = _rule_and_its_check(server)
+        assert rule["anchor"]["source"] == "live"
+        assert rule["anchor"]["price"] == pytest.approx(price, rel=1e-9)
+        assert (rule["value"], rule["time"]) == (answer["probability"], answer["time"])
+        assert rule["holds"] is (rule["value"] >= 0.5)
+        assert rule["at_training"]["anchor"]["source"] == "artifact"
+        seen.append(rule["value"])
+    assert seen[1] > seen[0]  # the price rose past the rule's: more likely to close above it
+
+
+def test_a_horizon_counts_from_the_live_anchors_time(server: Server) -> None:
+    """With a live price, `horizon=24h` answers the bar that closes 24 hours after the live anchor's time."""
+    _reset(server)
+    point = server.get("/v1/forecast/BTC-USD?horizon=24h")
+    anchor = pd.Timestamp(point["anchor"]["time"])
+    assert point["anchor"]["source"] == "live"
+    assert pd.Timestamp(point["time"]) == anchor + pd.Timedelta(hours=24)
+    assert point["kind"] == "forecast"
+
+
+def test_with_a_live_anchor_kind_and_time_say_which_bars_have_closed(server: Server) -> None:
+    """Around a live anchor each bar's `time` says whether it closed before it: `fitted` bars carry their close,
+    `elapsed` bars (closed since the data, before the live price) carry none, and every `forecast` bar closes after
+    the anchor; the columns form says the same."""
+    _reset(server)
+    btc = next(s for s in server.get("/v1/symbols")["symbols"] if s["symbol"] == "BTC-USD")
+    end = pd.Timestamp(btc["anchor"]["time"]) + pd.Timedelta(hours=3)
+    query = f"/v1/forecast/BTC-USD?start={btc['data_end']}&end={end:%Y-%m-%dT%H:%M:%SZ}"
+    body = server.get(query)
+    assert body["anchor"]["source"] == "live"
+    anchor = pd.Timestamp(body["anchor"]["time"])  # the answer's own (a poll may have moved it since)
+    points = body["points"]
+    kinds = [p["kind"] for p in points]
+    assert kinds[0] == "fitted"
+    assert kinds == sorted(kinds, key=["fitted", "elapsed", "forecast"].index)
+    assert "elapsed" in kinds  # the data ends three hours before now
+    for p in points:
+        closed = pd.Timestamp(p["time"]) <= anchor
+        assert closed == (p["kind"] != "forecast"), p
+        assert (p["actual_close"] is not None) == (p["kind"] == "fitted"), p
+    columns = server.get(query + "&format=columns")
+    if columns["anchor"] == body["anchor"]:
+        assert columns["columns"]["kind"] == kinds
+        assert columns["columns"]["actual"] == [p["actual_close"] for p in points]
 
 
 def test_one_request_asks_for_every_served_pair_with_the_keys(server: Server) -> None:

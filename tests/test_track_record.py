@@ -107,10 +107,12 @@ def test_b_s_gate_compares_with_a_and_names_it(production_dir: Path, artifact: A
     assert "| BTC/USD | 7d | 2 | 1 |" in report
 
 
-def test_the_landing_page_shows_the_track_record_chart(live_server: str) -> None:
+def test_the_landing_page_links_the_track_record_chart(live_server: str) -> None:
+    """The page's track record section links the pair's chart (a PNG the page itself does not embed), which is
+    served; an unknown pair's is a 404."""
     page = http_get(live_server + "/").body.decode()
     assert "Track record" in page
-    assert '<img src="/v1/track-record/BTC-USD/chart.png"' in page
+    assert '<a href="/v1/track-record/BTC-USD/chart.png">' in page
     chart = http_get(live_server + "/v1/track-record/BTC-USD/chart.png")
     assert chart.status == 200
     assert chart.headers["content-type"] == "image/png"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptopredict.artifact import read_artifact
 from cryptopredict.errors import ArtifactError
+from cryptopredict.timeframes import parse_utc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
-    deliveries = deliver(alerts, generation, os.environ, args.public_url, args.timeout)
+    from cryptopredict.serving.anchor import artifact_anchor  # the API's own: one meaning of "the anchor"
+
+    trained_at = parse_utc(artifact.manifest["trained_at"])
+    anchors = {fc.symbol: artifact_anchor(fc, trained_at).to_json() for fc in artifact.forecasts.values()}
+    deliveries = deliver(alerts, generation, os.environ, args.public_url, args.timeout, anchors=anchors)
     if alerts.error is not None:
         print(f"alerts: error: the rule file was refused: {alerts.error}", file=sys.stderr)
     for s in alerts.states:

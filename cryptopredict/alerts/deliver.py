@@ -50,11 +50,25 @@ def _threshold(s: RuleState) -> str:
     return f"{s.rule.threshold:.1%}" if s.rule.kind != "median_move" else f"±{s.rule.threshold:.1%}"
 
 
-def message(s: RuleState, model_version: str, generation: str, public_url: str | None) -> dict[str, Any]:
-    """The body posted for a fired rule, in the rule's format."""
+def _anchor(anchor: Mapping[str, Any]) -> str:
+    return f"{anchor['price']:,.10g} at {anchor['time']} ({anchor['source']})"
+
+
+def message(
+    s: RuleState,
+    model_version: str,
+    generation: str,
+    public_url: str | None,
+    anchor: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body posted for a fired rule, in the rule's format; `anchor` (price, time, source) is the one the
+    rule was evaluated at, named in the message (none for a track-record rule)."""
     r = s.rule
     text = f"Alert {r.name}: {r.describe()}: now {_value(s)}"
     numbers = [("Pair", r.pair), ("Now", _value(s)), ("Threshold", _threshold(s)), ("Model", model_version)]
+    if anchor is not None:
+        text += f" (evaluated at {_anchor(anchor)})"
+        numbers.append(("Anchor", _anchor(anchor)))
     if r.format == "discord":
         embed: dict[str, Any] = {
             "title": r.name,
@@ -87,6 +101,7 @@ def message(s: RuleState, model_version: str, generation: str, public_url: str |
         "model_version": model_version,
         "generation": generation,
         "url": public_url,
+        "anchor": dict(anchor) if anchor is not None else None,
     }
 
 
@@ -135,8 +150,12 @@ def deliver(
     public_url: str | None = None,
     timeout: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
+    anchors: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Delivery]:
-    """Post every fired rule to the webhook its `webhook_env` names in `env`; one Delivery per rule."""
+    """Post every fired rule to the webhook its `webhook_env` names in `env`; one Delivery per rule.
+
+    `anchors` (by pair, like `BTC/USD`): the anchor each pair's rules were evaluated at, which the message
+    names: training evaluates at the artifact's own anchor (its last close), as `/v1/alerts` shows."""
     out: list[Delivery] = []
     refused: dict[str, str] = {}  # webhook_env -> the 4xx it answered: not tried again this run
     for s in alerts.fired:
@@ -153,7 +172,8 @@ def deliver(
         elif not url.startswith(("https://", "http://")):
             sent, outcome, bad = False, f"{r.webhook_env} does not hold an http(s) URL", False
         else:
-            body = message(s, alerts.model_version or "unknown", generation, public_url)
+            anchor = (anchors or {}).get(r.pair) if r.kind != "band_misses" else None
+            body = message(s, alerts.model_version or "unknown", generation, public_url, anchor)
             sent, outcome, bad = _post(url, body, timeout, sleep)
             if bad:
                 refused[r.webhook_env] = outcome.split(":", 1)[0]

@@ -23,6 +23,7 @@ __all__ = [
     "RuleState",
     "decide",
     "evaluate",
+    "holds",
     "log_line",
     "parse_alerts",
     "refused",
@@ -150,7 +151,8 @@ def _measure(
     return round(p, 6), f"probability {shown}{p:.1%}", None
 
 
-def _holds(rule: Rule, value: float | None) -> bool:
+def holds(rule: Rule, value: float | None) -> bool:
+    """Whether a rule holds at `value` (None: nothing measured, never holds)."""
     if value is None:
         return False
     if rule.kind == "median_move":
@@ -177,7 +179,7 @@ def evaluate(
         if prior is not None and prior.rule.watch != rule.watch:
             prior = None  # a rule watching something else now starts again, like a new one
         value, measured, basis = _measure(rule, payloads[rule.pair], ledger, prior)
-        active = _holds(rule, value)
+        active = holds(rule, value)
         fired = active and (prior is None or not prior.active)
         if prior is None:
             why = "first evaluation: holds now, fires" if active else "first evaluation: does not hold"

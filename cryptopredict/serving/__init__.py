@@ -20,6 +20,9 @@ from cryptopredict.serving.state import ServingState
 
 __all__ = ["create_app"]
 
+# Seconds a browser may keep a preflight's answer (Chromium keeps one at most two hours).
+PREFLIGHT_MAX_AGE = 7200
+
 
 class _AnythingConverter(PathConverter):
     """Like `path`, but also matches control characters, so a hostile symbol gets a 400 that
@@ -55,11 +58,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         send_wildcard=any_origin,  # a literal '*' (not the echoed origin) keeps shared caches simple
         supports_credentials=False,
         methods=["GET", "HEAD", "OPTIONS"],
+        max_age=PREFLIGHT_MAX_AGE,
+        expose_headers=["ETag"],
+        # flask-cors adds Vary: Origin only when more than one origin is listed; security adds it
+        # to every answer whenever the origins are restricted (one listed origin included).
+        vary_header=False,
     )
     register_error_handlers(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(pages.bp)
-    security.init_app(app, settings.live_prices_interval if feed is not None else None)
+    security.init_app(app, settings.live_prices_interval if feed is not None else None, not any_origin)
     # Ahead of the whole Flask stack, CORS and headers included: it replays what they answered,
     # keyed by the anchors' generation (which only live prices move).
     app.wsgi_app = HotPath(  # type: ignore[method-assign]

@@ -24,15 +24,24 @@ from cryptopredict.serving.errors import PROBLEM_TYPES, ApiError
 from cryptopredict.serving.params import (
     MAX_LEVELS,
     MAX_PARAM_LENGTH,
+    MAX_PRICES,
+    MAX_STEP,
     check_known,
+    parse_horizon,
     parse_levels,
-    parse_price,
+    parse_prices,
     parse_slug,
+    parse_step,
     parse_when,
     single,
 )
 
-__all__ = ["OPERATIONS", "PROBLEM_TYPES", "Operation", "Param", "checked"]
+__all__ = ["CONTRACT_VERSION", "OPERATIONS", "PROBLEM_TYPES", "Operation", "Param", "checked"]
+
+# The contract's semantic version, the document's info.version: the major number moves when an answer or a
+# parameter a client relies on changes or goes, the minor when one is added (1.1: explicit time, horizon,
+# columns, step, quantiles=all, probability curves, alerts at the anchor), the patch for words alone.
+CONTRACT_VERSION = "1.1.0"
 
 
 @functools.cache
@@ -53,9 +62,10 @@ class Param:
     example: str | None = None
     parse: Callable[[str], Any] = str  # a value in the documented form -> the route's value; ValueError -> 422
     default: Any = None
+    max_length: int = MAX_PARAM_LENGTH
 
     def schema(self) -> dict[str, Any]:
-        s: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM_LENGTH, "pattern": self.pattern}
+        s: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": self.pattern}
         if self.example is not None:
             s["examples"] = [self.example]
         return s
@@ -71,8 +81,8 @@ class Param:
 
     def read(self, raw: str) -> Any:
         """Check `raw` against the documented form (400 when outside it), then parse it (422 when refused)."""
-        if len(raw) > MAX_PARAM_LENGTH:
-            raise self._refuse(f"too long ({len(raw):,} characters, at most {MAX_PARAM_LENGTH})")
+        if len(raw) > self.max_length:
+            raise self._refuse(f"too long ({len(raw):,} characters, at most {self.max_length})")
         if not _regex(self.pattern).fullmatch(raw):  # fullmatch: '$' would let a final newline through
             shown = raw if raw.isprintable() else repr(raw)
             raise self._refuse(f"{shown!r} is not {self.form}")
@@ -96,7 +106,12 @@ class Operation:
     params: tuple[Param, ...] = ()
     ok: dict[str, Any] = field(default_factory=dict)  # the 200 response's content
     errors: tuple[int, ...] = (400,)
-    cached: bool = False  # answers carry an ETag and honour If-None-Match
+    cached: bool = False  # answers carry an ETag and honour If-None-Match (every JSON answer does too)
+
+    @property
+    def validated(self) -> bool:
+        """Whether a 200 carries an ETag and If-None-Match may answer 304: charts, and every JSON answer."""
+        return self.cached or _JSON_OK in self.ok
 
     @property
     def query_names(self) -> tuple[str, ...]:
@@ -107,7 +122,11 @@ class Operation:
         check_known(args, self.query_names)
         values: dict[str, Any] = {}
         for p in self.params:
-            raw = path[p.name] if p.where == "path" else single(args, p.name, required=p.required, expected=p.form)
+            raw = (
+                path[p.name]
+                if p.where == "path"
+                else single(args, p.name, required=p.required, expected=p.form, max_length=p.max_length)
+            )
             values[p.name] = p.default if raw is None else p.read(raw)
         return values
 
@@ -129,7 +148,9 @@ def checked(operation_id: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 _WHEN = (
     "A date (`2024-06-01`) or ISO 8601 datetime (`2024-06-01T12:00:00Z`); a naive time is UTC, an "
-    "offset is converted to UTC. Between two bars the value is interpolated linearly."
+    "offset is converted to UTC. It names a bar by its label, the instant the bar opens (as the data "
+    "does): the answer's `time` is when that bar closes, one step later. Between two bars the value "
+    "is interpolated linearly."
 )
 _WHEN_FORM = "an ISO 8601 date like 2024-06-01 or datetime like 2024-06-01T12:00:00Z"
 # The forms datetime.fromisoformat reads: a date, then optionally a time (hours, minutes, seconds,
@@ -147,11 +168,47 @@ def _when(name: str, description: str, *, required: bool = False, example: str |
     return Param(name, description, _WHEN_PATTERN, _WHEN_FORM, required, example=example, parse=parse_when)
 
 
-def _price(name: str, description: str, example: str | None = None) -> Param:
+def _prices(name: str, description: str, example: str | None = None) -> Param:
     return Param(
-        name, description, rf"^{_NUMBER}$", "a plain decimal number such as 65000 or 6.5e4", example=example,
-        parse=parse_price,
+        name, description, rf"^{_NUMBER}(,{_NUMBER}){{0,{MAX_PRICES - 1}}}$",
+        f"up to {MAX_PRICES} comma-separated plain decimal numbers such as 65000 or 6.5e4,7e4", example=example,
+        parse=parse_prices, max_length=_PRICES_LENGTH,
     )  # fmt: skip
+
+
+# Long enough for every published level written out (107 characters) or MAX_PRICES prices.
+_LEVELS_LENGTH = 256
+_PRICES_LENGTH = 1024
+
+_HORIZON = Param(
+    "horizon",
+    "A lead time counted from the anchor's close, instead of `date`: `7d` (days) or `24h` (hours). The answer is "
+    "the bar that closes that long after the anchor's `time` (after the data's last close, or after a live price).",
+    r"^[0-9]{1,4}[dh]$",
+    "a lead time like 7d or 24h",
+    example="7d",
+    parse=parse_horizon,
+)
+_FORMAT = Param(
+    "format",
+    "The shape of a series (`start` and `end`): `points` (the default: an array of point objects) or `columns` "
+    "(one array per field, the shape a chart library takes: `time`, `date`, `kind`, `median`, `low`, `high`, "
+    "`actual`, one array per requested quantile level).",
+    r"^(points|columns)$",
+    "one of: points, columns",
+    example="columns",
+    default="points",
+)
+_STEP = Param(
+    "step",
+    f"Keep every Nth grid point of a series, from `start` (1, the default, keeps all; at most {MAX_STEP}): a whole "
+    "history in one call within the point limit.",
+    r"^[0-9]{1,4}$",
+    f"a whole number from 1 to {MAX_STEP}",
+    example="7",
+    parse=parse_step,
+    default=1,
+)
 
 
 _SYMBOL = Param(
@@ -176,13 +233,14 @@ _MODEL = Param(
 )
 _QUANTILES = Param(
     "quantiles",
-    f"Comma-separated probability levels strictly between 0 and 1 (at most {MAX_LEVELS}, each once); the answer "
-    "adds the served forecast's price at each. Published from 0.01 to 0.99; a level between two published ones "
-    "is interpolated in log price.",
-    rf"^{_NUMBER}(,{_NUMBER}){{0,{MAX_LEVELS - 1}}}$",
-    f"up to {MAX_LEVELS} comma-separated decimal numbers like 0.05,0.5,0.95",
+    f"Comma-separated probability levels strictly between 0 and 1 (at most {MAX_LEVELS}, each once), or `all` "
+    "(every published level); the answer adds the served forecast's price at each. Published: 0.01, 0.025, 0.05, "
+    "0.1 to 0.9 by 0.05, 0.95, 0.975, 0.99; a level between two published ones is interpolated in log price.",
+    rf"^(all|{_NUMBER}(,{_NUMBER}){{0,{MAX_LEVELS - 1}}})$",
+    f"all, or up to {MAX_LEVELS} comma-separated decimal numbers like 0.05,0.5,0.95",
     example="0.05,0.5,0.95",
     parse=parse_levels,
+    max_length=_LEVELS_LENGTH,
 )
 
 _JSON_OK = "application/json"
@@ -192,7 +250,8 @@ def _json(ref: str) -> dict[str, Any]:
     return {_JSON_OK: {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-_PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
+# format: binary beside contentMediaType: what generators read as "bytes, not text".
+_PNG = {"image/png": {"schema": {"type": "string", "format": "binary", "contentMediaType": "image/png"}}}
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 
 # fmt: off
@@ -212,15 +271,19 @@ OPERATIONS: dict[str, Operation] = {
             ok=_PNG, errors=(400, 404), cached=True,
         ),
         Operation(
-            "/v1/forecast/{symbol}", "forecast", "One point (`date`) or a series (`start` and `end`) for a pair",
+            "/v1/forecast/{symbol}", "forecast",
+            "One point (`date` or `horizon`) or a series (`start` and `end`, as points or columns) for a pair",
             "forecast",
             (
                 _SYMBOL,
-                _when("date", _WHEN + " Or give `start` and `end`.", example="2026-06-01"),
+                _when("date", _WHEN + " Or give `horizon`, or `start` and `end`.", example="2026-06-01"),
+                _HORIZON,
                 _when("start", "First instant of a series. " + _WHEN, example="2026-06-01"),
                 _when("end", "Last instant, inclusive. " + _WHEN, example="2026-06-10"),
                 _MODEL,
                 _QUANTILES,
+                _FORMAT,
+                _STEP,
             ),
             {
                 _JSON_OK: {
@@ -228,6 +291,7 @@ OPERATIONS: dict[str, Operation] = {
                         "oneOf": [
                             {"$ref": "#/components/schemas/ForecastPoint"},
                             {"$ref": "#/components/schemas/ForecastSeries"},
+                            {"$ref": "#/components/schemas/ForecastColumns"},
                         ]
                     }
                 }
@@ -236,12 +300,17 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation(
             "/v1/forecast/{symbol}/probability", "probability",
-            "The probability that a pair's close on a date is above (or below) a price", "forecast",
+            "The probability that a pair's close on a date is above (or below) one price or several (a curve)",
+            "forecast",
             (
                 _SYMBOL,
-                _DATE_REQUIRED,
-                _price("above", "A price in USD; give this or `below`.", example="100000"),
-                _price("below", "A price in USD; give this or `above`."),
+                _when("date", _WHEN + " Or give `horizon`.", example="2026-06-01"),
+                _HORIZON,
+                _prices(
+                    "above", "A price in USD, or several comma-separated (a curve in one call); give this or `below`.",
+                    example="100000",
+                ),
+                _prices("below", "A price in USD, or several comma-separated; give this or `above`."),
             ),
             _json("Probability"), (400, 404, 422),
         ),

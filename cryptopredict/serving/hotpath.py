@@ -7,10 +7,16 @@ request again is answered with those bytes, without the framework. The two can n
 there is one code path that builds an answer, and the memo only replays it.
 
 What an answer depends on, and so the key: method (GET only), path, query string, `Origin` (CORS),
-`Host` and the URL scheme (anything built from the request's own URL). Requests that carry a
-conditional or range header (`If-None-Match`, `Range`, ...) go to Flask every time, so ETag/304
-and partial answers stay Flask's own. Only 200 answers and the client errors that depend on
-nothing but the request (400, 404, 422) are kept; a 5xx is never replayed.
+`Accept-Encoding` (a JSON answer is kept as sent, gzipped or not: the encoded bytes, compressed
+once), `Host` and the URL scheme (anything built from the request's own URL). The header is keyed
+as sent, not parsed: the few spellings browsers and clients use each get their entry. A request with
+`If-None-Match` (a browser revalidating, as the live page does each poll interval) is answered from
+the kept answer when there is one: a 304 when the tag matches it (the kept headers less the entity
+headers, as werkzeug's own 304 is), the kept answer itself when not; with nothing kept it goes to
+Flask and its answer is not kept. Requests with any other conditional or range header (`Range`,
+`If-Modified-Since`, ...) go to Flask every time, so partial answers stay Flask's own. Only 200
+answers and the client errors that depend on nothing but the request (400, 404, 422) are kept; a
+5xx is never replayed.
 
 The memory bound is stated in bytes (`HOT_CACHE_MB`, 64 MB by default; 0 turns the memo off):
 every kept answer counts its body, its headers and its key; one answer larger than a sixteenth of
@@ -38,6 +44,8 @@ from collections.abc import Callable, Iterable
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
+from werkzeug.http import parse_etags, unquote_etag
+
 __all__ = ["VOLATILE", "HotPath"]
 
 # Set in the WSGI environ by a view whose answer depends on more than the request and the anchors.
@@ -46,9 +54,9 @@ VOLATILE = "cryptopredict.volatile"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-# Request headers that make an answer depend on more than the key: always Flask's.
+# Request headers that make an answer depend on more than the key: always Flask's (If-None-Match is
+# answered from a kept answer's ETag, below).
 _BYPASS = (
-    "HTTP_IF_NONE_MATCH",
     "HTTP_IF_MODIFIED_SINCE",
     "HTTP_IF_MATCH",
     "HTTP_IF_UNMODIFIED_SINCE",
@@ -56,6 +64,13 @@ _BYPASS = (
     "HTTP_RANGE",
 )
 _KEPT_STATUSES = frozenset({200, 400, 404, 422})
+# What a 304 leaves out of the 200 it stands for (werkzeug's remove_entity_headers, Expires and
+# Content-Location kept as it keeps them).
+_ENTITY = frozenset(
+    {"allow", "content-encoding", "content-language", "content-length", "content-md5", "content-range", "content-type",
+     "last-modified"}
+)  # fmt: skip
+_NOT_MODIFIED = "304 NOT MODIFIED"
 # Per kept answer, what the dict entry, the tuples and the header list cost beyond their text.
 _ENTRY_OVERHEAD = 512
 
@@ -105,6 +120,7 @@ class HotPath:
             environ.get("PATH_INFO", ""),
             environ.get("QUERY_STRING", ""),
             environ.get("HTTP_ORIGIN", "\0"),  # absent and empty are different requests to CORS
+            environ.get("HTTP_ACCEPT_ENCODING", ""),  # gzip or not: the encoded bytes are kept as sent
             environ.get("HTTP_HOST", ""),
             environ["wsgi.url_scheme"],
             environ.get("SCRIPT_NAME", ""),
@@ -117,8 +133,15 @@ class HotPath:
         kept = self._memo.get(key)
         if kept is not None:
             self.hits += 1  # a statistic: a lost increment under threads costs nothing
-            start_response(kept[0], kept[1] if kept[4] is None else _refreshed(kept[1], kept[4], self._clock()))
+            headers = kept[1] if kept[4] is None else _refreshed(kept[1], kept[4], self._clock())
+            condition = environ.get("HTTP_IF_NONE_MATCH")
+            if condition is not None and kept[0].startswith("200") and _matches(condition, headers):
+                start_response(_NOT_MODIFIED, [h for h in headers if h[0].lower() not in _ENTITY])
+                return (b"",)
+            start_response(kept[0], headers)
             return (kept[2],)
+        if "HTTP_IF_NONE_MATCH" in environ:
+            return self._app(environ, start_response)  # nothing kept to compare with: Flask's, not kept
         self.misses += 1
         return self._answer_and_keep(key, environ, start_response)
 
@@ -170,6 +193,12 @@ class HotPath:
                 self._used -= self._memo.pop(oldest)[3]
             self._memo[key] = (status, headers, body, size, clock)
             self._used += size
+
+
+def _matches(condition: str, headers: list[tuple[str, str]]) -> bool:
+    """Whether If-None-Match names the answer's ETag (weak comparison, `*` any), as werkzeug decides it."""
+    tag = next((v for k, v in headers if k.lower() == "etag"), None)
+    return tag is not None and parse_etags(condition).contains_weak(unquote_etag(tag)[0])
 
 
 def _clock_headers(headers: list[tuple[str, str]]) -> tuple[tuple[int, int], ...] | bool | None:

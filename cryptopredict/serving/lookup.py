@@ -223,14 +223,20 @@ def probability_below(
 
 
 def between(
-    fc: SymbolForecast, start: datetime, end: datetime, cap: int, model: str = "served", anchor: Anchor | None = None
+    fc: SymbolForecast,
+    start: datetime,
+    end: datetime,
+    cap: int,
+    model: str = "served",
+    anchor: Anchor | None = None,
+    every: int = 1,
 ) -> list[Point]:
-    """Every grid point in [start, end]; raises OutOfRange, or ValueError past `cap` points."""
+    """Every `every`th grid point in [start, end] from the first; raises OutOfRange, or ValueError past `cap` points."""
     i0, rem0, step_us = _position(fc, start)
     i1, _, _ = _position(fc, end)
     first = i0 + (1 if rem0 else 0)
-    count = max(0, i1 - first + 1)
-    if count > cap:
-        msg = f"the range holds {count:,} points, more than the cap of {cap:,}"
+    indices = range(first, i1 + 1, every)
+    if len(indices) > cap:
+        msg = f"the range holds {len(indices):,} points, more than the cap of {cap:,}"
         raise ValueError(msg)
-    return [_point(fc, i, 0, step_us, fc.start + i * fc.step, model, anchor) for i in range(first, i1 + 1)]
+    return [_point(fc, i, 0, step_us, fc.start + i * fc.step, model, anchor) for i in indices]

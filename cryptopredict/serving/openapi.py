@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from cryptopredict.serving.contract import OPERATIONS, Operation
+from cryptopredict.serving.contract import CONTRACT_VERSION, OPERATIONS, Operation
 from cryptopredict.serving.errors import PROBLEM_TYPES
 
 __all__ = ["document"]
@@ -31,8 +32,30 @@ _METRICS = {
         "n": {"type": "integer"},
     },
 }
+_BOUND = {
+    "enum": ["exact", "at least", "at most"],
+    "description": "beyond the published 1%-99% quantiles only a bound is known",
+}
 _CI = {"type": ["array", "null"], "items": _NUM, "description": "90% moving-block bootstrap interval"}
 _ANCHOR_REF = {"$ref": "#/components/schemas/Anchor"}
+_DATE_LABEL = {
+    **_TIME,
+    "description": "the bar's label, as the data stamps it: the instant the bar opens (or the instant asked, "
+    "between two bars); its price is the close at `time`",
+}
+_CLOSE_TIME = {
+    **_TIME,
+    "description": "the instant the price is for: the bar's close, one step after `date`. The anchor's `time` is on "
+    "the same scale: a point whose `time` is at or before it has closed",
+}
+_KIND = {
+    "enum": ["fitted", "forecast", "elapsed"],
+    "description": "`fitted`: inside the data (for the served forecast, the forecast made one bar earlier); "
+    "`forecast`: after the data and after the anchor; `elapsed`: after the data but closed at or before a live "
+    "anchor's time (its close is not in the data): the artifact's forecast for it, from the data end",
+}
+_NUMS = {"type": "array", "items": _NUM}
+_STEP_FIELD = {"type": "integer", "description": "every how many grid points were kept (1: all)"}
 _CARRIED_REF = {"$ref": "#/components/schemas/Carried"}
 _SCHEMAS: dict[str, Any] = {
     "Anchor": {
@@ -66,15 +89,11 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Point": {
         "type": "object",
-        "required": ["date", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
+        "required": ["date", "time", "kind", "prediction", "prediction_low", "prediction_high", "actual_close"],
         "properties": {
-            "date": _TIME,
-            "kind": {
-                "enum": ["fitted", "forecast", "elapsed"],
-                "description": "inside the data (for the served forecast: the forecast made one bar "
-                "earlier), or after it; `elapsed`: after the data but closed before the live anchor's "
-                "time (its close is not in the data): the artifact's forecast for it, from the data end",
-            },
+            "date": _DATE_LABEL,
+            "time": _CLOSE_TIME,
+            "kind": _KIND,
             "prediction": {**_NUM, "description": "the median (served) or Prophet's yhat"},
             "prediction_low": {**_NUM, "description": "lower end of the 80% interval (the 10% quantile)"},
             "prediction_high": {**_NUM, "description": "upper end of the 80% interval (the 90% quantile)"},
@@ -91,19 +110,29 @@ _SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/ForecastHead"},
             {
                 "type": "object",
-                "required": ["date", "kind", "probability", "bound", "prediction"],
+                "required": ["date", "time", "kind", "side", "prices", "probabilities", "bounds", "prediction"],
                 "properties": {
-                    "model": {"const": "served"},
-                    "date": _TIME,
-                    "kind": {"enum": ["fitted", "forecast", "elapsed"]},
-                    "above": _NUM,
-                    "below": _NUM,
-                    "probability": {**_NUM, "minimum": 0, "maximum": 1},
-                    "bound": {
-                        "enum": ["exact", "at least", "at most"],
-                        "description": "beyond the published 1%-99% quantiles only a bound is known",
+                    "date": _DATE_LABEL,
+                    "time": _CLOSE_TIME,
+                    "kind": _KIND,
+                    "above": {**_NUM, "description": "the price asked about, when one price was given with above"},
+                    "below": {**_NUM, "description": "the price asked about, when one price was given with below"},
+                    "probability": {
+                        **_NUM,
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "when one price was given: the probability for it",
                     },
-                    "prediction": _NUM,
+                    "bound": {**_BOUND, "description": "when one price was given: " + _BOUND["description"]},
+                    "side": {"enum": ["above", "below"], "description": "which side of each price is asked about"},
+                    "prices": {**_NUMS, "description": "every price asked about, in the order given"},
+                    "probabilities": {
+                        "type": "array",
+                        "items": {**_NUM, "minimum": 0, "maximum": 1},
+                        "description": "the probability for each price, in the same order: a curve",
+                    },
+                    "bounds": {"type": "array", "items": _BOUND, "description": "for each price, as `bound`"},
+                    "prediction": {**_NUM, "description": "the served median at that bar"},
                     "actual_close": _NUM_OR_NULL,
                 },
             },
@@ -130,15 +159,51 @@ _SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/ForecastHead"},
             {
                 "type": "object",
-                "required": ["start", "end", "count", "points"],
+                "required": ["start", "end", "step", "count", "points"],
                 "properties": {
                     "start": _TIME,
                     "end": _TIME,
+                    "step": _STEP_FIELD,
                     "count": {"type": "integer"},
                     "points": {"type": "array", "items": {"$ref": "#/components/schemas/Point"}},
                 },
             },
         ]
+    },
+    "ForecastColumns": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ForecastHead"},
+            {
+                "type": "object",
+                "required": ["start", "end", "step", "count", "columns"],
+                "properties": {
+                    "start": _TIME,
+                    "end": _TIME,
+                    "step": _STEP_FIELD,
+                    "count": {"type": "integer"},
+                    "columns": {"$ref": "#/components/schemas/SeriesColumns"},
+                },
+            },
+        ]
+    },
+    "SeriesColumns": {
+        "type": "object",
+        "description": "A series (format=columns) as one array per field, each `count` long, in time order",
+        "required": ["time", "date", "kind", "median", "low", "high", "actual"],
+        "properties": {
+            "time": {"type": "array", "items": _TIME, "description": _CLOSE_TIME["description"]},
+            "date": {"type": "array", "items": _TIME, "description": _DATE_LABEL["description"]},
+            "kind": {"type": "array", "items": {"enum": _KIND["enum"]}, "description": _KIND["description"]},
+            "median": {**_NUMS, "description": "the median (served) or Prophet's yhat"},
+            "low": {**_NUMS, "description": "lower end of the 80% interval"},
+            "high": {**_NUMS, "description": "upper end of the 80% interval"},
+            "actual": {"type": "array", "items": _NUM_OR_NULL, "description": "the real close where known"},
+            "quantiles": {
+                "type": "object",
+                "additionalProperties": _NUMS,
+                "description": "with `quantiles`: the prices at each level, keyed by the level",
+            },
+        },
     },
     "Symbols": {
         "type": "object",
@@ -157,7 +222,11 @@ _SCHEMAS: dict[str, Any] = {
                         "step_seconds": {"type": "integer"},
                         "rows": {"type": ["integer", "null"]},
                         "data_start": _TIME,
-                        "data_end": _TIME,
+                        "data_end": {**_TIME, "description": "the label of the data's last bar (the instant it opens)"},
+                        "data_end_time": {
+                            **_TIME,
+                            "description": "when the data's last close was: the end of the bar `data_end` labels",
+                        },
                         "forecast_end": _TIME,
                         "horizon_steps": {"type": "integer"},
                         "forecast_url": {"type": "string"},
@@ -443,31 +512,66 @@ _SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "description": "why the rule file was refused at training (then nothing fired); null when it was read",
             },
-            "rules": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "pair", "kind", "threshold", "format", "watches", "value", "holds", "fired"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "pair": {"type": "string"},
-                        "kind": {"enum": ["probability_above", "probability_below", "median_move", "band_misses"]},
-                        "price": _NUM,
-                        "horizon": {"type": "string"},
-                        "date": {"type": "string", "format": "date"},
-                        "threshold": _NUM,
-                        "format": {"enum": ["discord", "slack", "json"]},
-                        "watches": {"type": "string", "description": "the rule in words"},
-                        "value": {
-                            "type": ["number", "null"],
-                            "description": "a probability, a median's move as a fraction, or a count of misses; "
-                            "null when there is nothing to measure yet",
-                        },
-                        "holds": {"type": "boolean"},
-                        "fired": {"type": "boolean", "description": "crossed into holding with this model: posted"},
-                        "detail": {"type": "string"},
-                    },
-                },
+            "rules": {"type": "array", "items": {"$ref": "#/components/schemas/AlertRule"}},
+        },
+    },
+    "AlertRule": {
+        "type": "object",
+        "description": "A watch rule, evaluated now at the pair's current anchor (the one `/probability` answers at), "
+        "beside the evaluation the training run made, which decided whether it fired and was posted",
+        "required": [
+            "name",
+            "pair",
+            "kind",
+            "threshold",
+            "format",
+            "watches",
+            "value",
+            "holds",
+            "anchor",
+            "fired",
+            "at_training",
+        ],
+        "properties": {
+            "name": {"type": "string"},
+            "pair": {"type": "string"},
+            "kind": {"enum": ["probability_above", "probability_below", "median_move", "band_misses"]},
+            "price": _NUM,
+            "horizon": {"type": "string"},
+            "date": {"type": "string", "format": "date"},
+            "threshold": _NUM,
+            "format": {"enum": ["discord", "slack", "json"]},
+            "watches": {"type": "string", "description": "the rule in words"},
+            "value": {
+                "type": ["number", "null"],
+                "description": "now, at `anchor`: a probability (what `check` answers), a median's move as a fraction "
+                "from the median published before, or a count of misses; null when there is nothing to measure",
+            },
+            "holds": {"type": "boolean", "description": "whether the rule holds now, at `anchor`"},
+            "anchor": {
+                "anyOf": [_ANCHOR_REF, {"type": "null"}],
+                "description": "the anchor `value` was computed at; null for a track-record rule (band_misses)",
+            },
+            "time": {**_TIME_OR_NULL, "description": "the close the rule looks at (null: none)"},
+            "check": {
+                "type": ["string", "null"],
+                "description": "the API call that answers the same question at the same anchor",
+            },
+            "fired": {"type": "boolean", "description": "crossed into holding at training, with this model: posted"},
+            "detail": {"type": "string", "description": "training's evaluation in words"},
+            "at_training": {"$ref": "#/components/schemas/AlertEvaluation"},
+        },
+    },
+    "AlertEvaluation": {
+        "type": "object",
+        "description": "The rule as the training run evaluated it: the evaluation a posted alert reports",
+        "required": ["value", "holds", "anchor"],
+        "properties": {
+            "value": _NUM_OR_NULL,
+            "holds": {"type": "boolean"},
+            "anchor": {
+                "anyOf": [_ANCHOR_REF, {"type": "null"}],
+                "description": "the artifact's own anchor (its last close); null for a track-record rule",
             },
         },
     },
@@ -553,6 +657,75 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+# Objects a client names, hoisted out of the answers above into components of their own (a generator makes
+# one class per component, named as here, instead of names pieced together from the path to it, some of
+# which collide). Parents come before their children.
+_NAMED = (
+    ("Symbols/properties/symbols/items", "Symbol"),
+    ("Backtest/properties/horizons/items", "BacktestHorizon"),
+    ("Backtest/properties/metrics/additionalProperties", "HorizonMetrics"),
+    ("HorizonMetrics/properties/served", "ServedMetrics"),
+    ("HorizonMetrics/properties/nested", "NestedMetrics"),
+    ("HorizonMetrics/properties/prophet", "Metrics"),
+    ("HorizonMetrics/properties/weight_evidence", "WeightEvidence"),
+    ("HorizonMetrics/properties/weights_used", "WeightsUsed"),
+    ("HorizonMetrics/properties/skill", "Skill"),
+    ("Model/properties/gate", "Gate"),
+    ("Gate/properties/checks/items", "GateCheck"),
+    ("Model/properties/symbols/additionalProperties", "ModelSymbol"),
+    ("TrackRecord/allOf/1/properties/symbols/additionalProperties", "PairRecordSummary"),
+    ("PairTrackRecord/allOf/1/properties/horizons/items", "HorizonRecord"),
+    ("Problem/properties/invalid_params/items", "InvalidParam"),
+    ("Problem/properties/valid_range", "ValidRange"),
+)
+_SAME_AS = {"HorizonMetrics/properties/drift": "Metrics", "HorizonMetrics/properties/naive": "Metrics"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _components(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The components a generator reads without surprises: the objects of `_NAMED` hoisted into named
+    schemas, and no object-or-null component (a generator names its object half after the first place
+    it meets it, and again at the next: duplicate classes); each use is `anyOf: [the object, null]`."""
+    out = copy.deepcopy(schemas)
+
+    def holder(pointer: str) -> tuple[Any, str | int]:
+        *parents, last = pointer.split("/")
+        node: Any = out
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        return node, int(last) if isinstance(node, list) else last
+
+    for pointer, name in _NAMED:
+        node, key = holder(pointer)
+        out[name] = node[key]
+        node[key] = _ref(name)
+    for pointer, name in _SAME_AS.items():
+        node, key = holder(pointer)
+        described = node[key].get("description")
+        node[key] = {**_ref(name), **({"description": described} if described else {})}
+    nullable = {name for name, s in out.items() if s.get("type") == ["object", "null"]}
+    for name in nullable:
+        out[name]["type"] = "object"
+
+    def unnull(node: Any) -> Any:
+        if isinstance(node, list):
+            return [unnull(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "")
+        if ref.rsplit("/", 1)[-1] in nullable:
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {"anyOf": [{"$ref": ref}, {"type": "null"}], **rest}
+        return {k: unnull(v) for k, v in node.items()}
+
+    return {name: unnull(s) for name, s in out.items()}
+
+
+COMPONENTS = _components(_SCHEMAS)
+
 _ERROR_TEXT = {
     400: "A parameter is missing, unknown, repeated, too long, or outside its documented form",
     404: "No such pair (or chart, or track record) in this deployment",
@@ -566,8 +739,9 @@ _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schema
 
 def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": op.ok}}
-    if op.cached:
-        responses["200"]["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "changes with the model"}}
+    if op.validated:
+        what = "changes with the model" if op.cached else "a digest of the answer's bytes; its gzip form's ends in -gz"
+        responses["200"]["headers"] = {"ETag": {"schema": {"type": "string"}, "description": what}}
         responses["304"] = {"description": "Not modified since the ETag given in If-None-Match"}
     for status in (*op.errors, 405):
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": _PROBLEM}
@@ -580,13 +754,15 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
 
 
-def document(version: str) -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document for this deployment's model version."""
+def document(model_version: str) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document: versioned by the contract, naming this deployment's model version."""
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "cryptopredict",
-            "version": version,
+            # The contract's own version (a generated client's package version); the model is another matter.
+            "version": CONTRACT_VERSION,
+            "x-model-version": model_version,
             "summary": "Crypto price forecasts from a Prophet model, precomputed at train time.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
@@ -599,5 +775,5 @@ def document(version: str) -> dict[str, Any]:
             {"name": "service", "description": "What is served and how good it is"},
         ],
         "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS.values()},
-        "components": {"schemas": _SCHEMAS},
+        "components": {"schemas": COMPONENTS},
     }

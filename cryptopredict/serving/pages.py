@@ -18,10 +18,6 @@ __all__ = ["bp"]
 
 bp = Blueprint("pages", __name__)
 
-# The landing page embeds the charts of this many pairs (two PNGs each, about 100 KB); every other
-# pair gets its row in the table, its section and links to its charts: with 60 pairs the page
-# stays a page, not 120 images.
-CHARTS_SHOWN = 3
 CHART_MAX_AGE = 3600  # seconds a browser or proxy may keep a chart
 
 
@@ -102,7 +98,8 @@ def docs() -> ResponseReturnValue:
 @bp.get("/")
 @checked("home")
 def home() -> ResponseReturnValue:
-    """A page for people: a table of every pair, the first few pairs' charts, the model, its backtest, the docs."""
+    """A page for people: a table of every pair, the live chart (drawn in the browser by static/page.js from the
+    API's JSON), the model, its backtest, the docs."""
     state = _state()
     m = state.artifact.manifest
     pairs = []
@@ -133,7 +130,6 @@ def home() -> ResponseReturnValue:
         pairs=pairs,
         gate=m.get("gate"),
         skipped=m.get("skipped") or {},
-        charts_shown=CHARTS_SHOWN,
         live=state.feed is not None,
         interval=state.settings.live_prices_interval,
         app=current_app,

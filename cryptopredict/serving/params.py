@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from werkzeug.datastructures import MultiDict
 
@@ -15,16 +15,23 @@ from cryptopredict.timeframes import slug_to_symbol, symbol_to_slug
 __all__ = [
     "MAX_LEVELS",
     "MAX_PARAM_LENGTH",
+    "MAX_PRICES",
+    "MAX_STEP",
     "check_known",
+    "parse_horizon",
     "parse_levels",
     "parse_price",
+    "parse_prices",
     "parse_slug",
+    "parse_step",
     "parse_when",
     "single",
 ]
 
 MAX_PARAM_LENGTH = 64
 MAX_LEVELS = 23
+MAX_PRICES = 50  # prices in one probability call (a curve)
+MAX_STEP = 1000
 _DATE_PREFIX = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
@@ -38,7 +45,9 @@ def check_known(args: MultiDict[str, str], allowed: Collection[str]) -> None:
         raise ApiError.bad_param(shown, f"unknown parameter; this endpoint accepts: {accepted}")
 
 
-def single(args: MultiDict[str, str], name: str, *, required: bool, expected: str) -> str | None:
+def single(
+    args: MultiDict[str, str], name: str, *, required: bool, expected: str, max_length: int = MAX_PARAM_LENGTH
+) -> str | None:
     """The one value of `name`, or None when absent and optional; `expected` says what a value looks like."""
     values = args.getlist(name)
     if len(values) > 1:
@@ -48,8 +57,8 @@ def single(args: MultiDict[str, str], name: str, *, required: bool, expected: st
             raise ApiError.bad_param(name, f"required; {expected}")
         return None
     value = values[0]
-    if len(value) > MAX_PARAM_LENGTH:
-        raise ApiError.bad_param(name, f"too long ({len(value):,} characters, at most {MAX_PARAM_LENGTH})")
+    if len(value) > max_length:
+        raise ApiError.bad_param(name, f"too long ({len(value):,} characters, at most {max_length})")
     if value == "":
         raise ApiError.bad_param(name, f"empty; {expected}")
     return value
@@ -106,8 +115,37 @@ def parse_price(value: str) -> float:
     return price
 
 
-def parse_levels(value: str) -> list[float]:
-    """`0.05,0.5,0.95`: distinct levels strictly between 0 and 1."""
+def parse_prices(value: str) -> list[float]:
+    """`90000,100000`: one or more prices in USD above 0, each once."""
+    prices = [parse_price(part) for part in value.split(",")]
+    if len(set(prices)) != len(prices):
+        msg = "a price is given twice"
+        raise ValueError(msg)
+    return prices
+
+
+def parse_horizon(value: str) -> timedelta:
+    """`7d` or `24h`: a lead time after the anchor, above 0."""
+    lead = timedelta(days=int(value[:-1])) if value[-1] == "d" else timedelta(hours=int(value[:-1]))
+    if not lead:
+        msg = "must be a lead time above 0"
+        raise ValueError(msg)
+    return lead
+
+
+def parse_step(value: str) -> int:
+    """Every how many grid points a series keeps: 1 (all) or more."""
+    step = int(value)
+    if not 1 <= step <= MAX_STEP:
+        msg = f"must be from 1 to {MAX_STEP}"
+        raise ValueError(msg)
+    return step
+
+
+def parse_levels(value: str) -> list[float] | str:
+    """`0.05,0.5,0.95`: distinct levels strictly between 0 and 1; or `all` (every published level)."""
+    if value == "all":
+        return value
     levels = [float(part) for part in value.split(",")]
     for level, part in zip(levels, value.split(","), strict=True):
         if not 0 < level < 1:

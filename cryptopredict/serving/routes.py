@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from cryptopredict.alerts.rules import parse_horizon as parse_rule_horizon
+from cryptopredict.alerts.rules import utc_midnight
+from cryptopredict.alerts.state import RuleState
+from cryptopredict.alerts.state import holds as holds_now
 from cryptopredict.artifact import SymbolForecast, carried_age_days, format_utc
 from cryptopredict.ledger import RETENTION_DAYS
-from cryptopredict.serving.anchor import Anchor
+from cryptopredict.serving.anchor import Anchor, artifact_anchor
 from cryptopredict.serving.contract import checked
 from cryptopredict.serving.errors import ApiError
 from cryptopredict.serving.hotpath import VOLATILE
@@ -26,6 +30,7 @@ from cryptopredict.serving.lookup import (
 )
 from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
+from cryptopredict.timeframes import parse_utc, symbol_to_slug
 
 __all__ = ["bp"]
 
@@ -65,12 +70,15 @@ def _at(fc: SymbolForecast, name: str, when: datetime, model: str = "served", an
         raise _out_of_range(name, fc, exc) from None
 
 
-def _levels(fc: SymbolForecast, model: str, levels: list[float] | None) -> list[float] | None:
-    """The `quantiles` asked for, checked against the published ones, or None; only the served forecast has them."""
+def _levels(fc: SymbolForecast, model: str, levels: list[float] | str | None) -> list[float] | None:
+    """The `quantiles` asked for (`all`: every published one), checked against the published ones, or None; only
+    the served forecast has them."""
     if levels is None:
         return None
     if model != "served":
         raise ApiError.bad_param("quantiles", "quantiles are published for the served forecast only (drop model)")
+    if levels == "all":
+        return list(fc.levels)
     try:
         check_levels(fc, levels)
     except ValueError as exc:
@@ -80,6 +88,21 @@ def _levels(fc: SymbolForecast, model: str, levels: list[float] | None) -> list[
 
 def _quantiles_json(fc: SymbolForecast, when: datetime, levels: list[float], anchor: Anchor | None) -> dict[str, float]:
     return {f"{p:g}": v for p, v in zip(levels, quantiles_at(fc, when, levels, anchor), strict=True)}
+
+
+def _target(fc: SymbolForecast, date: datetime | None, horizon: timedelta | None) -> tuple[str, datetime]:
+    """The bar asked for, by `date` or by `horizon` after the anchor's close, and the parameter that named it.
+
+    The anchor's close is the end of the bar it stands for (its grid time); the bar that closes `horizon`
+    after it has the label grid + horizon. The served anchor is the one that counts, for Prophet's own
+    forecast too: "in 7 days" means the same instant whichever forecast is asked."""
+    if horizon is None:
+        if date is None:
+            raise ApiError.bad_param("date", "required: give date or horizon")
+        return "date", date
+    if date is not None:
+        raise ApiError.bad_param("horizon", "give either date or horizon, not both")
+    return "horizon", _state().anchor(fc.slug).grid + horizon
 
 
 def _out_of_range(name: str, fc: SymbolForecast, exc: OutOfRange) -> ApiError:
@@ -92,9 +115,10 @@ def _out_of_range(name: str, fc: SymbolForecast, exc: OutOfRange) -> ApiError:
     )
 
 
-def _point_json(p: Point) -> dict[str, Any]:
+def _point_json(p: Point, step: timedelta) -> dict[str, Any]:
     return {
         "date": format_utc(p.date),
+        "time": format_utc(p.date + step),
         "kind": p.kind,
         "prediction": p.prediction,
         "prediction_low": p.prediction_low,
@@ -124,24 +148,31 @@ def bitcoin(date: datetime, model: str) -> ResponseReturnValue:
 def forecast(
     symbol: str,
     date: datetime | None,
+    horizon: timedelta | None,
     start: datetime | None,
     end: datetime | None,
     model: str,
-    quantiles: list[float] | None,
+    quantiles: list[float] | str | None,
+    format: str,
+    step: int,
 ) -> ResponseReturnValue:
-    """One point (`date`) or a series of grid points (`start` and `end`)."""
+    """One point (`date` or `horizon`) or a series of grid points (`start` and `end`), as points or columns."""
     fc = _forecast_for(symbol)
     levels = _levels(fc, model, quantiles)
     anchor = _anchor(fc, model)
     head = _head(fc, model, anchor)
-    if date is not None:
+    if date is not None or horizon is not None:
         if start is not None or end is not None:
-            raise ApiError.bad_param("date", "give either date, or start and end, not both")
-        p = _at(fc, "date", date, model, anchor)
+            raise ApiError.bad_param("horizon" if date is None else "date", "give either one point, or start and end")
+        for name, value, default in (("format", format, "points"), ("step", step, 1)):
+            if value != default:
+                raise ApiError.bad_param(name, "shapes a series: give start and end")
+        name, when = _target(fc, date, horizon)
+        p = _at(fc, name, when, model, anchor)
         extra = {"quantiles": _quantiles_json(fc, p.date, levels, anchor)} if levels else {}
-        return jsonify({**head, **_point_json(p), **extra})
+        return jsonify({**head, **_point_json(p, fc.step), **extra})
     if start is None and end is None:
-        raise ApiError.bad_param("date", "required: give date, or start and end")
+        raise ApiError.bad_param("date", "required: give date or horizon, or start and end")
     if start is None or end is None:
         missing = "start" if start is None else "end"
         raise ApiError.bad_param(missing, "required with the other end of the range; give start and end")
@@ -149,24 +180,46 @@ def forecast(
         raise ApiError.bad_param("start", f"must not be after end ({format_utc(start)} > {format_utc(end)})")
     cap = _state().settings.max_series_points
     try:
-        points = between(fc, start, end, cap, model, anchor)
+        points = between(fc, start, end, cap, model, anchor, step)
     except OutOfRange as exc:
         outside = "start" if not exc.first <= start <= exc.last else "end"
         raise _out_of_range(outside, fc, exc) from None
     except ValueError as exc:
-        raise ApiError.bad_param("end", f"{exc}; narrow the range", 422, max_points=cap) from None
+        raise ApiError.bad_param("end", f"{exc}; narrow the range or raise step", 422, max_points=cap) from None
+    series = {**head, "start": format_utc(start), "end": format_utc(end), "step": step, "count": len(points)}
+    if format == "columns":
+        return jsonify({**series, "columns": _columns_json(fc, points, levels, anchor)})
     return jsonify(
         {
-            **head,
-            "start": format_utc(start),
-            "end": format_utc(end),
-            "count": len(points),
+            **series,
             "points": [
-                {**_point_json(p), **({"quantiles": _quantiles_json(fc, p.date, levels, anchor)} if levels else {})}
+                {
+                    **_point_json(p, fc.step),
+                    **({"quantiles": _quantiles_json(fc, p.date, levels, anchor)} if levels else {}),
+                }
                 for p in points
             ],
         }
     )
+
+
+def _columns_json(
+    fc: SymbolForecast, points: list[Point], levels: list[float] | None, anchor: Anchor | None
+) -> dict[str, Any]:
+    """A series as one array per field (the shape chart libraries take), each level's prices an array too."""
+    columns: dict[str, Any] = {
+        "time": [format_utc(p.date + fc.step) for p in points],
+        "date": [format_utc(p.date) for p in points],
+        "kind": [p.kind for p in points],
+        "median": [p.prediction for p in points],
+        "low": [p.prediction_low for p in points],
+        "high": [p.prediction_high for p in points],
+        "actual": [p.actual_close for p in points],
+    }
+    if levels:
+        per_point = [quantiles_at(fc, p.date, levels, anchor) for p in points]
+        columns["quantiles"] = {f"{q:g}": [row[k] for row in per_point] for k, q in enumerate(levels)}
+    return columns
 
 
 def _head(fc: SymbolForecast, model: str, anchor: Anchor | None) -> dict[str, Any]:
@@ -183,32 +236,49 @@ def _head(fc: SymbolForecast, model: str, anchor: Anchor | None) -> dict[str, An
 
 @bp.get("/v1/forecast/<anything:symbol>/probability")
 @checked("probability")
-def probability(symbol: str, date: datetime, above: float | None, below: float | None) -> ResponseReturnValue:
-    """The probability, under the served forecast, that the close on `date` is above (or below) a price."""
+def probability(
+    symbol: str, date: datetime | None, horizon: timedelta | None, above: list[float] | None, below: list[float] | None
+) -> ResponseReturnValue:
+    """The probability, under the served forecast, that the close of a bar is above (or below) each price."""
     fc = _forecast_for(symbol)
     if (above is None) == (below is None):
-        raise ApiError.bad_param("above", "give exactly one of above or below (a price in USD)")
-    side, price = ("above", above) if above is not None else ("below", below)
+        raise ApiError.bad_param("above", "give exactly one of above or below (a price in USD, or several)")
+    side, prices = ("above", above) if above is not None else ("below", below)
     anchor = _anchor(fc)
-    p = _at(fc, "date", date, anchor=anchor)
-    below, bound = probability_below(fc, p.date, price, anchor)
-    if side == "above":
-        value = float(f"{1 - below:.6g}")
-        bound = {"at most": "at least", "at least": "at most"}.get(bound, bound)
-    else:
-        value = below
+    name, when = _target(fc, date, horizon)
+    p = _at(fc, name, when, anchor=anchor)
+    values, bounds = [], []
+    for price in prices:
+        value, bound = probability_of(fc, p.date, side, price, anchor)
+        values.append(value)
+        bounds.append(bound)
+    # One price: the answer as it always was (the price under its side's name); several: the curve alone.
+    single = {side: prices[0], "probability": values[0], "bound": bounds[0]} if len(prices) == 1 else {}
     return jsonify(
         {
             **_head(fc, "served", anchor),
             "date": format_utc(p.date),
+            "time": format_utc(p.date + fc.step),
             "kind": p.kind,
-            side: price,
-            "probability": value,
-            "bound": bound,
+            **single,
+            "side": side,
+            "prices": prices,
+            "probabilities": values,
+            "bounds": bounds,
             "prediction": p.prediction,
             "actual_close": p.actual_close,
         }
     )
+
+
+def probability_of(
+    fc: SymbolForecast, when: datetime, side: str, price: float, anchor: Anchor | None
+) -> tuple[float, str]:
+    """P(close above `price`) or P(close at or below it) at `when`, and whether it is exact or a bound."""
+    below, bound = probability_below(fc, when, price, anchor)
+    if side == "below":
+        return below, bound
+    return float(f"{1 - below:.6g}"), {"at most": "at least", "at least": "at most"}.get(bound, bound)
 
 
 @bp.get("/v1/symbols")
@@ -227,6 +297,7 @@ def symbols() -> ResponseReturnValue:
                 "rows": fc.meta.get("rows"),
                 "data_start": format_utc(fc.start),
                 "data_end": format_utc(fc.history_end),
+                "data_end_time": format_utc(fc.history_end + fc.step),
                 "forecast_end": format_utc(fc.end),
                 "horizon_steps": fc.points - fc.history_points,
                 "forecast_url": f"/v1/forecast/{fc.slug}",
@@ -347,26 +418,68 @@ def track_record_pair(symbol: str, horizon: str | None) -> ResponseReturnValue:
 @bp.get("/v1/alerts")
 @checked("alerts")
 def alerts() -> ResponseReturnValue:
-    """The watch rules and their state after the training run that made the served artifact (read only)."""
-    artifact = _state().artifact
+    """The watch rules, each evaluated now at the anchor `/probability` answers at, beside the evaluation the
+    training run made (the one that decided whether the rule fired and was posted)."""
+    state = _state()
+    artifact = state.artifact
     states = artifact.alerts
-    return jsonify(
-        model_version=artifact.model_version,
-        generation=artifact.manifest["generation"],
-        error=states.error if states is not None else None,
-        rules=[
+    trained_at = parse_utc(artifact.manifest["trained_at"])
+    rules = []
+    for s in states.states if states is not None else ():
+        fc = artifact.forecasts.get(symbol_to_slug(s.rule.pair))
+        value, holds, anchor, when, check = _alert_now(fc, s)
+        rules.append(
             {
                 # webhook_env names a secret; its name is not one, but nothing about delivery is shown
                 **{k: v for k, v in s.rule.to_json().items() if k != "webhook_env"},
                 "watches": s.rule.describe(),
-                "value": s.value,
-                "holds": s.active,
+                "value": value,
+                "holds": holds,
+                "anchor": anchor.to_json() if anchor is not None else None,
+                "time": format_utc(when) if when is not None else None,
+                "check": check,
                 "fired": s.fired,
                 "detail": s.detail,
+                "at_training": {
+                    "value": s.value,
+                    "holds": s.active,
+                    "anchor": artifact_anchor(fc, trained_at).to_json() if anchor is not None else None,
+                },
             }
-            for s in (states.states if states is not None else ())
-        ],
+        )
+    return jsonify(
+        model_version=artifact.model_version,
+        generation=artifact.manifest["generation"],
+        error=states.error if states is not None else None,
+        rules=rules,
     )
+
+
+def _alert_now(
+    fc: SymbolForecast | None, s: RuleState
+) -> tuple[float | None, bool, Anchor | None, datetime | None, str | None]:
+    """A rule's value and whether it holds at the pair's current anchor, that anchor, the close it looks at and
+    the URL that answers the same question; a track-record rule (band_misses) keeps training's evaluation."""
+    rule = s.rule
+    if fc is None or rule.kind == "band_misses":
+        return s.value, s.active, None, None, None
+    anchor = _state().anchor(fc.slug)
+    target = anchor.grid + parse_rule_horizon(rule.horizon) if rule.horizon else utc_midnight(rule.date or "")
+    asked = f"horizon={rule.horizon}" if rule.horizon else f"date={rule.date}"
+    try:
+        if rule.kind == "median_move":
+            median = at(fc, target, anchor=anchor).prediction
+            # The median published before this model: the one training compared with (basis / (1 + move)).
+            before = s.basis / (1 + s.value) if s.basis is not None and s.value is not None else None
+            value = None if before is None else float(f"{median / before - 1:.10g}")
+            check = f"/v1/forecast/{fc.slug}?{asked}"
+        else:
+            side = "above" if rule.kind == "probability_above" else "below"
+            value, _ = probability_of(fc, target, side, rule.price or 0.0, anchor)
+            check = f"/v1/forecast/{fc.slug}/probability?{asked}&{side}={rule.price:.10g}"
+    except OutOfRange:  # a live anchor carried the target past the forecast: nothing to measure
+        return None, False, anchor, None, None
+    return value, holds_now(rule, value), anchor, target + fc.step, check
 
 
 @bp.get("/healthz")
@@ -376,7 +489,7 @@ def healthz() -> ResponseReturnValue:
     state = _state()
     if state.feed is not None:
         request.environ[VOLATILE] = True  # the feed's age changes by the second: never replayed
-    return jsonify(
+    response = jsonify(
         status="ok",
         model_version=state.artifact.model_version,
         trained_at=state.artifact.manifest["trained_at"],
@@ -386,3 +499,6 @@ def healthz() -> ResponseReturnValue:
         symbols=list(state.artifact.forecasts),
         live_prices=state.feed.health() if state.feed is not None else {"state": "off"},
     )
+    # A liveness probe asks the server, never a cache; the answer also reports the feed's age.
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+
+from cryptopredict.serving.caching import finish
 
 __all__ = ["CSP", "init_app"]
 
@@ -41,7 +43,8 @@ def _headers(response: Response, json_cache: str) -> Response:
     return response
 
 
-def init_app(app: Flask, live_interval: float | None = None) -> None:
-    """Install the headers on every response, errors included (`live_interval`: the feed's, when on)."""
+def init_app(app: Flask, live_interval: float | None = None, vary_origin: bool = False) -> None:
+    """Install the headers on every response, errors included (`live_interval`: the feed's, when on;
+    `vary_origin`: whether CORS answers differ by origin), then the validators and the encoding."""
     json_cache = json_cache_control(live_interval)
-    app.after_request(lambda response: _headers(response, json_cache))
+    app.after_request(lambda response: finish(_headers(response, json_cache), request, vary_origin))
