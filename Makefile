@@ -54,7 +54,7 @@ system-packages:
 test: system-packages lint docs
 	$(BIN)/python -m pytest tests notebooks --nbmake --durations=20
 
-# The fast lane (under 3 minutes on 2 cores; the scheduled retrain runs it instead of the whole
+# The fast lane (about 2.5 minutes of CPU on 2 cores; the scheduled retrain runs it instead of the whole
 # suite): lint and the tests that need no training run (not even the session's shared artifacts)
 # and no image (pytest markers unit, server, training and image: tests/conftest.py).
 FAST := not training and not image and not slow

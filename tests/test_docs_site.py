@@ -103,3 +103,20 @@ def test_the_readme_is_a_short_front_door_whose_links_resolve() -> None:
     assert len(local) >= 10
     for link in local:
         assert (ROOT / link).exists(), link
+
+
+def test_the_sites_home_page_is_the_readme() -> None:
+    """docs/index.md is the README but for its links, made relative to docs/, and the two sentences that
+    name the repository's files: edit both together."""
+    readme = (ROOT / "README.md").read_text().replace("](docs/", "](")
+    home = (ROOT / "docs" / "index.md").read_text()
+    differ = {line for line in set(readme.splitlines()) ^ set(home.splitlines())}
+    assert differ == {
+        "The site in `docs/` (built with `make docs`, published to GitHub Pages from `main` by the",
+        "workflow) is organised by reader:",
+        "This site (the repository's `docs/`, built with `make docs`, published to GitHub Pages from `main`",
+        "by the workflow) is organised by reader:",
+        "MIT: see [LICENSE](LICENSE).",
+        "MIT: see `LICENSE` in the repository.",
+    }
+    assert len(readme.splitlines()) == len(home.splitlines())
