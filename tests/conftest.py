@@ -37,6 +37,7 @@ IMAGE_TESTS = "tests/test_image.py"
 NEEDS_FROM_FIXTURES = {
     "production_dir": "training",
     "artifact_dir": "training",
+    "recent_artifact": "training",  # tests/test_live.py's hourly artifact, shared with tests/test_browser.py
     "live_server": "server",
 }
 NEEDS = ("training", "server", "image")
