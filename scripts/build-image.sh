@@ -22,10 +22,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tag="${1:-cryptopredict:local}"
 base="$(sed -n 's/^ARG PYTHON_IMAGE=//p' "$here/Dockerfile")"
-buildah=(buildah --storage-driver vfs)
 say() { printf 'build-image: %s\n' "$*" >&2; }
 
-# What it needs, said in one line before anything starts: root (buildah's vfs storage and
+# What it needs, said in one line before anything starts: root (buildah's storage and
 # debootstrap), a Debian host (debootstrap makes the Debian 12 base from apt's own mirror), the tools.
 missing=()
 [ "$(id -u)" -eq 0 ] || missing+=("root")
@@ -39,6 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 
+buildah=(buildah --storage-driver "$(bash "$here/scripts/buildah-storage.sh")")
+say "buildah storage: ${buildah[2]}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

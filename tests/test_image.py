@@ -27,10 +27,13 @@ from tests.helpers import (
 )
 from tests.render_stand_in import KEY, SERVICE, RenderStandIn
 
-BUILDAH = ("buildah", "--storage-driver", "vfs")
-
 require_tool("buildah")
 SKOPEO = require_tool("skopeo")
+# The driver scripts/build-image.sh builds with (overlay where the kernel allows it, else vfs).
+DRIVER = subprocess.run(
+    ["/bin/bash", str(ROOT / "scripts" / "buildah-storage.sh")], capture_output=True, text=True, check=True
+).stdout.strip()
+BUILDAH = ("buildah", "--storage-driver", DRIVER)
 pytestmark = [pytest.mark.slow, pytest.mark.image, pytest.mark.server]  # builds both stages of the Dockerfile: minutes
 
 
@@ -225,7 +228,7 @@ class BuildahRender(RenderStandIn):
             stop(self.service)
         for ctr in self.containers.values():
             _buildah("rm", ctr)
-        # Each run's registry has its own port, so its pulled images would pile up (vfs stores each whole).
+        # Each run's registry has its own port, so its pulled images would pile up (each a copy in the store).
         for image in self.pulled:
             _buildah("rmi", image)
 
