@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -25,6 +26,22 @@ from tests.helpers import DATA, ROOT, api_server, start_image_build
 __all__ = ["pytest_collectreport", "pytest_runtest_logreport", "pytest_sessionfinish"]
 
 IMAGE_TESTS = "tests/test_image.py"
+# Set in each worker of pytest-xdist (`make test` runs the suite on two, by file: --dist loadfile).
+XDIST_WORKER = "PYTEST_XDIST_WORKER"
+# On xdist's workers (`make test`: --dist loadfile --no-loadscope-reorder), the files that take longest
+# go first, longest first, so that no minute-long file starts when the other worker has nothing left
+# (seconds per file on 2 cores: the image build and its two runs 300, test_cycle 150, the soak 60,
+# then 30 to 60). Only the order changes: every file runs either way.
+LONGEST_FIRST = (
+    IMAGE_TESTS,
+    "tests/test_cycle.py",
+    "tests/test_pair_verdict.py",
+    "tests/test_soak.py",
+    "tests/test_end_to_end.py",
+    "tests/test_gate_error_rates.py",
+    "tests/test_cluster.py",
+    "tests/test_docs.py",
+)
 
 # What a test needs beyond Python and the checkout, as a marker (`make check`, the fast lane, runs
 # "not training and not image and not slow"):
@@ -44,19 +61,31 @@ NEEDS = ("training", "server", "image")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by what it needs (unit when nothing); run the image tests last: their build starts
-    in the background as the session begins."""
+    """Mark each test by what it needs (unit when nothing). Order the image tests by where their build
+    runs: in one process, last (the build starts in the background as the session begins); on xdist's
+    workers, first (the worker that takes the file builds, while the other works through the rest)."""
     for item in items:
         for fixture, need in NEEDS_FROM_FIXTURES.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(need)
         if not any(item.get_closest_marker(need) for need in NEEDS):
             item.add_marker("unit")
-    items.sort(key=lambda item: item.nodeid.startswith(IMAGE_TESTS))
+    if XDIST_WORKER in os.environ:
+        items.sort(key=_longest_first)
+    else:
+        items.sort(key=lambda item: item.nodeid.startswith(IMAGE_TESTS))
+
+
+def _longest_first(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start building the real Dockerfile now, beside the rest of the suite (it takes minutes)."""
+    """In one process, start building the real Dockerfile now, beside the rest of the suite (it takes
+    minutes). Each xdist worker collects every test: there the image tests' fixture builds instead."""
+    if XDIST_WORKER in os.environ:
+        return
     if any(item.nodeid.startswith(IMAGE_TESTS) for item in session.items) and shutil.which("buildah"):
         start_image_build()
 
@@ -72,14 +101,22 @@ PRODUCTION_END = "2025-01-01"
 
 
 def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config_for) -> Path:
-    """Train `config_for(out)` into a fresh folder; with CRYPTOPREDICT_FIXTURE_CACHE set, into that folder's
-    `name` once and reuse it (`make mutation` sets it: each mutant runs in a process of its own, and
-    the serving tests need the artifact, not a retraining per mutant)."""
+    """Train `config_for(out)` into a fresh folder, once per session. With CRYPTOPREDICT_FIXTURE_CACHE set,
+    into that folder's `name`, and reuse it (`make mutation` sets it: each mutant runs in a process of
+    its own, and the serving tests need the artifact, not a retraining per mutant). On xdist's
+    workers, into the session's shared temporary folder: the first worker to ask trains, holding a
+    file lock, and the other waits for it and reads the same artifact."""
     cache = os.environ.get("CRYPTOPREDICT_FIXTURE_CACHE")
-    out = Path(cache) / name if cache else tmp_path_factory.mktemp(name)
-    if not (out / "manifest.json").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        run(config_for(out), log=lambda _line: None)
+    if cache:
+        out = Path(cache) / name
+    elif XDIST_WORKER in os.environ:
+        out = tmp_path_factory.getbasetemp().parent / name
+    else:
+        out = tmp_path_factory.mktemp(name)
+    with FileLock(f"{out}.lock"):
+        if not (out / "manifest.json").exists():
+            out.mkdir(parents=True, exist_ok=True)
+            run(config_for(out), log=lambda _line: None)
     return out
 
 
