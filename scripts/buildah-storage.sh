@@ -6,8 +6,10 @@
 #     then a diff: a build with its layer cache takes about a tenth of vfs's time, which copies the
 #     whole file tree at every step);
 #   vfs otherwise (an overlay upper folder cannot lie on overlayfs, as in a container's own root).
+# BUILDAH_STORAGE_ROOT: where the store lies (default buildah's, /var/lib/containers/storage; the
+# tests probe other folders).
 set -euo pipefail
-store=/var/lib/containers/storage
+store="${BUILDAH_STORAGE_ROOT:-/var/lib/containers/storage}"
 if [ -n "${BUILDAH_STORAGE_DRIVER:-}" ]; then
     echo "$BUILDAH_STORAGE_DRIVER"
     exit 0
