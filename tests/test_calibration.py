@@ -46,3 +46,5 @@ def test_holm_steps_down_and_stops_at_the_first_p_value_over_its_limit() -> None
     ]
     assert calibration.holm([], 0.05) == []
     assert calibration.holm([0.049], 0.05) == [calibration.Holm(True, 0.05)]
+    # A p-value equal to its limit is refused (p <= alpha / (m - rank)); 0.01 / 2 is exact in binary.
+    assert calibration.holm([0.005, 0.01], 0.01) == [calibration.Holm(True, 0.005), calibration.Holm(True, 0.01)]

@@ -263,6 +263,15 @@ def test_the_declaration_helpers_give_the_documented_forms() -> None:
         == "above: '65 000' is not up to 50 comma-separated plain decimal numbers such as 65000 or 6.5e4,7e4"
     )
     assert _refusal(lambda: price.read("7e4,70000")).detail == "above: a price is given twice"
+    # MAX_PRICES (50) long prices are read, in the document's pattern and length as by the server; 51 are not.
+    fifty = ",".join(f"{65000 + i}.123456789012" for i in range(50))
+    assert len(fifty) > 64
+    assert len(price.read(fifty)) == 50
+    assert re.search(price.schema()["pattern"], fifty)
+    assert len(fifty) <= price.schema()["maxLength"]
+    fifty_one = fifty + ",1"
+    assert not re.search(price.schema()["pattern"], fifty_one)
+    assert "is not up to 50 comma-separated" in _refusal(lambda: price.read(fifty_one)).detail
     assert contract._json("Forecast") == {"application/json": {"schema": {"$ref": "#/components/schemas/Forecast"}}}
 
 

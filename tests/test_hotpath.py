@@ -250,6 +250,18 @@ def test_if_none_match_is_answered_from_the_kept_answers_etag() -> None:
     assert len(calls) == 1
 
 
+def test_a_kept_answer_without_an_etag_is_replayed_whole_to_any_if_none_match() -> None:
+    """The landing page and the docs carry no ETag: If-None-Match (even `*`) cannot match them, so the kept
+    answer is replayed whole, from the memo."""
+    app, calls = _app(headers=(("Content-Length", "1"),))
+    hot = HotPath(app, 2**20)
+    assert _call(hot)[0] == "200 OK"
+    for condition in ('"v1"', "*"):
+        status, _, body, _ = _call(hot, HTTP_IF_NONE_MATCH=condition)
+        assert (status, body) == ("200 OK", b"x"), condition
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize(("status", "kept"), [("200 OK", True), ("404 NOT FOUND", True), ("500 ERR", False)])
 def test_only_answers_that_depend_on_the_request_alone_are_kept(status: str, kept: bool) -> None:
     """200 and client errors are replayed; a server error runs the app again next time."""
