@@ -31,7 +31,7 @@ def test_uses_the_tool():
 """
 
 
-def _pytest(tmp_path: Path, source: str, ci: bool) -> subprocess.CompletedProcess[str]:
+def _pytest(tmp_path: Path, source: str, ci: bool, *args: str) -> subprocess.CompletedProcess[str]:
     """Run pytest with the project's CI rules (tests/ci_plugin.py) on a generated test file beside a passing one."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_generated.py").write_text(source)
@@ -39,7 +39,7 @@ def _pytest(tmp_path: Path, source: str, ci: bool) -> subprocess.CompletedProces
     env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.ci_plugin", "-p", "no:cacheprovider", "-c",
-         str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), str(tmp_path)],
+         str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), *args, str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -63,6 +63,14 @@ def test_a_missing_tool_skips_locally_and_fails_under_ci(tmp_path: Path, ci: boo
         assert "CI=true: cryptopredict-no-such-tool is not installed" in proc.stdout
     else:
         assert "1 passed, 1 skipped" in proc.stdout
+
+
+def test_a_skip_on_xdists_workers_fails_the_session_as_make_test_runs_it(tmp_path: Path) -> None:
+    """`make test` runs on two workers: a skip in a worker still fails the session, named, under CI=true."""
+    proc = _pytest(tmp_path, _SKIPS, True, "-n", "2", "--dist", "loadfile")
+    assert proc.returncode == 1, proc.stdout
+    assert "2 passed, 1 skipped" in proc.stdout
+    assert "test_generated.py::test_skips" in proc.stdout
 
 
 def test_a_clean_run_under_ci_passes(tmp_path: Path) -> None:
