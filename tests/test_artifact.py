@@ -7,13 +7,14 @@ import json
 import os
 import shutil
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, Manifest, payload_of, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
-from tests.helpers import DATA, GOLDEN, run_cli
+from tests.helpers import DATA, GOLDEN, rewrite_manifest, run_cli
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -33,11 +34,22 @@ def _payload(path: Path, slug: str = "BTC-USD") -> dict:
     return payload_of(read_artifact(path).forecasts[slug])
 
 
+def _records(path: Path, model_version: str = "v") -> Manifest:
+    """The records of an artifact's manifest under `model_version`, without the files a test does not write
+    again (its ledger, report, alert states, charts and fitted models)."""
+    m = read_artifact(path).manifest
+    entries = {slug: replace(e, charts={}, backtest_chart=None, model_file=None) for slug, e in m.symbols.items()}
+    return replace(
+        m, model_version=model_version, trained_at="2026-01-01T00:00:00Z", symbols=entries,
+        ledger=None, report=None, alerts=None,
+    )  # fmt: skip
+
+
 def _resign(path: Path, name: str) -> None:
     """Put a generation file's new SHA-256 in the manifest, so only a check of its content can catch it."""
     m = _manifest(path)
     m["files"][name] = hashlib.sha256(_gen_file(path, name).read_bytes()).hexdigest()
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
 def _tamper(path: Path) -> None:
@@ -59,7 +71,7 @@ def _wrong_length(path: Path) -> None:
     """State one value more in the manifest than a binary grid holds."""
     m = _manifest(path)
     m["grids"]["BTC-USD"]["files"]["served"]["length"] += 1
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
 def _corrupt_manifest(path: Path) -> None:
@@ -69,13 +81,34 @@ def _corrupt_manifest(path: Path) -> None:
 def _future_schema(path: Path) -> None:
     m = _manifest(path)
     m["schema_version"] = 99
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
-def _schema_one(path: Path) -> None:
+def _schema_four(path: Path) -> None:
+    """The manifest as the last schema wrote it, as far as its version says: no digest, a copied track record."""
     m = _manifest(path)
-    m["schema_version"] = 1
+    m["schema_version"] = 4
+    del m["digest"]
+    m["track_record"] = {}
     (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
+def _edited_figure(path: Path) -> None:
+    """Change the last digit of the first backtest MAPE in the manifest, its layout kept: only the manifest's
+    digest can tell (no file's checksum covers the manifest itself)."""
+    text = (path / MANIFEST_NAME).read_text()
+    start = text.index('"mape": ') + len('"mape": ')
+    end = min(text.index(",", start), text.index("\n", start))
+    digit = text[end - 1]
+    assert digit.isdigit()
+    (path / MANIFEST_NAME).write_text(text[: end - 1] + ("1" if digit != "1" else "2") + text[end:])
+
+
+def _edited_key(path: Path) -> None:
+    """A manifest whose digest matches but whose records this code does not read (an unknown field)."""
+    m = _manifest(path)
+    m["symbols"]["BTC-USD"]["extra"] = 1
+    rewrite_manifest(path, m)
 
 
 def _crossing_quantiles(path: Path) -> None:
@@ -108,7 +141,9 @@ def _missing(path: Path) -> None:
         (_truncate, "(truncated, or a wrong length)"),
         (_wrong_length, "(truncated, or a wrong length)"),
         (_future_schema, "unknown artifact schema version 99"),
-        (_schema_one, "schema version 1 predates the served forecast"),
+        (_schema_four, "artifact schema version 4 is older than this code reads (5): train it again"),
+        (_edited_figure, "its content does not match its digest (edited or damaged since it was written)"),
+        (_edited_key, "symbols.BTC-USD.extra is not a field this code reads"),
         (_crossing_quantiles, "served quantiles at point 0 are not positive, finite and ascending"),
         (_drop_grid, "incomplete artifact"),
     ],
@@ -193,7 +228,7 @@ def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_pat
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
-        write_artifact(art, {"model_version": "x", "trained_at": "t", "timeframe": "1Day"}, {"BTC-USD": payload})
+        write_artifact(art, _records(art, "x"), {"BTC-USD": payload})
     monkeypatch.undo()
     assert _manifest(art) == before
     assert read_artifact(art).model_version == "test-1.0.0"
@@ -206,7 +241,7 @@ def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) ->
     payload = _payload(artifact_dir)
     payload["yhat"][3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
-        write_artifact(tmp_path / "out", {"model_version": "x"}, {"BTC-USD": payload})
+        write_artifact(tmp_path / "out", _records(artifact_dir, "x"), {"BTC-USD": payload})
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -215,7 +250,7 @@ def test_old_generations_are_pruned_but_the_previous_one_kept(artifact_dir: Path
     """After several writes only the current and the previous generation remain on disk."""
     art = _copy(artifact_dir, tmp_path / "art")
     payload = _payload(art)
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
+    meta = _records(art)
     for _ in range(3):
         write_artifact(art, meta, {"BTC-USD": payload})
     gens = [p for p in art.iterdir() if p.name.startswith("gen-")]
@@ -228,7 +263,7 @@ def test_reader_rejects_unsafe_file_names(artifact_dir: Path, tmp_path: Path) ->
     art = _copy(artifact_dir, tmp_path / "art")
     m = _manifest(art)
     m["files"]["../../etc/passwd"] = "0" * 64
-    (art / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(art, m)
     with pytest.raises(ArtifactError, match="unsafe file name"):
         read_artifact(art)
 
@@ -266,8 +301,9 @@ def test_a_damaged_binary_grid_is_refused_in_one_line_by_check_and_by_training(
 def test_a_pair_read_from_one_artifact_is_written_into_another_unchanged(artifact_dir: Path, tmp_path: Path) -> None:
     """payload_of gives back what write_artifact took: carried into another artifact, its files are the same bytes."""
     source = read_artifact(artifact_dir)
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
-    write_artifact(tmp_path / "next", meta, {slug: payload_of(fc) for slug, fc in source.forecasts.items()})
+    write_artifact(
+        tmp_path / "next", _records(artifact_dir), {slug: payload_of(fc) for slug, fc in source.forecasts.items()}
+    )
     before, after = _manifest(artifact_dir), _manifest(tmp_path / "next")
     assert after["grids"] == before["grids"]
     grids = [name for name in before["files"] if name.endswith(".bin")]
@@ -290,38 +326,24 @@ def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Pa
     """Whole prices fit float32 exactly: that file is written "<f4", half the size, and read back the same."""
     payload = _payload(artifact_dir)
     payload["served"]["quantiles"] = [[float(round(v)) for v in column] for column in payload["served"]["quantiles"]]
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
-    write_artifact(tmp_path / "out", meta, {"BTC-USD": payload})
+    write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": payload})
     files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
     assert (files["served"]["dtype"], files["series"]["dtype"]) == ("<f4", "<f8")
     assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
     assert payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"]) == payload
 
 
-def _as_schema_3(path: Path) -> None:
-    """Rewrite an artifact the way schema 3 stored it: one JSON grid a symbol, no binary files."""
-    art = read_artifact(path)
-    m = _manifest(path)
-    gen = path / m["generation"]
-    for slug, fc in art.forecasts.items():
-        data = json.dumps(payload_of(fc)).encode()
-        (gen / f"{slug}.json").write_bytes(data)
-        m["symbols"][slug]["file"] = f"{slug}.json"
-        m["files"][f"{slug}.json"] = hashlib.sha256(data).hexdigest()
-        for spec in m["grids"][slug]["files"].values():
-            (gen / spec["file"]).unlink()
-            del m["files"][spec["file"]]
-    del m["grids"]
-    m["schema_version"] = 3
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+def test_the_manifest_reads_back_as_the_records_it_was_written_from(artifact_dir: Path) -> None:
+    """Every section of a trained manifest is a record whose JSON form is the manifest itself, digest aside."""
+    from cryptopredict.artifact import to_json
+
+    doc = _manifest(artifact_dir)
+    assert doc["schema_version"] == 5
+    assert to_json(read_artifact(artifact_dir).manifest) == {k: v for k, v in doc.items() if k != "digest"}
 
 
-def test_a_schema_3_artifact_with_json_grids_is_still_read(artifact_dir: Path, tmp_path: Path) -> None:
-    """Production's artifact of the previous schema loads with the same numbers, so a run can still take it over."""
-    old = _copy(artifact_dir, tmp_path / "art")
-    _as_schema_3(old)
-    assert not list(old.rglob("*.bin"))
-    then, now = read_artifact(old).forecasts["BTC-USD"], read_artifact(artifact_dir).forecasts["BTC-USD"]
-    assert payload_of(then) == payload_of(now)
-    ok = run_cli("api.py", "--artifact", str(old), "--check", timeout=60)
-    assert ok.returncode == 0, ok.stderr
+def test_a_manifest_laid_out_again_still_loads(artifact_dir: Path, tmp_path: Path) -> None:
+    """The digest covers the manifest's content, not its layout: keys sorted and unindented, it still loads."""
+    art = _copy(artifact_dir, tmp_path / "art")
+    (art / MANIFEST_NAME).write_text(json.dumps(_manifest(art), sort_keys=True))
+    assert read_artifact(art).manifest == read_artifact(artifact_dir).manifest

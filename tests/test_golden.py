@@ -10,9 +10,10 @@ import pytest
 
 from tests.helpers import GOLDEN, ROOT, api_server, http_get
 
-# Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py): a format
-# change that moves these is a deliberate, versioned step, not an accident. The served prediction
-# inside the data is the forecast made the bar before: BTC/USD's close on 2025-02-28.
+# Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py), and unchanged when it
+# was written again for schema 5: a format change that moves these is a deliberate, versioned step, not an
+# accident. The served prediction inside the data is the forecast made the bar before: BTC/USD's close on
+# 2025-02-28.
 GOLDEN_BITCOIN = {
     "date": "2025-03-01T00:00:00",
     "prediction": 84321.0,

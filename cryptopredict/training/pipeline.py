@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import sys
 import time
@@ -21,9 +20,16 @@ from cryptopredict import __version__
 from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
 from cryptopredict.artifact import (
     Artifact,
-    carried_age_days,
+    BacktestRecord,
+    Carried,
+    Manifest,
+    ModelSettings,
+    PairEntry,
+    ValidationRecord,
     carried_pair,
     format_utc,
+    from_json,
+    json_bytes,
     new_generation,
     write_artifact,
 )
@@ -332,7 +338,7 @@ def _library_versions() -> dict[str, str]:
 class _Pair:
     """One freshly trained pair's part of the artifact: its manifest entry, grid, files and gate checks."""
 
-    meta: dict[str, Any]
+    entry: PairEntry
     payload: dict[str, Any]
     files: dict[str, bytes]
     checks: list[gate.Check]
@@ -351,19 +357,7 @@ def _export_symbol(
     symbol = r.symbol
     grid_end = r.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
     bt = backtests.summaries[symbol]
-    meta = {
-        "symbol": symbol,
-        "rows": r.rows,
-        "data_start": format_utc(r.start.to_pydatetime()),
-        "data_end": format_utc(r.end.to_pydatetime()),
-        "forecast_end": format_utc(grid_end.to_pydatetime()),
-        "horizon_steps": horizon,
-        "validation": r.to_dict(),
-        "fit_seconds": round(res.fit_seconds, 3),
-        "converged": res.converged,
-        "model_file": f"{res.slug}.prophet.json",
-        "backtest": bt,
-    }
+    bt_record = from_json(BacktestRecord, bt) if bt else None
     files = {f"{res.slug}.prophet.json": res.model_json.encode()}
     res.payload["served"] = _served_payload(
         ctx, backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol]
@@ -380,19 +374,32 @@ def _export_symbol(
             np.array(res.payload["served"]["quantiles"], float).T,
         ),
     }  # fmt: skip
-    meta["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in charts}
     files.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
-    if bt:
-        meta["backtest_chart"] = f"{res.slug}.backtest.png"
-        files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
+    if bt_record:
+        files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt_record)
+    entry = PairEntry(
+        symbol=symbol,
+        rows=r.rows,
+        data_start=format_utc(r.start.to_pydatetime()),
+        data_end=format_utc(r.end.to_pydatetime()),
+        forecast_end=format_utc(grid_end.to_pydatetime()),
+        horizon_steps=horizon,
+        validation=from_json(ValidationRecord, r.to_dict()),
+        fit_seconds=round(res.fit_seconds, 3),
+        converged=bool(res.converged),
+        model_file=f"{res.slug}.prophet.json",
+        backtest=bt_record,
+        charts={kind: f"{res.slug}.{kind}.png" for kind in charts},
+        backtest_chart=f"{res.slug}.backtest.png" if bt_record else None,
+    )
     checks = gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
-    checks.append(gate.compare_with_production(symbol, bt, production, config.gate))
-    return _Pair(meta, res.payload, files, checks)
+    checks.append(gate.compare_with_production(symbol, bt_record, production, config.gate))
+    return _Pair(entry, res.payload, files, checks)
 
 
 def _carriable(production: Artifact | None, timeframe: Timeframe) -> dict[str, str]:
     """The pairs production serves at this run's timeframe, by symbol: each one's slug."""
-    if production is None or production.manifest["timeframe"] != timeframe.name:
+    if production is None or production.manifest.timeframe != timeframe.name:
         return {}
     return {f.symbol: slug for slug, f in production.forecasts.items()}
 
@@ -404,16 +411,15 @@ def _carry(production: Artifact, slug: str, why: str) -> _Pair:
     how many runs in a row it has been carried.
     """
     payload, files = carried_pair(production, slug)
-    meta = dict(production.manifest["symbols"][slug])
-    before = meta.get("carried") or {}
-    meta["carried"] = {
-        "model_version": before.get("model_version", production.model_version),
-        "trained_at": before.get("trained_at", production.manifest["trained_at"]),
-        "runs": int(before.get("runs", 0)) + 1,
-        "reason": why,
-    }
-    meta.pop("file", None)
-    return _Pair(meta, payload, files, [])
+    entry = production.manifest.symbols[slug]
+    before = entry.carried
+    carried = Carried(
+        model_version=before.model_version if before else production.model_version,
+        trained_at=before.trained_at if before else production.manifest.trained_at,
+        runs=(before.runs if before else 0) + 1,
+        reason=why,
+    )
+    return _Pair(replace(entry, carried=carried), payload, files, [])
 
 
 def _why(checks: list[gate.Check], symbol: str) -> str:
@@ -437,7 +443,7 @@ def _track_record(
     files = {record.LEDGER_FILE: record.dump(ledger)}
     for symbol, pair in served_fresh.items():
         slug = symbol_to_slug(symbol)
-        pair.meta["charts"]["track-record"] = f"{slug}.track-record.png"
+        pair.entry = replace(pair.entry, charts={**pair.entry.charts, "track-record": f"{slug}.track-record.png"})
         files[f"{slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
     return ledger, files
 
@@ -447,62 +453,58 @@ def _alerts(ctx: _Run, payloads: Mapping[str, Mapping[str, Any]], production: Ar
     previous = production.alerts if production is not None else None
     alerts = decide(ctx.config.alert_rules, payloads, ledger, previous)
     ctx.log(log_line(alerts, first_run=production is None))
-    return json.dumps(alerts.to_json(), allow_nan=False, separators=(",", ":")).encode()
+    return json_bytes(alerts.to_json())
 
 
 def _manifest(
     ctx: _Run,
     timings: Mapping[str, float],
-    gate_: Mapping[str, Any],
+    decision: gate.Decision,
     production: Artifact | None,
-    ledger: Ledger | None,
-    symbols: Mapping[str, Any],
+    symbols: Mapping[str, PairEntry],
     left_out: Mapping[str, str],
-) -> dict[str, Any]:
-    """The run's metadata, as the artifact's manifest stores it."""
+) -> Manifest:
+    """The run's records, as the artifact's manifest stores them."""
     config, timeframe = ctx.config, ctx.timeframe
-    return {
-        "model_version": config.model_version,
-        "run_id": config.run_id,
-        "trained_at": format_utc(datetime.now(UTC)),
-        "source": config.source.name,
-        "timeframe": timeframe.name,
-        "step_seconds": timeframe.seconds,
-        "model_config": asdict(config.model),
-        "libraries": _library_versions(),
-        "timings": dict(timings),
-        "gate": gate_,
-        "production": record.describe_production(production),
-        "ledger": record.LEDGER_FILE,
-        "track_record": record.summaries(ledger) if ledger is not None else {},
-        "report": "report.md",
-        "symbols": symbols,
-        # The pairs this artifact does not serve (failed, and not in production to carry), each with why.
-        "skipped": dict(left_out),
-    }
+    return Manifest(
+        model_version=config.model_version,
+        run_id=config.run_id,
+        trained_at=format_utc(datetime.now(UTC)),
+        source=config.source.name,
+        timeframe=timeframe.name,
+        step_seconds=timeframe.seconds,
+        model_config=from_json(ModelSettings, asdict(config.model)),
+        libraries=_library_versions(),
+        timings=dict(timings),
+        gate=decision.record(),
+        production=record.describe_production(production),
+        ledger=record.LEDGER_FILE,
+        report="report.md",
+        symbols=dict(symbols),
+        skipped=dict(left_out),
+    )
 
 
-def _refuse(
-    config: TrainConfig, manifest: Mapping[str, Any], decision: gate.Decision, gate_: Mapping[str, Any]
-) -> None:
+def _refuse(config: TrainConfig, manifest: Manifest, decision: gate.Decision) -> None:
     """Write the rejection report beside the artifact folder and raise: the gate refused the run."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rejected = out / "rejected-report.md"
-    rejected.write_text(report.render_markdown(manifest, gate_), encoding="utf-8")
+    rejected.write_text(report.render_markdown(manifest), encoding="utf-8")
     msg = f"the gate refused the run, no artifact written: {decision.reason()} (report: {rejected})"
     raise TrainingError(msg)
 
 
-def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, Mapping[str, Any]], now: str) -> None:
+def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, PairEntry], now: str) -> None:
     """One line per pair not served fresh, then the count of each verdict."""
-    by_symbol = {meta["symbol"]: meta for meta in symbols.values()}
+    by_symbol = {entry.symbol: entry for entry in symbols.values()}
     for symbol in decision.failed_pairs():
-        carried = (by_symbol.get(symbol) or {}).get("carried")
+        entry = by_symbol.get(symbol)
+        carried = entry.carried if entry is not None else None
         if carried:
             ctx.log(
-                f"{symbol}: carried forward from model {carried['model_version']} trained {carried['trained_at']} "
-                f"({carried_age_days(carried, now):.1f} days before this run): {carried['reason']}"
+                f"{symbol}: carried forward from model {carried.model_version} trained {carried.trained_at} "
+                f"({carried.age_days(now):.1f} days before this run): {carried.reason}"
             )
         else:
             ctx.log(f"{symbol}: left out (production does not serve it)")
@@ -545,7 +547,6 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     checks = sorted([*failed.values(), *(c for p in trained.values() for c in p.checks)], key=lambda c: order[c.symbol])
     carriable = _carriable(production, timeframe)
     decision = gate.decide(checks, symbols, carriable, config.gate.max_failed_share, config.gate.min_failed_pairs)
-    gate_ = decision.to_dict()
     fresh = {s: trained[s] for s, v in decision.pairs.items() if v == "fresh"}
     carried = {
         s: _carry(production, carriable[s], _why(checks, s))
@@ -556,18 +557,18 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     served_pairs = {s: p for s in symbols if (p := fresh.get(s) or carried.get(s)) is not None}
     slug_of = {s: symbol_to_slug(s) for s in symbols}
     if not decision.passed:
-        shown = {slug_of[s]: p.meta for s, p in trained.items()}
-        _refuse(config, _manifest(ctx, timings, gate_, production, None, shown, left_out), decision, gate_)
+        shown = {slug_of[s]: p.entry for s, p in trained.items()}
+        _refuse(config, _manifest(ctx, timings, decision, production, shown, left_out), decision)
     generation = new_generation()
     ledger, files = _track_record(ctx, fresh, bars, production, generation)
     for pair in served_pairs.values():
         files.update(pair.files)
     files[ALERTS_FILE] = _alerts(ctx, {s: p.payload for s, p in served_pairs.items()}, production, ledger)
-    symbols_meta = {slug_of[s]: p.meta for s, p in served_pairs.items()}
-    manifest = {**_manifest(ctx, timings, gate_, production, ledger, symbols_meta, left_out), "alerts": ALERTS_FILE}
-    _log_verdicts(ctx, decision, symbols_meta, manifest["trained_at"])
-    manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
-    files["report.md"] = report.render_markdown(manifest, gate_).encode()
+    entries = {slug_of[s]: p.entry for s, p in served_pairs.items()}
+    manifest = replace(_manifest(ctx, timings, decision, production, entries, left_out), alerts=ALERTS_FILE)
+    _log_verdicts(ctx, decision, entries, manifest.trained_at)
+    manifest = replace(manifest, timings={**manifest.timings, "export": round(time.perf_counter() - t0, 3)})
+    files["report.md"] = report.render_markdown(manifest, ledger).encode()
     payloads = {slug_of[s]: p.payload for s, p in served_pairs.items()}
     path = write_artifact(config.out, manifest, payloads, files, generation)
     log(
