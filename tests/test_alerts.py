@@ -664,7 +664,7 @@ def _write(folder: Path, text: str) -> Path:
 def test_rule_the_forecast_cannot_answer_is_recorded_as_a_refusal(tmp_path: Path, target: str, message: str) -> None:
     """A rule past the forecast's end, between bars or at the data end is refused in one line, and the previous
     states are kept with nothing fired."""
-    from cryptopredict.alerts.state import decide
+    from cryptopredict.alerts.evaluate import decide
 
     payloads = {"BTC/USD": _payload((80, 100, 125))}
     previous = decide(_write(tmp_path, _GOOD), payloads, None, None)

@@ -19,6 +19,7 @@ from cryptopredict.artifact import (
 from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
+from cryptopredict.training.model import optimiser_converged
 from tests.helpers import DATA, manifest_doc, pair_entry, rewrite_manifest, run_cli
 
 CONFIG = GateConfig(max_mape_ratio=1.02, coverage_alpha=0.01, min_independent=20, max_vs_production=1.1)
@@ -243,11 +244,11 @@ def test_an_optimiser_out_of_iterations_is_refused_though_cmdstanpy_calls_it_con
     console = Path(capped.runset.stdout_files[0]).read_text()
     assert "Maximum number of iterations hit" in console
     assert capped.converged  # the exit code's verdict, which cannot see this
-    assert not gate.optimiser_converged(console)
-    checks = gate.check_symbol("BTC/USD", GOOD, None, gate.optimiser_converged(console), CONFIG)
+    assert not optimiser_converged(console)
+    checks = gate.check_symbol("BTC/USD", GOOD, None, optimiser_converged(console), CONFIG)
     assert _failed(checks) == {"converged"}
     full = _prophet_fit()
-    assert gate.optimiser_converged(Path(full.runset.stdout_files[0]).read_text())
+    assert optimiser_converged(Path(full.runset.stdout_files[0]).read_text())
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,7 @@ def test_an_optimiser_out_of_iterations_is_refused_though_cmdstanpy_calls_it_con
 )  # fmt: skip
 def test_convergence_is_read_from_cmdstans_own_words(console: str, converged: bool) -> None:
     """CmdStan's reasons to stop decide: convergence passes, running out of iterations or an error fails."""
-    assert gate.optimiser_converged(console) is converged
+    assert optimiser_converged(console) is converged
 
 
 def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged() -> None:

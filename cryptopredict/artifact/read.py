@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptopredict.alerts.state import Alerts, parse_alerts
+from cryptopredict.alerts.states import Alerts, parse_alerts
 from cryptopredict.artifact.grids import DTYPES, SymbolForecast, forecast_of, payload_of, unpacked
 from cryptopredict.artifact.records import SCHEMA_VERSION, GateRecord, GridFile, Manifest, from_json
 from cryptopredict.artifact.write import GEN_PREFIX, MANIFEST_NAME, SAFE_NAME, canonical_digest

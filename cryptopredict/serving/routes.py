@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from cryptopredict.alerts.evaluate import holds as holds_now
 from cryptopredict.alerts.rules import parse_horizon as parse_rule_horizon
 from cryptopredict.alerts.rules import utc_midnight
-from cryptopredict.alerts.state import RuleState
-from cryptopredict.alerts.state import holds as holds_now
+from cryptopredict.alerts.states import RuleState
 from cryptopredict.artifact import BacktestRecord, Manifest, PairEntry, SymbolForecast, format_utc, to_json
 from cryptopredict.ledger import RETENTION_DAYS
 from cryptopredict.serving.anchor import Anchor, artifact_anchor
@@ -24,11 +24,11 @@ from cryptopredict.serving.lookup import (
     at,
     between,
     check_levels,
-    probability_below,
+    probability_at,
     quantiles_at,
 )
-from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
+from cryptopredict.serving.track_record import PairRecord
 from cryptopredict.timeframes import symbol_to_slug
 
 __all__ = ["bp"]
@@ -248,7 +248,7 @@ def probability(
     p = _at(fc, name, when, anchor=anchor)
     values, bounds = [], []
     for price in prices:
-        value, bound = probability_of(fc, p.date, side, price, anchor)
+        value, bound = probability_at(fc, p.date, side, price, anchor)
         values.append(value)
         bounds.append(bound)
     # One price: the answer as it always was (the price under its side's name); several: the curve alone.
@@ -268,16 +268,6 @@ def probability(
             "actual_close": p.actual_close,
         }
     )
-
-
-def probability_of(
-    fc: SymbolForecast, when: datetime, side: str, price: float, anchor: Anchor | None
-) -> tuple[float, str]:
-    """P(close above `price`) or P(close at or below it) at `when`, and whether it is exact or a bound."""
-    below, bound = probability_below(fc, when, price, anchor)
-    if side == "below":
-        return below, bound
-    return float(f"{1 - below:.6g}"), {"at most": "at least", "at least": "at most"}.get(bound, bound)
 
 
 @bp.get("/v1/symbols")
@@ -475,7 +465,7 @@ def _alert_now(
             check = f"/v1/forecast/{fc.slug}?{asked}"
         else:
             side = "above" if rule.kind == "probability_above" else "below"
-            value, _ = probability_of(fc, target, side, rule.price or 0.0, anchor)
+            value, _ = probability_at(fc, target, side, rule.price or 0.0, anchor)
             check = f"/v1/forecast/{fc.slug}/probability?{asked}&{side}={rule.price:.10g}"
     except OutOfRange:  # a live anchor carried the target past the forecast: nothing to measure
         return None, False, anchor, None, None

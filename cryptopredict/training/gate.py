@@ -20,13 +20,7 @@ __all__ = [
     "decide",
     "horizon_checks",
     "mean_skill",
-    "optimiser_converged",
 ]
-
-# How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
-# ("Optimization terminated normally:" then this reason), so cmdstanpy's `converged` attribute,
-# which only reads the exit code, stays True; its console output is where the verdict is.
-_NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 # The served band's nominal coverage: from the 10% to the 90% quantile.
 _NOMINAL = 0.8
@@ -187,15 +181,6 @@ def horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig)
             continue
         checks.append(coverage[name])
     return checks
-
-
-def optimiser_converged(console: str) -> bool:
-    """CmdStan's own verdict, read from its console output: False when it ran out of iterations or erred.
-
-    The text is the fit's `stan_fit.runset.stdout_files[0]`. L-BFGS names its reason to stop
-    ("Convergence detected: ..."); Newton, used on series under 100 rows, names none and passes.
-    """
-    return not any(reason in console for reason in _NOT_CONVERGED)
 
 
 def check_symbol(

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from cryptopredict import __version__
-from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
+from cryptopredict.alerts.evaluate import decide, log_line
+from cryptopredict.alerts.states import ALERTS_FILE
 from cryptopredict.artifact import (
     Artifact,
     BacktestRecord,
@@ -36,12 +37,12 @@ from cryptopredict.artifact import (
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
-from cryptopredict.training import backtest, gate, record, report, served
+from cryptopredict.training import backtest, gate, lineage, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
-from cryptopredict.training.execution import Executor, open_executor
 from cryptopredict.training.jobs import FitJob, JobFailed, RefitJob, run_fit, run_refit, try_fit, try_refit
 from cryptopredict.training.model import FitResult
+from cryptopredict.training.pool import Executor, open_executor
 from cryptopredict.training.sources.base import Unreadable, utc_timestamp
 from cryptopredict.training.validation import ValidatedBars, validate_bars
 
@@ -91,7 +92,7 @@ def _check(config: TrainConfig, log: Log) -> _Run:
     if horizon_days < 1:
         msg = f"horizon must be at least 1 day, got {horizon_days}"
         raise TrainingError(msg)
-    return _Run(config, timeframe, horizon_days * 86400 // timeframe.seconds, log)
+    return _Run(config, timeframe, timeframe.horizon_steps(horizon_days), log)
 
 
 def _every_pair(ctx: _Run) -> _Run:
@@ -436,15 +437,15 @@ def _track_record(
     """Production's ledger scored on the new bars (of every pair that has them), with this run's fresh
     forecasts published in it; the ledger file and the fresh pairs' track-record charts."""
     version = ctx.config.model_version
-    ledger, scored, published = record.update(
+    ledger, scored, published = lineage.update(
         production, bars, {s: p.payload for s, p in served_fresh.items()}, ctx.timeframe, generation, version
     )
-    ctx.log(record.log_line(ledger, scored, published))
-    files = {record.LEDGER_FILE: record.dump(ledger)}
+    ctx.log(lineage.log_line(ledger, scored, published))
+    files = {lineage.LEDGER_FILE: lineage.dump(ledger)}
     for symbol, pair in served_fresh.items():
         slug = symbol_to_slug(symbol)
         pair.entry = replace(pair.entry, charts={**pair.entry.charts, "track-record": f"{slug}.track-record.png"})
-        files[f"{slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
+        files[f"{slug}.track-record.png"] = lineage.chart(symbol, version, ledger, bars[symbol])
     return ledger, files
 
 
@@ -477,8 +478,8 @@ def _manifest(
         libraries=_library_versions(),
         timings=dict(timings),
         gate=decision.record(),
-        production=record.describe_production(production),
-        ledger=record.LEDGER_FILE,
+        production=lineage.describe_production(production),
+        ledger=lineage.LEDGER_FILE,
         report="report.md",
         symbols=dict(symbols),
         skipped=dict(left_out),
@@ -533,7 +534,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             bars, failed = _validate_or_skip(ctx, raw)
         _log_bars(bars, log)
 
-        production = record.load_production(config.baseline_artifact, log)
+        production = lineage.load_production(config.baseline_artifact, log)
         with _timed(timings, "fit"):
             fits = _fit_all(ctx, executor, bars, failed)
         with _timed(timings, "backtest"):

@@ -16,13 +16,13 @@ import pandas as pd
 
 from cryptopredict.artifact import Artifact, Production, format_utc, json_bytes, read_artifact
 from cryptopredict.errors import ArtifactError, TrainingError
-from cryptopredict.ledger import Entry, Ledger, summarize
+from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training import served
 from cryptopredict.training.charts import track_record_chart
 from cryptopredict.training.validation import ValidatedBars
 
-__all__ = ["LEDGER_FILE", "chart", "describe_production", "dump", "load_production", "log_line", "summaries", "update"]
+__all__ = ["LEDGER_FILE", "chart", "describe_production", "dump", "load_production", "log_line", "update"]
 
 LEDGER_FILE = "ledger.json"
 
@@ -131,14 +131,6 @@ def update(
     published = len(ledger.entries) - before
     newest = max(v.report.end for v in bars.values()).to_pydatetime()
     return ledger.bound(newest), scored, published
-
-
-def summaries(ledger: Ledger) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per pair and horizon: what was published, scored, and how it did."""
-    return {
-        symbol: {h: summarize(ledger, entries) for h, entries in ledger.series(symbol).items()}
-        for symbol in ledger.symbols
-    }
 
 
 def dump(ledger: Ledger) -> bytes:
