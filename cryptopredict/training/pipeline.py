@@ -37,7 +37,7 @@ from cryptopredict.artifact import (
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
-from cryptopredict.training import backtest, gate, lineage, report, served
+from cryptopredict.training import backtest, forecast, gate, lineage, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
 from cryptopredict.training.jobs import FitJob, JobFailed, RefitJob, run_fit, run_refit, try_fit, try_refit
@@ -290,43 +290,6 @@ def _backtest_all(
     return _Backtests(summaries, weights, anchors, grids)
 
 
-def _served_payload(
-    ctx: _Run,
-    grid: backtest.Grid,
-    fit: FitResult,
-    chosen: Mapping[str, backtest.ServedWeight],
-    anchor: backtest.Refit,
-) -> dict[str, Any]:
-    """The served forecast's quantile grid, for the artifact, at the weights the backtest chose (`chosen`)."""
-    lc = grid.log_close
-    history = fit.payload["history_points"]
-    if lc.size != history:
-        msg = f"{fit.payload['symbol']}: the grid of closes has {lc.size} points, the model's history {history}"
-        raise TrainingError(msg)
-    sigma = backtest.volatility(grid, ctx.config.served)
-    fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
-    # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
-    limit = backtest.MAX_LOG_CHANGE
-    history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -limit, limit)])
-    horizons = ctx.timeframe.horizons
-    weights = [chosen[h.name].weight if h.name in chosen else 0.0 for h in horizons]
-    errors = {
-        h.steps: np.asarray(chosen[h.name].error_z, float)
-        for h in horizons
-        if h.name in chosen and chosen[h.name].error_z is not None
-    }
-    q = np.exp(
-        served.grid_quantiles(
-            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights, errors
-        )
-    )
-    return {
-        "levels": list(served.LEVELS),
-        "quantiles": [[float(f"{v:.8g}") for v in q[:, k].tolist()] for k in range(q.shape[1])],
-        "weights": {h.name: w for h, w in zip(horizons, weights, strict=True)},
-    }
-
-
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "cryptopredict": __version__}
     for name in _LIBRARIES:
@@ -360,9 +323,10 @@ def _export_symbol(
     bt = backtests.summaries[symbol]
     bt_record = from_json(BacktestRecord, bt) if bt else None
     files = {f"{res.slug}.prophet.json": res.model_json.encode()}
-    res.payload["served"] = _served_payload(
-        ctx, backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol]
-    )
+    res.payload["served"] = forecast.served_payload(
+        backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol], timeframe.horizons,
+        config.served,
+    )  # fmt: skip
     charts = {
         **res.charts,
         "forecast": served_chart(
