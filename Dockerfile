@@ -117,7 +117,7 @@ RUN python3 -m venv /venv \
     && /venv/bin/pip uninstall --quiet --yes pip setuptools
 # Only the light half of the package: the API imports nothing from cryptopredict/training.
 COPY api.py ./
-COPY cryptopredict/__init__.py cryptopredict/errors.py cryptopredict/ledger.py \
+COPY cryptopredict/__init__.py cryptopredict/distribution.py cryptopredict/errors.py cryptopredict/ledger.py \
      cryptopredict/quantiles.py cryptopredict/timeframes.py ./cryptopredict/
 COPY cryptopredict/artifact ./cryptopredict/artifact
 COPY cryptopredict/serving ./cryptopredict/serving

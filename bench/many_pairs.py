@@ -252,10 +252,9 @@ def copy_pairs(trained_dir: Path, out: Path, pairs: int) -> None:
         payload = contract.payload_of(trained.forecasts[source])
         if slug != source:
             factor = 1 + 0.01 * i
+            # The served distribution is laid at the closes: scaled with them, its parameters unchanged.
             for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):
                 payload[key] = _scaled(payload[key], factor)
-            served = payload["served"]
-            served["quantiles"] = [_scaled(column, factor) for column in served["quantiles"]]
             payload["symbol"] = slug.replace("-", "/")
         payloads[slug] = payload
         text = json.dumps(contract.to_json(manifest.symbols[source])).replace(f"{source}.", f"{slug}.")

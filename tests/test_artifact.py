@@ -112,15 +112,23 @@ def _edited_key(path: Path) -> None:
 
 
 def _crossing_quantiles(path: Path) -> None:
-    """Swap the 10% and 90% columns of one grid, and re-sign it so only the content check can catch it."""
-    grid = _manifest(path)["grids"]["BTC-USD"]
-    levels, n = grid["served"]["levels"], grid["points"]
-    size = 8 if grid["files"]["served"]["dtype"] == "<f8" else 4
+    """Swap the 10% and 90% values of the first standardised quantile table (the 1-step one), the manifest's
+    digest made right: every quantile at that lead would cross."""
+    m = _manifest(path)
+    served = m["grids"]["BTC-USD"]["served"]
+    levels, row = served["levels"], served["z_rows"][0]
+    lo, hi = levels.index(0.1), levels.index(0.9)
+    row[lo], row[hi] = row[hi], row[lo]
+    rewrite_manifest(path, m)
+
+
+def _negative_volatility(path: Path) -> None:
+    """Make the first bar's volatility negative in the packed file, and re-sign it: its band would turn over."""
     f = _gen_file(path, "BTC-USD.served.bin")
-    data = bytearray(f.read_bytes())
-    lo, hi = (slice(levels.index(p) * n * size, (levels.index(p) + 1) * n * size) for p in (0.1, 0.9))
-    data[lo], data[hi] = data[hi], data[lo]
-    f.write_bytes(bytes(data))
+    dtype = _manifest(path)["grids"]["BTC-USD"]["files"]["served"]["dtype"]
+    values = array("d" if dtype == "<f8" else "f", f.read_bytes())
+    values[0] = -values[0]
+    f.write_bytes(values.tobytes())
     _resign(path, "BTC-USD.served.bin")
 
 
@@ -144,7 +152,8 @@ def _missing(path: Path) -> None:
         (_schema_four, "artifact schema version 4 is older than this code reads (5): train it again"),
         (_edited_figure, "its content does not match its digest (edited or damaged since it was written)"),
         (_edited_key, "symbols.BTC-USD.extra is not a field this code reads"),
-        (_crossing_quantiles, "served quantiles at point 0 are not positive, finite and ascending"),
+        (_crossing_quantiles, "the served quantile table at 1 step(s) is not finite and ascending"),
+        (_negative_volatility, "the served volatility must be positive and every change finite"),
         (_drop_grid, "incomplete artifact"),
     ],
 )
@@ -325,12 +334,31 @@ def test_grids_are_float64_where_float32_would_change_a_published_price() -> Non
 def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Path, tmp_path: Path) -> None:
     """Whole prices fit float32 exactly: that file is written "<f4", half the size, and read back the same."""
     payload = _payload(artifact_dir)
-    payload["served"]["quantiles"] = [[float(round(v)) for v in column] for column in payload["served"]["quantiles"]]
+    for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):  # whole numbers up to 2**24, as a float32 holds them
+        payload[key] = [None if v is None else min(float(round(v)), 2.0**24) for v in payload[key]]
     write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": payload})
     files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
-    assert (files["served"]["dtype"], files["series"]["dtype"]) == ("<f4", "<f8")
-    assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
-    assert payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"]) == payload
+    assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f8")
+    assert _gen_file(tmp_path / "out", "BTC-USD.series.bin").stat().st_size == 4 * files["series"]["length"]
+    back = payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"])
+    # The served quantiles follow the closes they are laid at: only the stored numbers come back as given.
+    for p in (back, payload):
+        del p["served"]["quantiles"]
+    assert back == payload
+
+
+def test_the_served_quantiles_are_stored_as_their_parameters(artifact_dir: Path) -> None:
+    """A pair's served file holds the volatility at each bar (and Prophet's changes only where a weight
+    reads them), not 23 quantiles at every point; read back, they give the quantiles training published."""
+    m = _manifest(artifact_dir)
+    art = read_artifact(artifact_dir)
+    for slug, grid in m["grids"].items():
+        served, n = grid["served"], grid["history_points"]
+        extra = (n if served["history_change"] else 0) + (grid["forecast_points"] if served["future_change"] else 0)
+        assert grid["files"]["served"]["length"] == n + extra
+        fc = art.forecasts[slug]
+        assert len(fc.quantiles) == 23
+        assert all(len(column) == grid["points"] for column in fc.quantiles)
 
 
 def test_the_manifest_reads_back_as_the_records_it_was_written_from(artifact_dir: Path) -> None:

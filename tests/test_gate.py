@@ -328,6 +328,17 @@ def _production_artifact(out: Path, mape: float) -> bytes:
         **_payload([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]),
         "actual": [1.0],
     }
+    # What the artifact stores of the served forecast: its distribution's parameters (no weight on Prophet).
+    payload["served"] = {
+        **payload["served"],
+        "weights": {"1d": 0.0},
+        "horizon_steps": {"1d": 1},
+        "sigma": [0.5],
+        "history_change": None,
+        "future_change": None,
+        "z_steps": [1],
+        "z_rows": [[-1.4, 0.0, 1.4]],
+    }
     manifest = Manifest(
         model_version="prod-1",
         trained_at="2025-01-02T00:00:00Z",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import math
 import mmap
 import sys
@@ -26,7 +27,8 @@ from cryptopredict.artifact.records import (
     PairEntry,
     ServedHeader,
 )
-from cryptopredict.artifact.validation import check_levels, check_quantiles
+from cryptopredict.artifact.validation import check_levels
+from cryptopredict.distribution import Distribution, LogCloses
 from cryptopredict.timeframes import parse_utc
 
 __all__ = ["Closes", "SymbolForecast", "columns_of", "forecast_of", "pack_payload", "payload_of", "unpacked"]
@@ -80,6 +82,7 @@ class SymbolForecast:
     # other half); None in a forecast made by hand, not read from an artifact.
     entry: PairEntry | None = None
     grid: GridHeader | None = None
+    distribution: Distribution | None = None  # what `quantiles` are computed from, when read from an artifact
 
     @property
     def backtest(self) -> BacktestRecord | None:
@@ -137,15 +140,17 @@ def columns_of(grid: GridHeader, packed: Mapping[str, bytes]) -> dict[str, Seque
 
 
 def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dict[str, bytes]]:
-    """A grid payload as its header (every field but the columns) and its two packed files by part."""
+    """A grid payload as its header (every field but the columns) and its two packed files by part: Prophet's
+    series and the closes, and the served distribution's columns (its quantiles are not stored)."""
     try:
         served = payload["served"]
+        history, future = served["history_change"], served["future_change"]
         columns = {
             "series": [
                 *(x for k in _SERIES_KEYS for x in payload[k]),
                 *(math.nan if x is None else x for x in payload["actual"]),
             ],
-            "served": [x for column in served["quantiles"] for x in column],
+            "served": [*served["sigma"], *(history or ()), *(future or ())],
         }
         packed, files = {}, {}
         for part, values in columns.items():
@@ -163,6 +168,11 @@ def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dic
             served=ServedHeader(
                 levels=tuple(float(x) for x in served["levels"]),
                 weights={str(k): float(v) for k, v in served["weights"].items()},
+                horizon_steps={str(k): int(v) for k, v in served["horizon_steps"].items()},
+                z_steps=tuple(int(h) for h in served["z_steps"]),
+                z_rows=tuple(tuple(float(v) for v in row) for row in served["z_rows"]),
+                history_change=history is not None,
+                future_change=future is not None,
             ),
             files=GridFiles(**files),
         )
@@ -175,8 +185,8 @@ def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dic
 def payload_of(fc: SymbolForecast) -> dict[str, Any]:
     """The grid payload `write_artifact` takes, given back from a read forecast (the reader's inverse):
     a pair's grid is carried from one artifact into another without knowing the file format."""
-    g = fc.grid
-    if g is None:
+    g, d = fc.grid, fc.distribution
+    if g is None or d is None:
         msg = f"{fc.slug}: a forecast made by hand has no grid header to write"
         raise ValueError(msg)
     return {
@@ -192,6 +202,12 @@ def payload_of(fc: SymbolForecast) -> dict[str, Any]:
         "served": {
             "levels": list(g.served.levels),
             "weights": dict(g.served.weights),
+            "horizon_steps": dict(g.served.horizon_steps),
+            "sigma": list(d.sigma),
+            "history_change": None if d.history_change is None else list(d.history_change),
+            "future_change": None if d.future_change is None else list(d.future_change),
+            "z_steps": list(g.served.z_steps),
+            "z_rows": [list(row) for row in g.served.z_rows],
             "quantiles": [list(column) for column in fc.quantiles],
         },
     }
@@ -199,44 +215,108 @@ def payload_of(fc: SymbolForecast) -> dict[str, Any]:
 
 def forecast_of(slug: str, grid: GridHeader, parts: Mapping[str, Sequence[float]], entry: PairEntry) -> SymbolForecast:
     """A symbol's forecast from its grid header and its two columns of floats, checked: lengths agree,
-    Prophet's series finite, the served quantiles positive, finite and ascending at every point."""
+    Prophet's series finite, the closes positive, and the served distribution's parameters such that
+    its quantiles are finite and ascending at every point (volatility positive, tables ascending)."""
     try:
         start = parse_utc(grid.start)
     except ValueError as exc:
         msg = f"{slug}: missing or malformed field ({exc!r})"
         raise ValueError(msg) from None
     step = timedelta(seconds=grid.step_seconds)
-    history_points, n, levels = grid.history_points, grid.points, grid.served.levels
-    if step <= timedelta(0) or not 0 < history_points <= n:
-        msg = f"{slug}: inconsistent step or history_points"
+    n, points, header = grid.history_points, grid.points, grid.served
+    if step <= timedelta(0) or not 0 < n <= points or grid.forecast_points != points - n:
+        msg = f"{slug}: inconsistent step, history_points or forecast_points"
         raise ValueError(msg)
-    series, served = parts["series"], parts["served"]
-    if len(series) != 3 * n + history_points:
+    series = parts["series"]
+    if len(series) != 3 * points + n:
         msg = f"{slug}: series lengths differ"
         raise ValueError(msg)
-    yhat, yhat_lower, yhat_upper = (series[k * n : (k + 1) * n] for k in range(3))
+    yhat, yhat_lower, yhat_upper = (series[k * points : (k + 1) * points] for k in range(3))
+    closes = series[3 * points :]
     # A sum is NaN or infinite when any term is (the C loop of sum(), not a Python one per value).
     if not all(math.isfinite(sum(column)) for column in (yhat, yhat_lower, yhat_upper)):
         msg = f"{slug}: non-finite values in the forecast"
         raise ValueError(msg)
-    check_levels(slug, levels)
-    if len(served) != len(levels) * n:
-        msg = f"{slug}: served quantiles do not match the levels and the grid"
+    if not closes[0] > 0 or any(v <= 0 or v == math.inf for v in closes):  # NaN (a missing bar) passes
+        msg = f"{slug}: the closes must be positive and finite, the first one present"
         raise ValueError(msg)
-    check_quantiles(slug, served, n)
+    dist = _distribution(slug, header, parts["served"], n, grid.forecast_points, closes)
     return SymbolForecast(
         symbol=grid.symbol,
         slug=slug,
         timeframe=grid.timeframe,
         step=step,
         start=start,
-        history_points=history_points,
+        history_points=n,
         yhat=yhat,
         yhat_lower=yhat_lower,
         yhat_upper=yhat_upper,
-        actual=Closes(series[3 * n :]),
+        actual=Closes(closes),
+        levels=header.levels,
+        quantiles=dist.columns(),
         entry=entry,
-        levels=levels,
-        quantiles=tuple(served[k * n : (k + 1) * n] for k in range(len(levels))),
         grid=grid,
+        distribution=dist,
+    )
+
+
+def _distribution(
+    slug: str, header: ServedHeader, served: Sequence[float], n: int, forecast_points: int, closes: Sequence[float]
+) -> Distribution:
+    """The served distribution from the header and the packed columns, every parameter checked."""
+    check_levels(slug, header.levels)
+    size = n + (n if header.history_change else 0) + (forecast_points if header.future_change else 0)
+    if len(served) != size:
+        msg = f"{slug}: the served distribution's columns do not match its header and the grid"
+        raise ValueError(msg)
+    sigma = served[:n]
+    history = served[n : 2 * n] if header.history_change else None
+    future = served[len(served) - forecast_points :] if header.future_change else None
+    if not (math.isfinite(sum(served)) and min(sigma) > 0):
+        msg = f"{slug}: the served volatility must be positive and every change finite"
+        raise ValueError(msg)
+    by_steps = sorted(header.horizon_steps, key=lambda name: header.horizon_steps[name])
+    steps = tuple(header.horizon_steps[name] for name in by_steps)
+    weights = tuple(header.weights.get(name, math.nan) for name in by_steps)
+    if (
+        not steps
+        or set(header.weights) != set(header.horizon_steps)
+        or steps[0] < 1
+        or any(a >= b for a, b in itertools.pairwise(steps))
+        or not all(0 <= w <= 1 for w in weights)
+    ):
+        msg = f"{slug}: the served weights must be in [0, 1] at distinct horizons of at least one step"
+        raise ValueError(msg)
+    z_steps, z_rows = header.z_steps, header.z_rows
+    if (
+        not z_steps
+        or len(z_rows) != len(z_steps)
+        or z_steps[0] < 1
+        or any(a >= b for a, b in itertools.pairwise(z_steps))
+        or any(len(row) != len(header.levels) for row in z_rows)
+    ):
+        msg = f"{slug}: the served quantile tables do not match their leads and the levels"
+        raise ValueError(msg)
+    bad = next(
+        (
+            h
+            for h, row in zip(z_steps, z_rows, strict=True)
+            if not all(math.isfinite(v) for v in row) or any(a > b for a, b in itertools.pairwise(row))
+        ),
+        None,
+    )
+    if bad is not None:
+        msg = f"{slug}: the served quantile table at {bad} step(s) is not finite and ascending"
+        raise ValueError(msg)
+    return Distribution(
+        levels=header.levels,
+        log_close=LogCloses(closes),
+        sigma=sigma,
+        history_change=history,
+        future_change=future,
+        forecast_points=forecast_points,
+        horizon_steps=steps,
+        weights=weights,
+        z_steps=z_steps,
+        z_rows=z_rows,
     )

@@ -60,7 +60,8 @@ __all__ = [
 # 4: the grids are packed binary files ("grids" in the manifest) instead of one JSON file a symbol.
 # 5: every section is a typed record (this module), every field present; the manifest carries the
 #    SHA-256 of its own canonical content ("digest"); the track-record summary is no longer copied
-#    into it (the ledger it names is the one source).
+#    into it (the ledger it names is the one source); the served forecast is stored as its
+#    distribution's parameters (cryptopredict.distribution), not as quantiles at every point.
 SCHEMA_VERSION = 5
 
 R = TypeVar("R")
@@ -304,10 +305,19 @@ class Production:
 
 @dataclass(frozen=True, slots=True)
 class ServedHeader:
-    """The served forecast's levels (ascending) and the weight on Prophet's change by horizon."""
+    """The served distribution's parameters other than its columns (`cryptopredict.distribution`): the
+    levels (ascending), the weight on Prophet's change at each scored horizon and that horizon's steps,
+    the standardised quantile tables (one row a lead, one value a level), and whether the packed file
+    holds Prophet's fitted one-step changes and its predicted changes after the data (only where a
+    weight above 0 reads them)."""
 
     levels: tuple[float, ...]
     weights: Mapping[str, float]
+    horizon_steps: Mapping[str, int]
+    z_steps: tuple[int, ...]
+    z_rows: tuple[tuple[float, ...], ...]
+    history_change: bool
+    future_change: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +332,9 @@ class GridFile:
 @dataclass(frozen=True, slots=True)
 class GridFiles:
     series: GridFile  # Prophet's yhat, yhat_lower, yhat_upper, then the closes
-    served: GridFile  # the served quantiles, level-major
+    # The served distribution's columns: the volatility at each history point, then (if the header says
+    # so) Prophet's fitted change at each, then its predicted change at each forecast point.
+    served: GridFile
 
 
 @dataclass(frozen=True, slots=True)

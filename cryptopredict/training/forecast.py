@@ -1,5 +1,6 @@
 """The served forecast's grid for the artifact: the quantiles at every bar and step, from the closes, their
-volatility, Prophet's changes and the weights the backtest chose (`served.grid_quantiles`)."""
+volatility, Prophet's changes and the weights the backtest chose: the parameters the artifact stores
+(`cryptopredict.distribution`), and the quantiles they give."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cryptopredict.distribution import LogCloses
 from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Horizon
 from cryptopredict.training import backtest, served
@@ -44,13 +46,22 @@ def served_payload(
         for h in horizons
         if h.name in chosen and chosen[h.name].error_z is not None
     }
-    q = np.exp(
-        served.grid_quantiles(
-            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights, errors
-        )
-    )
+    horizon_steps = [h.steps for h in horizons]
+    tables = served.served_tables(lc, sigma, horizon_steps, errors)
+    # Laid at the closes as the artifact stores them, the way the API reads them (cryptopredict.distribution).
+    log_close = LogCloses(fit.payload["actual"])
+    future = backtest.predicted_change(anchor)
+    dist = served.distribution(log_close, sigma, history_change, future, horizon_steps, weights, tables)
     return {
         "levels": list(served.LEVELS),
-        "quantiles": [[float(f"{v:.8g}") for v in q[:, k].tolist()] for k in range(q.shape[1])],
         "weights": {h.name: w for h, w in zip(horizons, weights, strict=True)},
+        "horizon_steps": {h.name: h.steps for h in horizons},
+        # The parameters the artifact stores, and the quantiles they give (for the gate, the ledger,
+        # the alerts and the charts; the artifact does not store them).
+        "sigma": list(dist.sigma),
+        "history_change": None if dist.history_change is None else list(dist.history_change),
+        "future_change": None if dist.future_change is None else list(dist.future_change),
+        "z_steps": list(dist.z_steps),
+        "z_rows": [list(row) for row in dist.z_rows],
+        "quantiles": dist.grid(),
     }
