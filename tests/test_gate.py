@@ -666,3 +666,21 @@ def test_production_compares_by_the_ratio_of_ratios(tmp_path: Path) -> None:
     check = gate.compare_with_production("BTC/USD", _record(_backtest(mape=0.1)), read_artifact(perfect), CONFIG)
     assert not check.passed
     assert "(xinf, limit x1.10)" in check.detail
+
+
+def test_a_horizon_too_thin_to_judge_leaves_the_others_judged_among_themselves() -> None:
+    """With 1d's band never known, 7d and 30d are still judged, at Holm's limits for two horizons; a band
+    consistent with 80% passes under its pair's name."""
+    bt = _backtest(coverage=0.52, independent=120)
+    bt["metrics"]["1d"]["served"].update(coverage=None, coverage_n=0, coverage_independent=0)
+    checks = _coverage(bt)
+    held = "80% band held 52% of 120 closes (120 independent): refused, p < 0.0001"
+    assert checks["coverage 1d"].passed
+    assert [checks[f"coverage {h}"].detail for h in ("7d", "30d")] == [
+        f"{held} (limit 0.005: 1% over 2 horizons, Holm)",
+        f"{held} (limit 0.01: 1% over 2 horizons, Holm)",
+    ]
+    fine = _coverage(_backtest(coverage=0.8, independent=120))
+    assert fine["coverage 7d"] == gate.Check(
+        "BTC/USD", "coverage 7d", True, "80% band held 80% of 120 closes (120 independent): consistent with 80% (p = 1)"
+    )
