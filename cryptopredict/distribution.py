@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Column", "Distribution", "LogCloses", "interpolate_log_steps"]
+__all__ = ["Column", "Distribution", "LogCloses", "interpolate_log_steps", "weight_at"]
 
 
 def _interp(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
@@ -43,6 +43,14 @@ def interpolate_log_steps(steps: float, at: Sequence[float], values: Sequence[fl
     """`values` known at the steps `at` (ascending), read at `steps`: linear in log(steps) between them,
     flat before the first and after the last."""
     return _interp(math.log(max(steps, 1.0)), [math.log(h) for h in at], values)
+
+
+def weight_at(steps: int, horizon_steps: Sequence[int], weights: Sequence[float]) -> float:
+    """The weight on Prophet's predicted change at a lead of `steps`: interpolated in log steps between
+    the scored horizons' weights, and past the longest falling as longest / steps."""
+    w = interpolate_log_steps(steps, horizon_steps, weights)
+    longest = horizon_steps[-1]
+    return w * longest / max(steps, 1.0) if steps > longest else w
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,6 @@ class Distribution:
     z_steps: tuple[int, ...]  # the leads the standardised quantile tables were measured at, ascending
     z_rows: tuple[tuple[float, ...], ...]  # one table a lead, one value a level
     _median: int = field(init=False, repr=False, compare=False)
-    _h_logs: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _z_logs: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _z_columns: tuple[tuple[float, ...], ...] = field(init=False, repr=False, compare=False)
     _one: tuple[float, ...] = field(init=False, repr=False, compare=False)
@@ -74,7 +81,6 @@ class Distribution:
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "_median", self.levels.index(0.5))
-        put(self, "_h_logs", tuple(math.log(h) for h in self.horizon_steps))
         put(self, "_z_logs", tuple(math.log(h) for h in self.z_steps))
         put(self, "_z_columns", tuple(zip(*self.z_rows, strict=True)))
         one = [self._z(1, k) for k in range(len(self.levels))]
@@ -90,10 +96,8 @@ class Distribution:
         return self.history_points + self.forecast_points
 
     def weight_at(self, steps: int) -> float:
-        """The weight on Prophet's predicted change at a lead of `steps`."""
-        w = _interp(math.log(max(steps, 1.0)), self._h_logs, self.weights)
-        longest = self.horizon_steps[-1]
-        return w * longest / max(steps, 1.0) if steps > longest else w
+        """The weight on Prophet's predicted change at a lead of `steps` (`weight_at`)."""
+        return weight_at(steps, self.horizon_steps, self.weights)
 
     def _z(self, steps: int, k: int) -> float:
         return _interp(math.log(max(steps, 1.0)), self._z_logs, self._z_columns[k])

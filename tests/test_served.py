@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.distribution import weight_at
 from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
@@ -58,7 +59,7 @@ def test_diebold_mariano_does_not_find_skill_in_overlapping_noise() -> None:
 
 def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
     """Weights 0 at 1 step and 1 at 10: 0.5 at sqrt(10) steps; at 20 steps 1 * 10/20."""
-    got = served.weight_curve(np.array([1.0, math.sqrt(10), 10.0, 20.0]), [1, 10], [0.0, 1.0])
+    got = [weight_at(steps, [1, 10], [0.0, 1.0]) for steps in (1.0, math.sqrt(10), 10.0, 20.0)]
     np.testing.assert_allclose(got, [0.0, 0.5, 1.0, 0.5])
 
 
@@ -257,7 +258,7 @@ def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at
     mid, lo, hi = served.MEDIAN, served.LOW, served.HIGH
     np.testing.assert_allclose(q[1:300, mid], lc[:-1] + 0.2 * change[1:])
     assert q[0, mid] == lc[0]
-    w = served.weight_curve(np.arange(1, 11), [1, 7], [0.2, 0.8])
+    w = np.array([weight_at(j, [1, 7], [0.2, 0.8]) for j in range(1, 11)])
     np.testing.assert_allclose(q[300:, mid], lc[-1] + w * future)
     z1, z7 = (served.z_table(lc, sigma, 299, h) for h in (1, 7))
     np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))

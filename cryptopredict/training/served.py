@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryptopredict.distribution import Distribution
+from cryptopredict.distribution import Distribution, weight_at
 
 __all__ = [
     "LEVELS",
@@ -35,14 +35,12 @@ __all__ = [
     "error_z",
     "ewma_volatility",
     "grid_quantiles",
-    "interpolate_over_horizons",
     "normal_z",
     "pinball",
     "quantiles",
     "return_quantiles",
     "served_tables",
     "student_t_cdf",
-    "weight_curve",
     "z_table",
 ]
 
@@ -248,17 +246,6 @@ def choose_weight(
     return WeightChoice(weight, n, WEIGHTS[best], stat, p)
 
 
-def interpolate_over_horizons(steps: np.ndarray, horizons: Sequence[int], values: np.ndarray) -> np.ndarray:
-    """Values known at the scored horizons, spread over every step: linear in log(steps) between
-    them, held flat before the first and after the last. `values` may be 1-D or (horizons, k)."""
-    x = np.log(np.asarray(horizons, float))
-    xs = np.log(np.maximum(np.asarray(steps, float), 1.0))
-    v = np.asarray(values, float)
-    if v.ndim == 1:
-        return np.interp(xs, x, v)
-    return np.stack([np.interp(xs, x, v[:, k]) for k in range(v.shape[1])], axis=1)
-
-
 def block_bootstrap_ci(
     values: Sequence[np.ndarray],
     statistic,
@@ -291,16 +278,6 @@ def block_bootstrap_ci(
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     return float(lo), float(hi)
-
-
-def weight_curve(steps: np.ndarray, horizons: Sequence[int], weights: Sequence[float]) -> np.ndarray:
-    """The weight at every step: interpolated between scored horizons (linear in log steps), and
-    past the longest one falling as longest / steps, so Prophet's contribution stops growing where
-    the evidence stops."""
-    steps = np.asarray(steps, float)
-    w = interpolate_over_horizons(steps, horizons, np.asarray(weights, float))
-    longest = max(horizons)
-    return np.where(steps > longest, w * longest / np.maximum(steps, 1.0), w)
 
 
 def normal_z(levels: Sequence[float] = LEVELS) -> np.ndarray:
@@ -340,7 +317,7 @@ def distribution(
     """The served distribution (`cryptopredict.distribution`, the arithmetic the API serves with) from
     numpy's parameters; a change no weight reads is left out (None), as the artifact leaves it out."""
     steps, rows = tables
-    keep_history = float(weight_curve(np.array([1.0]), horizons, weights)[0]) != 0
+    keep_history = weight_at(1, horizons, weights) != 0
     return Distribution(
         levels=LEVELS,
         log_close=log_close if not isinstance(log_close, np.ndarray) else [float(v) for v in log_close],
