@@ -45,6 +45,7 @@ def test_the_weight_interpolates_between_horizons_and_falls_past_the_longest() -
     assert weight_at(1, [2, 8], [0.2, 0.6]) == 0.2
     assert weight_at(8, [2, 8], [0.2, 0.6]) == 0.6
     assert weight_at(16, [2, 8], [0.2, 0.6]) == pytest.approx(0.3, rel=1e-12)
+    assert weight_at(7, [1, 7], [0.2, 0.3]) == 0.3  # at the longest, its own weight: not 0.3 x 7 / 7
     assert _dist().weight_at(3) == pytest.approx(1.0 * 2 / 3, rel=1e-12)
 
 
@@ -82,10 +83,12 @@ def test_the_grid_and_the_columns_are_the_same_prices() -> None:
     column = columns[2]
     assert column[-1] == column[4] == d.price(4, 2)
     assert column[1:3] == [d.price(1, 2), d.price(2, 2)]
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=r"^5$"):
         column[5]
     with pytest.raises(IndexError):
         column[-6]
+    with pytest.raises(IndexError):  # one past the end, where nothing else would fail
+        _dist(history=False, future=False).columns()[0][5]
 
 
 def test_a_missing_close_carries_the_one_before() -> None:
@@ -94,7 +97,7 @@ def test_a_missing_close_carries_the_one_before() -> None:
     assert list(closes) == [math.log(100)] * 3 + [math.log(121)]
     assert closes[-1] == math.log(121)
     assert closes[1:3] == [math.log(100)] * 2
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="no close at or before point 0"):
         LogCloses([math.nan, 5.0])[0]
     assert len(closes) == 4
 
