@@ -340,3 +340,26 @@ def test_diebold_mariano_at_its_edges() -> None:
     assert served.diebold_mariano(ones * 2, ones, lag=1) == (math.inf, 1.0)
     stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.ones(4), lag=3)
     assert stat == pytest.approx(-0.25 / math.sqrt(0.1875 / 4))
+
+
+def test_the_distribution_keeps_prophets_changes_only_where_a_weight_reads_them() -> None:
+    """No weight at 1 step: the fitted changes are left out; no weight anywhere: the predicted ones too; and the
+    backtest's error tables replace the return tables at their horizons."""
+    rng = np.random.default_rng(7)
+    lc = np.cumsum(rng.normal(0, 0.02, 300)) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    change, future = rng.normal(0, 0.01, 300), rng.normal(0, 0.05, 10)
+    tables = served.served_tables(lc, sigma, [1, 7])
+
+    def dist(weights: list[float]) -> object:
+        return served.distribution(lc, sigma, change, future, [1, 7], weights, tables)
+
+    assert (dist([0.0, 0.0]).history_change, dist([0.0, 0.0]).future_change) == (None, None)
+    later = dist([0.0, 0.5])
+    assert later.history_change is None
+    assert later.future_change == pytest.approx(list(future))
+    assert dist([0.5, 0.5]).history_change == pytest.approx(list(change))
+    errors = np.linspace(-3.0, 3.0, len(served.LEVELS))
+    q = served.grid_quantiles(lc, sigma, change, future, [1, 7], [0.0, 0.5], {7: errors})
+    lo, hi = served.LOW, served.HIGH
+    assert q[306, hi] - q[306, lo] == pytest.approx(sigma[-1] * math.sqrt(7) * (errors[hi] - errors[lo]))
