@@ -117,8 +117,9 @@ RUN python3 -m venv /venv \
     && /venv/bin/pip uninstall --quiet --yes pip setuptools
 # Only the light half of the package: the API imports nothing from cryptopredict/training.
 COPY api.py ./
-COPY cryptopredict/__init__.py cryptopredict/artifact.py cryptopredict/errors.py cryptopredict/ledger.py \
+COPY cryptopredict/__init__.py cryptopredict/distribution.py cryptopredict/errors.py cryptopredict/ledger.py \
      cryptopredict/quantiles.py cryptopredict/timeframes.py ./cryptopredict/
+COPY cryptopredict/artifact ./cryptopredict/artifact
 COPY cryptopredict/serving ./cryptopredict/serving
 # The alert states are part of the artifact; `python -m cryptopredict.alerts` posts them from this image.
 COPY cryptopredict/alerts ./cryptopredict/alerts

@@ -96,7 +96,7 @@ bench: $(STAMP)
 # time; not run by CI (docs/mutation.md says how long it takes). Each mutant
 # runs only the tests that call its function. Results stay in mutants/ (`mutmut results`,
 # `mutmut show NAME`); every mutant of the named modules is run again each time (about 22 minutes).
-MUTATED := training.served training.backtest training.gate training.calibration ledger serving.contract serving.hotpath
+MUTATED := distribution training.served training.backtest training.gate training.calibration ledger serving.contract serving.hotpath
 mutation: $(STAMP)
 	rm -rf .mutation-fixtures
 	for m in $(MUTATED); do \

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptopredict.artifact import read_artifact  # noqa: E402
+from cryptopredict.artifact import read_artifact, to_json  # noqa: E402
 from cryptopredict.errors import CryptopredictError  # noqa: E402
 from cryptopredict.training import gate  # noqa: E402
 from cryptopredict.training.config import GateConfig, TrainConfig  # noqa: E402
@@ -83,8 +83,8 @@ def main() -> int:
                     refused["before"] += 1
                     print(f"[{done}/{total}] {symbol} {cut}: refused while training: {e}", file=sys.stderr)
                     continue
-                meta = next(iter(read_artifact(Path(tmp)).manifest["symbols"].values()))
-            bt = meta["backtest"]
+                entry = next(iter(read_artifact(Path(tmp)).manifest.symbols.values()))
+            bt = to_json(entry.backtest)
             now, before = _verdicts(bt)
             refused["now"] += bool(now)
             refused["before"] += bool(before)

@@ -62,7 +62,6 @@ def _forecast(closes: np.ndarray, stamps: pd.DatetimeIndex, origin: int, steps: 
         yhat_lower=median,
         yhat_upper=median,
         actual=tuple(float(c) for c in closes[: origin + 1]),
-        meta={},
         levels=served.LEVELS,
         quantiles=columns,
     )

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -219,16 +220,12 @@ def train(csv_dir: Path, out: Path, workers: int) -> str:
     return f"{time.perf_counter() - t0:.0f} s on {workers} worker(s)"
 
 
-def _payload(trained: contract.Artifact, slug: str) -> dict:
-    """A pair's grid payload: payload_of where the artifact module has it (schema 4), else its JSON file (3)."""
-    payload_of = getattr(contract, "payload_of", None)
-    if payload_of is not None:
-        return payload_of(trained.forecasts[slug])
-    return json.loads(trained.file_path(trained.manifest["symbols"][slug]["file"]).read_bytes())
-
-
 def _scaled(values: list, factor: float) -> list:
     return [None if v is None else float(f"{v * factor:.8g}") for v in values]
+
+
+def _grid_files(manifest: contract.Manifest) -> set[str]:
+    return {name for grid in manifest.grids.values() for name in (grid.files.series.file, grid.files.served.file)}
 
 
 def copy_pairs(trained_dir: Path, out: Path, pairs: int) -> None:
@@ -236,46 +233,45 @@ def copy_pairs(trained_dir: Path, out: Path, pairs: int) -> None:
     ...) whose prices are the trained pair's times its own factor, with the trained pair's charts and
     model file under its name and its manifest entry."""
     trained = contract.read_artifact(trained_dir)
-    manifest = json.loads((trained_dir / contract.MANIFEST_NAME).read_text())
-    grid_files = {meta.get("file") for meta in manifest["symbols"].values()}
-    grid_files |= {spec["file"] for grid in manifest.get("grids", {}).values() for spec in grid["files"].values()}
+    manifest = trained.manifest
+    grid_files = _grid_files(manifest)
     sources = sorted(trained.forecasts)
+
+    def read(name: str) -> bytes:
+        return (trained.generation_dir / name).read_bytes()
+
     shared = {
-        name: trained.file_path(name).read_bytes()
-        for name in manifest["files"]
+        name: read(name)
+        for name in manifest.files
         if name not in grid_files and not any(name.startswith(f"{slug}.") for slug in sources)
     }
     symbols, payloads, files = {}, {}, dict(shared)
     for i in range(pairs):
         source = sources[i % len(sources)]
         slug = source if i < len(sources) else f"C{i:02d}-USD"
-        payload = _payload(trained, source)
+        payload = contract.payload_of(trained.forecasts[source])
         if slug != source:
             factor = 1 + 0.01 * i
+            # The served distribution is laid at the closes: scaled with them, its parameters unchanged.
             for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):
                 payload[key] = _scaled(payload[key], factor)
-            served = payload["served"]
-            served["quantiles"] = [_scaled(column, factor) for column in served["quantiles"]]
             payload["symbol"] = slug.replace("-", "/")
         payloads[slug] = payload
-        text = json.dumps(manifest["symbols"][source]).replace(f"{source}.", f"{slug}.")
-        symbols[slug] = {**json.loads(text), "symbol": slug.replace("-", "/")}
-        for name in manifest["files"]:
+        text = json.dumps(contract.to_json(manifest.symbols[source])).replace(f"{source}.", f"{slug}.")
+        symbols[slug] = replace(contract.from_json(contract.PairEntry, json.loads(text)), symbol=slug.replace("-", "/"))
+        for name in manifest.files:
             if name.startswith(f"{source}.") and name not in grid_files:
-                files[name.replace(f"{source}.", f"{slug}.", 1)] = trained.file_path(name).read_bytes()
-    for key in ("schema_version", "generation", "files", "grids"):
-        manifest.pop(key, None)
-    contract.write_artifact(out, {**manifest, "symbols": symbols}, payloads, files)
+                files[name.replace(f"{source}.", f"{slug}.", 1)] = read(name)
+    contract.write_artifact(out, replace(manifest, symbols=symbols), payloads, files)
 
 
 def describe(artifact: Path) -> str:
     """What the artifact's bytes are: grids, charts, models, the rest."""
-    manifest = json.loads((artifact / contract.MANIFEST_NAME).read_text())
-    gen = artifact / manifest["generation"]
-    grids = {meta.get("file") for meta in manifest["symbols"].values()}
-    grids |= {spec["file"] for grid in manifest.get("grids", {}).values() for spec in grid["files"].values()}
+    read = contract.read_artifact(artifact)
+    manifest, gen = read.manifest, read.generation_dir
+    grids = _grid_files(manifest)
     kinds = {"grids": 0, "charts": 0, "models": 0, "rest": 0}
-    for name in manifest["files"]:
+    for name in manifest.files:
         size = (gen / name).stat().st_size
         models = "models" if name.endswith(".prophet.json") else "rest"
         kinds["grids" if name in grids else "charts" if name.endswith(".png") else models] += size

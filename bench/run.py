@@ -207,9 +207,9 @@ def training_throughput(work: Path, pairs: int, cutoffs: int, rounds: int, worke
     from cryptopredict.training import backtest
     from cryptopredict.training.cluster import DaskExecutor
     from cryptopredict.training.config import BacktestConfig, ClusterConfig, TrainConfig
-    from cryptopredict.training.execution import LocalPool
     from cryptopredict.training.jobs import FitJob, RefitJob, run_fit, run_refit
     from cryptopredict.training.pipeline import load_bars, validate_all
+    from cryptopredict.training.pool import LocalPool
     from cryptopredict.training.sources.csv import CsvSource
 
     @dataclass(frozen=True, slots=True)

@@ -6,7 +6,10 @@ import bisect
 import math
 from collections.abc import Sequence
 
-__all__ = ["probability_below"]
+__all__ = ["probability", "probability_below"]
+
+# A bound on P(below) is the opposite bound on P(above).
+_FLIPPED = {"at most": "at least", "at least": "at most"}
 
 
 def probability_below(levels: Sequence[float], values: Sequence[float], price: float) -> tuple[float, str]:
@@ -24,3 +27,15 @@ def probability_below(levels: Sequence[float], values: Sequence[float], price: f
         return levels[k], "exact"
     t = math.log(price / values[k]) / math.log(values[k + 1] / values[k])
     return float(f"{levels[k] + t * (levels[k + 1] - levels[k]):.6g}"), "exact"
+
+
+def probability(levels: Sequence[float], values: Sequence[float], price: float, side: str) -> tuple[float, str]:
+    """P(close above `price`) (`side` "above") or P(close at or below it) ("below"), to 6 significant digits,
+    and "exact", "at most" or "at least": the one way the API and the alerts turn quantiles into a probability."""
+    below, bound = probability_below(levels, values, price)
+    if side == "below":
+        return below, bound
+    if side != "above":
+        msg = f"side must be 'above' or 'below', not {side!r}"
+        raise ValueError(msg)
+    return float(f"{1 - below:.6g}"), _FLIPPED.get(bound, bound)

@@ -58,9 +58,9 @@ class Timeframe:
     backtest_min_train_rows: int
     backtest_window: int
 
-    @property
-    def default_horizon_steps(self) -> int:
-        return self.default_horizon_days * 86400 // self.seconds
+    def horizon_steps(self, days: int) -> int:
+        """Bars in a horizon of `days` days (whole bars, rounded down)."""
+        return days * 86400 // self.seconds
 
     @property
     def grid_words(self) -> str:

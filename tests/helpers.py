@@ -202,3 +202,51 @@ def local_registry(root: Path) -> Iterator[Registry]:
         yield Registry(f"127.0.0.1:{port}", proc)
     finally:
         stop(proc)
+
+
+# --------------------------------------------------------------------------- artifacts written or edited by tests
+
+
+def pair_entry(symbol: str = "BTC/USD", backtest: Mapping | None = None, **fields: object):
+    """A manifest entry for a pair of a hand-made grid (one bar on 2025-01-01), with `backtest` (JSON form) read
+    into its record."""
+    from cryptopredict.artifact import BacktestRecord, PairEntry, ValidationRecord, from_json
+
+    day = "2025-01-01T00:00:00Z"
+    return PairEntry(
+        **{
+            "symbol": symbol,
+            "rows": 1,
+            "data_start": day,
+            "data_end": day,
+            "forecast_end": day,
+            "horizon_steps": 1,
+            "validation": ValidationRecord(symbol, 1, day, day, (), 0, ()),
+            "fit_seconds": 0.0,
+            "converged": True,
+            "model_file": None,
+            "backtest": from_json(BacktestRecord, backtest) if backtest is not None else None,
+            **fields,
+        }
+    )
+
+
+def manifest_doc(path: Path) -> dict:
+    """An artifact's manifest.json as parsed JSON, for a test to edit (then `rewrite_manifest`)."""
+    from cryptopredict.artifact import MANIFEST_NAME
+
+    return json.loads((path / MANIFEST_NAME).read_text())
+
+
+def rewrite_manifest(path: Path, doc: dict) -> None:
+    """Write an edited manifest with its digest made right again: only a check deeper than the digest can
+    catch the edit."""
+    from cryptopredict.artifact import MANIFEST_NAME, canonical_digest
+
+    (path / MANIFEST_NAME).write_text(json.dumps({**doc, "digest": canonical_digest(doc)}))
+
+
+def file_of(artifact, name: str) -> Path:
+    """The path of a file an artifact lists (its checksum was verified when it was read)."""
+    assert name in artifact.manifest.files, name
+    return artifact.generation_dir / name

@@ -12,14 +12,15 @@ from flask.testing import FlaskClient
 
 from cryptopredict.artifact import Artifact, format_utc
 from cryptopredict.training.model import quiet_prophet
+from tests.helpers import file_of
 
 
 def _prophet_model(artifact: Artifact, slug: str):
     quiet_prophet()
     from prophet.serialize import model_from_json
 
-    name = artifact.manifest["symbols"][slug]["model_file"]
-    return model_from_json(artifact.file_path(name).read_text())
+    name = artifact.manifest.symbols[slug].model_file
+    return model_from_json(file_of(artifact, name).read_text())
 
 
 def _served(client: FlaskClient, slug: str, when) -> dict:
@@ -78,7 +79,7 @@ def test_with_no_weight_the_served_median_is_the_last_close(artifact: Artifact) 
     """Where the backtest gave Prophet no weight at any horizon, every forecast point's median is the last close."""
     checked = 0
     for fc in artifact.forecasts.values():
-        weights = [e["weight"] for e in fc.meta["backtest"]["metrics"].values()]
+        weights = [e.weight for e in fc.backtest.metrics.values()]
         if any(weights):
             continue
         median = np.asarray(fc.quantiles[fc.level_index(0.5)])

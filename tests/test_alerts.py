@@ -22,7 +22,6 @@ from cryptopredict.artifact import read_artifact
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.serving import create_app
 from cryptopredict.serving.anchor import artifact_anchor
-from cryptopredict.timeframes import parse_utc
 from tests.helpers import ROOT, run_cli
 from tests.webhook_receiver import Answer, Receiver
 
@@ -126,7 +125,7 @@ def _post_alerts(
 def _anchor_of(artifact: Path, pair: str) -> dict[str, object]:
     """The artifact's own anchor for a pair, as the API states it: what training evaluated the rules at."""
     art = read_artifact(artifact)
-    return artifact_anchor(art.forecasts[pair.replace("/", "-")], parse_utc(art.manifest["trained_at"])).to_json()
+    return artifact_anchor(art.forecasts[pair.replace("/", "-")], art.manifest.trained).to_json()
 
 
 def _anchor_text(artifact: Path, pair: str) -> str:
@@ -251,7 +250,7 @@ def test_discord_payload_field_by_field(runs, receiver: Receiver) -> None:
     (embed,) = body["embeds"]
     assert embed["title"] == "btc-above-105"
     assert embed["url"] == "https://forecast.example"
-    assert embed["footer"]["text"] == read_artifact(outs[2]).manifest["generation"]
+    assert embed["footer"]["text"] == read_artifact(outs[2]).manifest.generation
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     value = read_artifact(outs[2]).alerts.states[0].value  # type: ignore[union-attr]
     anchor = _anchor_text(outs[2], "BTC/USD")
@@ -304,7 +303,7 @@ def test_slack_and_json_payloads_field_by_field(runs, receiver: Receiver) -> Non
         "threshold": 0.5,
         "detail": state.detail,
         "model_version": "alerts-run1",
-        "generation": read_artifact(outs[0]).manifest["generation"],
+        "generation": read_artifact(outs[0]).manifest.generation,
         "url": "https://forecast.example",
         "anchor": _anchor_of(outs[0], "BTC/USD"),
     }
@@ -665,7 +664,7 @@ def _write(folder: Path, text: str) -> Path:
 def test_rule_the_forecast_cannot_answer_is_recorded_as_a_refusal(tmp_path: Path, target: str, message: str) -> None:
     """A rule past the forecast's end, between bars or at the data end is refused in one line, and the previous
     states are kept with nothing fired."""
-    from cryptopredict.alerts.state import decide
+    from cryptopredict.alerts.evaluate import decide
 
     payloads = {"BTC/USD": _payload((80, 100, 125))}
     previous = decide(_write(tmp_path, _GOOD), payloads, None, None)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cryptopredict.artifact import SymbolForecast, parse_utc, read_artifact
+from cryptopredict.artifact import SymbolForecast, read_artifact
 from cryptopredict.serving import lookup
 from cryptopredict.serving.anchor import Anchor, AnchorBoard, artifact_anchor, check_live
 from cryptopredict.serving.hotpath import HotPath
@@ -37,7 +37,6 @@ def _hand_made() -> SymbolForecast:
         yhat_lower=tuple(low),
         yhat_upper=tuple(high),
         actual=(100.0, 100.0, 100.0),
-        meta={},
         levels=(0.1, 0.5, 0.9),
         quantiles=(array("d", low), array("d", median), array("d", high)),
     )
@@ -82,7 +81,7 @@ def test_a_live_anchor_at_the_data_end_at_the_last_close_gives_the_artifacts_num
     """Anchored at the data end at the last close, every answer after the data is the grid's, on the golden artifact."""
     artifact = read_artifact(GOLDEN)
     for fc in artifact.forecasts.values():
-        base = artifact_anchor(fc, parse_utc(artifact.manifest["trained_at"]))
+        base = artifact_anchor(fc, artifact.manifest.trained)
         same = Anchor(base.price, base.time, "live", fc.history_end, 1.0)
         for k in (1, 2, 5, 17, fc.points - fc.history_points):
             when = fc.history_end + k * fc.step

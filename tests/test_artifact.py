@@ -7,13 +7,14 @@ import json
 import os
 import shutil
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, Manifest, payload_of, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
-from tests.helpers import DATA, GOLDEN, run_cli
+from tests.helpers import DATA, GOLDEN, rewrite_manifest, run_cli
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -33,11 +34,22 @@ def _payload(path: Path, slug: str = "BTC-USD") -> dict:
     return payload_of(read_artifact(path).forecasts[slug])
 
 
+def _records(path: Path, model_version: str = "v") -> Manifest:
+    """The records of an artifact's manifest under `model_version`, without the files a test does not write
+    again (its ledger, report, alert states, charts and fitted models)."""
+    m = read_artifact(path).manifest
+    entries = {slug: replace(e, charts={}, backtest_chart=None, model_file=None) for slug, e in m.symbols.items()}
+    return replace(
+        m, model_version=model_version, trained_at="2026-01-01T00:00:00Z", symbols=entries,
+        ledger=None, report=None, alerts=None,
+    )  # fmt: skip
+
+
 def _resign(path: Path, name: str) -> None:
     """Put a generation file's new SHA-256 in the manifest, so only a check of its content can catch it."""
     m = _manifest(path)
     m["files"][name] = hashlib.sha256(_gen_file(path, name).read_bytes()).hexdigest()
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
 def _tamper(path: Path) -> None:
@@ -59,7 +71,7 @@ def _wrong_length(path: Path) -> None:
     """State one value more in the manifest than a binary grid holds."""
     m = _manifest(path)
     m["grids"]["BTC-USD"]["files"]["served"]["length"] += 1
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
 def _corrupt_manifest(path: Path) -> None:
@@ -69,25 +81,54 @@ def _corrupt_manifest(path: Path) -> None:
 def _future_schema(path: Path) -> None:
     m = _manifest(path)
     m["schema_version"] = 99
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(path, m)
 
 
-def _schema_one(path: Path) -> None:
+def _schema_four(path: Path) -> None:
+    """The manifest as the last schema wrote it, as far as its version says: no digest, a copied track record."""
     m = _manifest(path)
-    m["schema_version"] = 1
+    m["schema_version"] = 4
+    del m["digest"]
+    m["track_record"] = {}
     (path / MANIFEST_NAME).write_text(json.dumps(m))
+
+
+def _edited_figure(path: Path) -> None:
+    """Change the last digit of the first backtest MAPE in the manifest, its layout kept: only the manifest's
+    digest can tell (no file's checksum covers the manifest itself)."""
+    text = (path / MANIFEST_NAME).read_text()
+    start = text.index('"mape": ') + len('"mape": ')
+    end = min(text.index(",", start), text.index("\n", start))
+    digit = text[end - 1]
+    assert digit.isdigit()
+    (path / MANIFEST_NAME).write_text(text[: end - 1] + ("1" if digit != "1" else "2") + text[end:])
+
+
+def _edited_key(path: Path) -> None:
+    """A manifest whose digest matches but whose records this code does not read (an unknown field)."""
+    m = _manifest(path)
+    m["symbols"]["BTC-USD"]["extra"] = 1
+    rewrite_manifest(path, m)
 
 
 def _crossing_quantiles(path: Path) -> None:
-    """Swap the 10% and 90% columns of one grid, and re-sign it so only the content check can catch it."""
-    grid = _manifest(path)["grids"]["BTC-USD"]
-    levels, n = grid["served"]["levels"], grid["points"]
-    size = 8 if grid["files"]["served"]["dtype"] == "<f8" else 4
+    """Swap the 10% and 90% values of the first standardised quantile table (the 1-step one), the manifest's
+    digest made right: every quantile at that lead would cross."""
+    m = _manifest(path)
+    served = m["grids"]["BTC-USD"]["served"]
+    levels, row = served["levels"], served["z_rows"][0]
+    lo, hi = levels.index(0.1), levels.index(0.9)
+    row[lo], row[hi] = row[hi], row[lo]
+    rewrite_manifest(path, m)
+
+
+def _negative_volatility(path: Path) -> None:
+    """Make the first bar's volatility negative in the packed file, and re-sign it: its band would turn over."""
     f = _gen_file(path, "BTC-USD.served.bin")
-    data = bytearray(f.read_bytes())
-    lo, hi = (slice(levels.index(p) * n * size, (levels.index(p) + 1) * n * size) for p in (0.1, 0.9))
-    data[lo], data[hi] = data[hi], data[lo]
-    f.write_bytes(bytes(data))
+    dtype = _manifest(path)["grids"]["BTC-USD"]["files"]["served"]["dtype"]
+    values = array("d" if dtype == "<f8" else "f", f.read_bytes())
+    values[0] = -values[0]
+    f.write_bytes(values.tobytes())
     _resign(path, "BTC-USD.served.bin")
 
 
@@ -108,8 +149,11 @@ def _missing(path: Path) -> None:
         (_truncate, "(truncated, or a wrong length)"),
         (_wrong_length, "(truncated, or a wrong length)"),
         (_future_schema, "unknown artifact schema version 99"),
-        (_schema_one, "schema version 1 predates the served forecast"),
-        (_crossing_quantiles, "served quantiles at point 0 are not positive, finite and ascending"),
+        (_schema_four, "artifact schema version 4 is older than this code reads (5): train it again"),
+        (_edited_figure, "its content does not match its digest (edited or damaged since it was written)"),
+        (_edited_key, "symbols.BTC-USD.extra is not a field this code reads"),
+        (_crossing_quantiles, "the served quantile table at 1 step(s) is not finite and ascending"),
+        (_negative_volatility, "the served volatility must be positive and every change finite"),
         (_drop_grid, "incomplete artifact"),
     ],
 )
@@ -193,7 +237,7 @@ def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_pat
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
-        write_artifact(art, {"model_version": "x", "trained_at": "t", "timeframe": "1Day"}, {"BTC-USD": payload})
+        write_artifact(art, _records(art, "x"), {"BTC-USD": payload})
     monkeypatch.undo()
     assert _manifest(art) == before
     assert read_artifact(art).model_version == "test-1.0.0"
@@ -206,7 +250,7 @@ def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) ->
     payload = _payload(artifact_dir)
     payload["yhat"][3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
-        write_artifact(tmp_path / "out", {"model_version": "x"}, {"BTC-USD": payload})
+        write_artifact(tmp_path / "out", _records(artifact_dir, "x"), {"BTC-USD": payload})
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -215,7 +259,7 @@ def test_old_generations_are_pruned_but_the_previous_one_kept(artifact_dir: Path
     """After several writes only the current and the previous generation remain on disk."""
     art = _copy(artifact_dir, tmp_path / "art")
     payload = _payload(art)
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
+    meta = _records(art)
     for _ in range(3):
         write_artifact(art, meta, {"BTC-USD": payload})
     gens = [p for p in art.iterdir() if p.name.startswith("gen-")]
@@ -228,7 +272,7 @@ def test_reader_rejects_unsafe_file_names(artifact_dir: Path, tmp_path: Path) ->
     art = _copy(artifact_dir, tmp_path / "art")
     m = _manifest(art)
     m["files"]["../../etc/passwd"] = "0" * 64
-    (art / MANIFEST_NAME).write_text(json.dumps(m))
+    rewrite_manifest(art, m)
     with pytest.raises(ArtifactError, match="unsafe file name"):
         read_artifact(art)
 
@@ -266,8 +310,9 @@ def test_a_damaged_binary_grid_is_refused_in_one_line_by_check_and_by_training(
 def test_a_pair_read_from_one_artifact_is_written_into_another_unchanged(artifact_dir: Path, tmp_path: Path) -> None:
     """payload_of gives back what write_artifact took: carried into another artifact, its files are the same bytes."""
     source = read_artifact(artifact_dir)
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
-    write_artifact(tmp_path / "next", meta, {slug: payload_of(fc) for slug, fc in source.forecasts.items()})
+    write_artifact(
+        tmp_path / "next", _records(artifact_dir), {slug: payload_of(fc) for slug, fc in source.forecasts.items()}
+    )
     before, after = _manifest(artifact_dir), _manifest(tmp_path / "next")
     assert after["grids"] == before["grids"]
     grids = [name for name in before["files"] if name.endswith(".bin")]
@@ -289,39 +334,44 @@ def test_grids_are_float64_where_float32_would_change_a_published_price() -> Non
 def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Path, tmp_path: Path) -> None:
     """Whole prices fit float32 exactly: that file is written "<f4", half the size, and read back the same."""
     payload = _payload(artifact_dir)
-    payload["served"]["quantiles"] = [[float(round(v)) for v in column] for column in payload["served"]["quantiles"]]
-    meta = {"model_version": "v", "trained_at": "2026-01-01T00:00:00Z", "timeframe": "1Day"}
-    write_artifact(tmp_path / "out", meta, {"BTC-USD": payload})
+    for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):  # whole numbers up to 2**24, as a float32 holds them
+        payload[key] = [None if v is None else min(float(round(v)), 2.0**24) for v in payload[key]]
+    write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": payload})
     files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
-    assert (files["served"]["dtype"], files["series"]["dtype"]) == ("<f4", "<f8")
-    assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
-    assert payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"]) == payload
+    assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f8")
+    assert _gen_file(tmp_path / "out", "BTC-USD.series.bin").stat().st_size == 4 * files["series"]["length"]
+    back = payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"])
+    # The served quantiles follow the closes they are laid at: only the stored numbers come back as given.
+    for p in (back, payload):
+        del p["served"]["quantiles"]
+    assert back == payload
 
 
-def _as_schema_3(path: Path) -> None:
-    """Rewrite an artifact the way schema 3 stored it: one JSON grid a symbol, no binary files."""
-    art = read_artifact(path)
-    m = _manifest(path)
-    gen = path / m["generation"]
-    for slug, fc in art.forecasts.items():
-        data = json.dumps(payload_of(fc)).encode()
-        (gen / f"{slug}.json").write_bytes(data)
-        m["symbols"][slug]["file"] = f"{slug}.json"
-        m["files"][f"{slug}.json"] = hashlib.sha256(data).hexdigest()
-        for spec in m["grids"][slug]["files"].values():
-            (gen / spec["file"]).unlink()
-            del m["files"][spec["file"]]
-    del m["grids"]
-    m["schema_version"] = 3
-    (path / MANIFEST_NAME).write_text(json.dumps(m))
+def test_the_served_quantiles_are_stored_as_their_parameters(artifact_dir: Path) -> None:
+    """A pair's served file holds the volatility at each bar (and Prophet's changes only where a weight
+    reads them), not 23 quantiles at every point; read back, they give the quantiles training published."""
+    m = _manifest(artifact_dir)
+    art = read_artifact(artifact_dir)
+    for slug, grid in m["grids"].items():
+        served, n = grid["served"], grid["history_points"]
+        extra = (n if served["history_change"] else 0) + (grid["forecast_points"] if served["future_change"] else 0)
+        assert grid["files"]["served"]["length"] == n + extra
+        fc = art.forecasts[slug]
+        assert len(fc.quantiles) == 23
+        assert all(len(column) == grid["points"] for column in fc.quantiles)
 
 
-def test_a_schema_3_artifact_with_json_grids_is_still_read(artifact_dir: Path, tmp_path: Path) -> None:
-    """Production's artifact of the previous schema loads with the same numbers, so a run can still take it over."""
-    old = _copy(artifact_dir, tmp_path / "art")
-    _as_schema_3(old)
-    assert not list(old.rglob("*.bin"))
-    then, now = read_artifact(old).forecasts["BTC-USD"], read_artifact(artifact_dir).forecasts["BTC-USD"]
-    assert payload_of(then) == payload_of(now)
-    ok = run_cli("api.py", "--artifact", str(old), "--check", timeout=60)
-    assert ok.returncode == 0, ok.stderr
+def test_the_manifest_reads_back_as_the_records_it_was_written_from(artifact_dir: Path) -> None:
+    """Every section of a trained manifest is a record whose JSON form is the manifest itself, digest aside."""
+    from cryptopredict.artifact import to_json
+
+    doc = _manifest(artifact_dir)
+    assert doc["schema_version"] == 5
+    assert to_json(read_artifact(artifact_dir).manifest) == {k: v for k, v in doc.items() if k != "digest"}
+
+
+def test_a_manifest_laid_out_again_still_loads(artifact_dir: Path, tmp_path: Path) -> None:
+    """The digest covers the manifest's content, not its layout: keys sorted and unindented, it still loads."""
+    art = _copy(artifact_dir, tmp_path / "art")
+    (art / MANIFEST_NAME).write_text(json.dumps(_manifest(art), sort_keys=True))
+    assert read_artifact(art).manifest == read_artifact(artifact_dir).manifest

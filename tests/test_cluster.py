@@ -21,7 +21,7 @@ from cryptopredict.errors import TrainingError
 from cryptopredict.training.config import ClusterConfig
 from tests.cluster_events import KillTheScheduler, KillTheWorker
 from tests.helpers import DATA, ROOT, free_port, run_cli, stop
-from tests.test_execution import _Refit
+from tests.test_pool import _Refit
 
 pytestmark = [pytest.mark.training, pytest.mark.server]  # what every test here needs (tests/conftest.py)
 

@@ -52,8 +52,8 @@ def test_a_cycle_prophet_can_forecast_ships_with_weight_and_a_calibrated_band(tm
         for horizon in ("1d", "7d", "30d"):
             score = record.metrics[horizon]
             assert score.weight > 0, (slug, horizon)
-            assert score.weighted_cutoffs
-            assert score.skill < 0.8
+            assert score.nested.weighted_cutoffs
+            assert score.skill.mape_ratio < 0.8
             assert "of Prophet's predicted change" in score.summary
     manifest = json.loads((out / "manifest.json").read_text())
     served = manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["7d"]

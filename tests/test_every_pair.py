@@ -11,6 +11,7 @@ from cryptopredict.artifact import read_artifact
 from cryptopredict.timeframes import symbol_to_slug
 from cryptopredict.training import cli
 from tests.fake_alpaca import FakeAlpaca, crypto_asset, random_walk_bars
+from tests.helpers import file_of
 
 pytestmark = pytest.mark.training  # what every test here needs (tests/conftest.py): train.py's own run
 
@@ -59,8 +60,8 @@ def test_csv_all_trains_every_file_of_the_timeframe(tmp_path: Path, capsys: pyte
     assert code == 0, capsys.readouterr().err
     assert "--symbols all: 3 pair(s)" in capsys.readouterr().err
     manifest = read_artifact(tmp_path / "a").manifest
-    assert [m["symbol"] for m in manifest["symbols"].values()] == PAIRS
-    assert manifest["skipped"] == {}
+    assert [e.symbol for e in manifest.symbols.values()] == PAIRS
+    assert manifest.skipped == {}
 
 
 def test_a_short_pair_fails_the_run_without_skip_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,10 +87,10 @@ def test_skip_invalid_reports_each_skipped_pair_and_records_it(
     assert "30" in skipped[0]
     assert "skipped 1 of 4 pair(s) (--skip-invalid): TINY/USD; training 3" in err
     manifest = read_artifact(tmp_path / "a").manifest
-    assert [m["symbol"] for m in manifest["symbols"].values()] == PAIRS
-    assert list(manifest["skipped"]) == ["TINY/USD"]
-    assert manifest["skipped"]["TINY/USD"] == skipped[0].removeprefix("TINY/USD: skipped: ")
-    report = read_artifact(tmp_path / "a").file_path("report.md").read_text()
+    assert [e.symbol for e in manifest.symbols.values()] == PAIRS
+    assert list(manifest.skipped) == ["TINY/USD"]
+    assert manifest.skipped["TINY/USD"] == skipped[0].removeprefix("TINY/USD: skipped: ")
+    report = file_of(read_artifact(tmp_path / "a"), "report.md").read_text()
     row = "| TINY/USD | **left out** (production does not serve it) | validation: rows: 30 rows; expected at least 60 |"
     assert row in report
 
@@ -131,8 +132,8 @@ def test_alpaca_all_lists_usd_pairs_and_skips_a_short_one(
         symbols_asked = {r.query.get("symbols") for r in fake.requests if r.path != "/v2/assets"}
     assert symbols_asked == {"AAA/USD,BBB/USD,CCC/USD,TINY/USD"}
     manifest = read_artifact(tmp_path / "b").manifest
-    assert [m["symbol"] for m in manifest["symbols"].values()] == PAIRS
-    assert list(manifest["skipped"]) == ["TINY/USD"]
+    assert [e.symbol for e in manifest.symbols.values()] == PAIRS
+    assert list(manifest.skipped) == ["TINY/USD"]
 
 
 @pytest.mark.server
@@ -159,9 +160,9 @@ def test_a_pair_whose_price_never_moves_is_served(tmp_path: Path, capsys: pytest
     code = cli.main([*argv, "--horizon-days", "30", "--backtest-cutoffs", "20", "--workers", "1"])
     assert code == 0, capsys.readouterr().err
     artifact = read_artifact(tmp_path / "a")
-    meta = artifact.manifest["symbols"]["USDC-USD"]
-    assert meta["converged"] is True
-    assert all(m["mase"] is None for e in meta["backtest"]["metrics"].values() for m in (e["served"], e["naive"]))
+    entry = artifact.manifest.symbols["USDC-USD"]
+    assert entry.converged is True
+    assert all(m.mase is None for e in entry.backtest.metrics.values() for m in (e.served, e.naive))
     fc = artifact.forecasts["USDC-USD"]
     assert {v for col in fc.quantiles for v in col} == {1.0}
-    assert "| USDC/USD | converged | pass |" in artifact.file_path("report.md").read_text()
+    assert "| USDC/USD | converged | pass |" in file_of(artifact, "report.md").read_text()

@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, parse_backtest, read_artifact, write_artifact
+from cryptopredict.artifact import (
+    MANIFEST_NAME,
+    BacktestRecord,
+    Manifest,
+    from_json,
+    read_artifact,
+    to_json,
+    write_artifact,
+)
 from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
-from tests.helpers import DATA, run_cli
+from cryptopredict.training.model import optimiser_converged
+from tests.helpers import DATA, manifest_doc, pair_entry, rewrite_manifest, run_cli
 
 CONFIG = GateConfig(max_mape_ratio=1.02, coverage_alpha=0.01, min_independent=20, max_vs_production=1.1)
 LEVELS = [0.1, 0.5, 0.9]
@@ -25,24 +34,53 @@ def _payload(
         "yhat": yhat,
         "yhat_lower": lower,
         "yhat_upper": upper,
-        "served": {"levels": LEVELS, "quantiles": quantiles},
+        "served": {"levels": LEVELS, "weights": {}, "quantiles": quantiles},
     }
 
 
 def _entry(
     served_mape: float, coverage: float, n: int, independent: int, mase: float, weight: float = 1.0, used: int = 0
 ) -> dict[str, object]:
-    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "n": n, "coverage_n": n,
-              "coverage_independent": independent}  # fmt: skip
+    # Every field of a stored horizon (cryptopredict.artifact.HorizonScore); the gate reads the ones set here.
+    served = {"mae": 1.0, "mape": served_mape, "mase": mase, "coverage": coverage, "coverage_n": n,
+              "coverage_independent": independent, "pinball": 0.01, "n": n}  # fmt: skip
+    point = {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": None, "n": n}
     return {
         "steps": 1,
-        "summary": "at this horizon ...",
-        "served": served,
-        "nested": {**served, "mape_ratio": served_mape / 0.1, "weighted_cutoffs": used or n},
-        "skill": {"mape_ratio": served_mape / 0.1},
-        "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": 0.8, "n": n},
         "independent": independent,
+        "served": served,
+        "nested": {
+            **{k: v for k, v in served.items() if not k.startswith("coverage_")},
+            "mape_ratio": served_mape / 0.1,
+            "mape_ratio_ci90": None,
+            "weighted_cutoffs": used or n,
+        },
+        "prophet": point,
+        "naive": {"mae": 1.0, "mape": 0.1, "mase": 1.0, "coverage": 0.8, "pinball": 0.01, "n": n},
+        "drift": point,
         "weight": weight,
+        "weight_basis": "nested",
+        "error_z": None,
+        "weight_evidence": {
+            "n": n,
+            "independent": independent,
+            "needed": 20,
+            "best": weight,
+            "dm_stat": None,
+            "p_value": None,
+        },
+        "weights_used": {"mean": weight, "max": weight},
+        "skill": {
+            "mape_ratio": served_mape / 0.1,
+            "mape_ratio_ci90": None,
+            "prophet_mape_ratio": None,
+            "pinball_ratio": None,
+            "dm_stat": None,
+            "p_value": None,
+        },
+        "coverage_ci90": None,
+        "beats_naive": False,
+        "summary": "at this horizon ...",
     }
 
 
@@ -50,7 +88,13 @@ def _backtest(
     mase: float = 2.0, coverage: float = 0.8, mape: float = 0.1, n: int = 120, independent: int = 120
 ) -> dict[str, object]:
     metrics = {h: _entry(mape, coverage, n, independent, mase) for h in ("1d", "7d", "30d")}
-    return {"cutoffs": ["2025-01-01T00:00:00Z"], "horizons": [], "metrics": metrics}
+    horizons = [{"name": h, "steps": 1} for h in metrics]
+    return {"cutoffs": ["2025-01-01T00:00:00Z"], "spacing_seconds": 86400, "window": 0, "horizons": horizons,
+            "metrics": metrics}  # fmt: skip
+
+
+def _record(backtest: dict[str, object]) -> BacktestRecord:
+    return from_json(BacktestRecord, backtest)
 
 
 GOOD = _payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0])
@@ -113,7 +157,7 @@ def test_a_failed_pair_is_carried_when_production_serves_it_and_left_out_otherwi
     assert decision.pairs == {s: "fresh" for s in PAIRS} | {"B/USD": "carried", "C/USD": "left out"}
     assert decision.failed_pairs() == ["B/USD", "C/USD"]
     assert decision.summary() == "6 fresh; 1 carried (B/USD); 1 left out (C/USD)"
-    assert decision.to_dict()["pairs"]["C/USD"] == "left out"
+    assert decision.record().pairs["C/USD"] == "left out"
 
 
 @pytest.mark.parametrize(("failing", "share", "least", "passed"), [
@@ -200,11 +244,11 @@ def test_an_optimiser_out_of_iterations_is_refused_though_cmdstanpy_calls_it_con
     console = Path(capped.runset.stdout_files[0]).read_text()
     assert "Maximum number of iterations hit" in console
     assert capped.converged  # the exit code's verdict, which cannot see this
-    assert not gate.optimiser_converged(console)
-    checks = gate.check_symbol("BTC/USD", GOOD, None, gate.optimiser_converged(console), CONFIG)
+    assert not optimiser_converged(console)
+    checks = gate.check_symbol("BTC/USD", GOOD, None, optimiser_converged(console), CONFIG)
     assert _failed(checks) == {"converged"}
     full = _prophet_fit()
-    assert gate.optimiser_converged(Path(full.runset.stdout_files[0]).read_text())
+    assert optimiser_converged(Path(full.runset.stdout_files[0]).read_text())
 
 
 @pytest.mark.parametrize(
@@ -220,7 +264,7 @@ def test_an_optimiser_out_of_iterations_is_refused_though_cmdstanpy_calls_it_con
 )  # fmt: skip
 def test_convergence_is_read_from_cmdstans_own_words(console: str, converged: bool) -> None:
     """CmdStan's reasons to stop decide: convergence passes, running out of iterations or an error fails."""
-    assert gate.optimiser_converged(console) is converged
+    assert optimiser_converged(console) is converged
 
 
 def test_within_two_percent_of_naive_passes_and_too_few_outcomes_are_not_judged() -> None:
@@ -260,13 +304,13 @@ def test_a_candidate_clearly_worse_than_production_is_refused(tmp_path: Path) ->
     """MAPE/naive 20% above production's fails the 10% allowance; 5% above passes; a first run passes."""
     _production_artifact(tmp_path, mape=0.1)
     production = read_artifact(tmp_path)
-    worse = gate.compare_with_production("BTC/USD", _backtest(mape=0.12), production, CONFIG)
-    close = gate.compare_with_production("BTC/USD", _backtest(mape=0.105), production, CONFIG)
+    worse = gate.compare_with_production("BTC/USD", _record(_backtest(mape=0.12)), production, CONFIG)
+    close = gate.compare_with_production("BTC/USD", _record(_backtest(mape=0.105)), production, CONFIG)
     assert not worse.passed
     assert "x1.20" in worse.detail
     assert "production prod-1" in worse.detail
     assert close.passed
-    first = gate.compare_with_production("BTC/USD", _backtest(2.4), None, CONFIG)
+    first = gate.compare_with_production("BTC/USD", _record(_backtest(2.4)), None, CONFIG)
     assert first.passed
     assert "first run" in first.detail
 
@@ -284,14 +328,24 @@ def _production_artifact(out: Path, mape: float) -> bytes:
         **_payload([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]),
         "actual": [1.0],
     }
-    meta = {"symbol": "BTC/USD", "backtest": _backtest(mape=mape)}
-    manifest = {
-        "model_version": "prod-1",
-        "trained_at": "2025-01-02T00:00:00Z",
-        "timeframe": "1Day",
-        "step_seconds": 86400,
-        "symbols": {"BTC-USD": meta},
+    # What the artifact stores of the served forecast: its distribution's parameters (no weight on Prophet).
+    payload["served"] = {
+        **payload["served"],
+        "weights": {"1d": 0.0},
+        "horizon_steps": {"1d": 1},
+        "sigma": [0.5],
+        "history_change": None,
+        "future_change": None,
+        "z_steps": [1],
+        "z_rows": [[-1.4, 0.0, 1.4]],
     }
+    manifest = Manifest(
+        model_version="prod-1",
+        trained_at="2025-01-02T00:00:00Z",
+        timeframe="1Day",
+        step_seconds=86400,
+        symbols={"BTC-USD": pair_entry("BTC/USD", _backtest(mape=mape))},
+    )
     write_artifact(out, manifest, {"BTC-USD": payload})
     return (out / MANIFEST_NAME).read_bytes()
 
@@ -351,7 +405,7 @@ def test_an_unreadable_baseline_artifact_is_one_clear_error(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("path", "value", "says"),
     [
-        (("7d", "nested"), None, "metrics.7d.nested.mape is missing"),
+        (("7d", "nested"), None, "metrics.7d.nested is missing"),
         (("1d", "served", "mape"), "6%", "metrics.1d.served.mape is '6%', not a number"),
         (("30d", "weight"), True, "metrics.30d.weight is True, not a number"),
     ],
@@ -361,7 +415,7 @@ def test_a_champion_of_another_shape_is_refused_in_one_line(tmp_path: Path, path
     """A production manifest whose backtest section has another shape stops train.py with one line naming the field."""
     out = tmp_path / "artifacts"
     _production_artifact(out, mape=0.1)
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest = manifest_doc(out)
     *parents, key = ("symbols", "BTC-USD", "backtest", "metrics", *path)
     node = manifest
     for name in parents:
@@ -370,46 +424,35 @@ def test_a_champion_of_another_shape_is_refused_in_one_line(tmp_path: Path, path
         del node[key]
     else:
         node[key] = value
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    rewrite_manifest(out, manifest)
     proc = run_cli("train.py", "--csv-dir", str(DATA), "--out", str(out), "--baseline-artifact", str(out))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: error: --baseline-artifact: ")
-    assert f"BTC-USD backtest: {says}" in last
+    assert f"symbols.BTC-USD.backtest.{says}" in last
 
 
 def test_a_malformed_gate_section_is_refused_in_one_line(tmp_path: Path) -> None:
     """A gate check without its verdict is named, not a KeyError."""
     out = tmp_path / "artifacts"
     _production_artifact(out, mape=0.1)
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    manifest["gate"] = {"passed": True, "checks": [{"symbol": "BTC/USD", "name": "finite", "detail": "ok"}]}
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match=r"gate: checks\[0\]\.passed is missing$"):
+    manifest = manifest_doc(out)
+    check = {"symbol": "BTC/USD", "name": "finite", "detail": "ok"}
+    manifest["gate"] = {"passed": True, "refusal": None, "pairs": {}, "max_failed_share": 0.25, "checks": [check]}
+    rewrite_manifest(out, manifest)
+    with pytest.raises(ArtifactError, match=r": gate\.checks\[0\]\.passed is missing$"):
         read_artifact(out)
-
-
-def test_a_schema_2_champion_still_compares_its_served_figures_as_the_nested_ones(tmp_path: Path) -> None:
-    """Schema 2's "served" backtest column was the nested procedure: read as both, weighted cutoffs unknown."""
-    out = tmp_path / "artifacts"
-    _production_artifact(out, mape=0.1)
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    manifest["schema_version"] = 2
-    for entry in manifest["symbols"]["BTC-USD"]["backtest"]["metrics"].values():
-        del entry["nested"]
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
-    one = read_artifact(out).forecasts["BTC-USD"].backtest.metrics["1d"]
-    assert one.nested == one.served
-    assert one.weighted_cutoffs is None
-    assert one.skill == pytest.approx(1.0)
 
 
 def test_every_comparison_with_production_names_the_pair_and_its_reason(tmp_path: Path) -> None:
     """Each way a comparison cannot be made passes with its own sentence; exactly 1.10 x production's ratio passes."""
     _production_artifact(tmp_path, mape=0.1)
     production = read_artifact(tmp_path)
-    compare = gate.compare_with_production
+
+    def compare(symbol, backtest, production, config):
+        return gate.compare_with_production(symbol, _record(backtest) if backtest else None, production, config)
+
     check = gate.Check
     assert compare("BTC/USD", _backtest(), None, CONFIG) == check(
         "BTC/USD", "vs production", True, "no artifact in production (a first run): nothing to compare with"
@@ -444,7 +487,7 @@ def test_the_mean_skill_averages_the_named_horizons_that_have_one(tmp_path: Path
     _production_artifact(tmp_path, mape=0.1)
     bt = _backtest()
     bt["metrics"]["1d"]["skill"]["mape_ratio"], bt["metrics"]["7d"]["skill"]["mape_ratio"] = 0.5, 1.5
-    record = parse_backtest(bt)
+    record = _record(bt)
     assert gate.mean_skill(record, ["1d", "7d"]) == pytest.approx(1.0)
     assert gate.mean_skill(record, ["180d"]) is None
 
@@ -456,7 +499,7 @@ def test_a_decision_lists_every_failure_and_serialises_every_check() -> None:
     decision = gate.decide(checks, ["A", "B"], ["B"], 0.25)
     assert not decision.passed
     assert decision.reason() == "no pair passed (2 of 2 failed): A: x: d1; B: z: d2"
-    assert decision.to_dict() == {
+    assert to_json(decision.record()) == {
         "passed": False,
         "refusal": "no pair passed (2 of 2 failed)",
         "pairs": {"A": "left out", "B": "carried"},
@@ -616,10 +659,28 @@ def test_production_compares_by_the_ratio_of_ratios(tmp_path: Path) -> None:
     """Production's served/naive 2.0 against the candidate's 3.0 is x1.50; a production that never erred (0) can
     only be matched, never beaten by a ratio: x inf."""
     _production_artifact(tmp_path, mape=0.2)
-    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.3), read_artifact(tmp_path), CONFIG)
+    check = gate.compare_with_production("BTC/USD", _record(_backtest(mape=0.3)), read_artifact(tmp_path), CONFIG)
     assert "(x1.50, limit x1.10)" in check.detail
     perfect = tmp_path / "perfect"
     _production_artifact(perfect, mape=0.0)
-    check = gate.compare_with_production("BTC/USD", _backtest(mape=0.1), read_artifact(perfect), CONFIG)
+    check = gate.compare_with_production("BTC/USD", _record(_backtest(mape=0.1)), read_artifact(perfect), CONFIG)
     assert not check.passed
     assert "(xinf, limit x1.10)" in check.detail
+
+
+def test_a_horizon_too_thin_to_judge_leaves_the_others_judged_among_themselves() -> None:
+    """With 1d's band never known, 7d and 30d are still judged, at Holm's limits for two horizons; a band
+    consistent with 80% passes under its pair's name."""
+    bt = _backtest(coverage=0.52, independent=120)
+    bt["metrics"]["1d"]["served"].update(coverage=None, coverage_n=0, coverage_independent=0)
+    checks = _coverage(bt)
+    held = "80% band held 52% of 120 closes (120 independent): refused, p < 0.0001"
+    assert checks["coverage 1d"].passed
+    assert [checks[f"coverage {h}"].detail for h in ("7d", "30d")] == [
+        f"{held} (limit 0.005: 1% over 2 horizons, Holm)",
+        f"{held} (limit 0.01: 1% over 2 horizons, Holm)",
+    ]
+    fine = _coverage(_backtest(coverage=0.8, independent=120))
+    assert fine["coverage 7d"] == gate.Check(
+        "BTC/USD", "coverage 7d", True, "80% band held 80% of 120 closes (120 independent): consistent with 80% (p = 1)"
+    )

@@ -10,9 +10,10 @@ import pytest
 
 from tests.helpers import GOLDEN, ROOT, api_server, http_get
 
-# Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py): a format
-# change that moves these is a deliberate, versioned step, not an accident. The served prediction
-# inside the data is the forecast made the bar before: BTC/USD's close on 2025-02-28.
+# Recorded when the golden artifact was written (schema 4, tests/golden/make_golden.py), and unchanged when it
+# was written again for schema 5: a format change that moves these is a deliberate, versioned step, not an
+# accident. The served prediction inside the data is the forecast made the bar before: BTC/USD's close on
+# 2025-02-28.
 GOLDEN_BITCOIN = {
     "date": "2025-03-01T00:00:00",
     "prediction": 84321.0,
@@ -61,3 +62,19 @@ def test_golden_artifact_is_small() -> None:
     """The golden artifact stays a small fixture, not a copy of a real model."""
     size = sum(p.stat().st_size for p in Path(GOLDEN).rglob("*") if p.is_file())
     assert size < 200_000
+
+
+def test_every_surface_of_the_golden_artifact_answers_as_recorded() -> None:
+    """Points, ranges, columns, every quantile, probabilities, Prophet's own forecast and answers at a live
+    anchor give the answers recorded in tests/golden/answers.json (tests/golden/record_answers.py), to the
+    printed digit: a change to how the artifact stores the forecast must not move one."""
+    import json
+
+    from tests.golden.record_answers import OUT, answers, live_answers
+
+    recorded = json.loads(OUT.read_text())
+    now = json.loads(json.dumps({"http": answers(), "live": live_answers()}))
+    for url, expected in recorded["http"].items():
+        assert now["http"][url] == expected, url
+    assert now["live"] == recorded["live"]
+    assert len(recorded["http"]) == 33

@@ -342,7 +342,7 @@ def test_a_kept_chart_is_the_artifacts_own_bytes(artifact_dir: Path) -> None:
     for _ in range(2):
         assert client.get("/v1/forecast/BTC-USD/chart.png").status_code == 200
     artifact = app.extensions["cryptopredict"].artifact
-    chart = artifact.charts[artifact.manifest["symbols"]["BTC-USD"]["charts"]["forecast"]]
+    chart = artifact.charts[artifact.manifest.symbols["BTC-USD"].charts["forecast"]]
     kept = [entry[2] for entry in app.wsgi_app._memo.values() if entry[2] == chart]  # the memo's bodies
     assert len(kept) == 1
     assert kept[0] is chart

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     artifact = read_artifact(root / "artifacts")
     skill = artifact.forecasts["SKILL-USD"].backtest
     assert skill is not None
-    assert any(e.weight > 0 and (e.skill or 1) < 0.8 for e in skill.metrics.values())
+    assert any(e.weight > 0 and (e.skill.mape_ratio or 1) < 0.8 for e in skill.metrics.values())
     return artifact
 
 
@@ -119,16 +120,16 @@ def test_each_failed_pair_is_carried_or_left_out_and_the_good_one_is_served_fres
 ) -> None:
     """GOOD fresh; BAD and SKILL carried from production (it served them); FIT left out (it never was)."""
     artifact, err = next_run
-    gate = artifact.manifest["gate"]
-    assert gate["passed"] is True
-    assert gate["pairs"] == {"GOOD/USD": "fresh", "BAD/USD": "carried", "FIT/USD": "left out", "SKILL/USD": "carried"}
-    failed = {(c["symbol"], c["name"]) for c in gate["checks"] if not c["passed"]}
+    gate = artifact.manifest.gate
+    assert gate.passed is True
+    assert gate.pairs == {"GOOD/USD": "fresh", "BAD/USD": "carried", "FIT/USD": "left out", "SKILL/USD": "carried"}
+    failed = {(c.symbol, c.name) for c in gate.checks if not c.passed}
     assert failed == {("BAD/USD", "bars"), ("FIT/USD", "fit"), ("SKILL/USD", "vs production")}
-    details = {c["symbol"]: c["detail"] for c in gate["checks"] if not c["passed"]}
+    details = {c.symbol: c.detail for c in gate.checks if not c.passed}
     assert details["BAD/USD"].startswith("cannot read ")
     assert "non-finite" in details["FIT/USD"]
     assert list(artifact.forecasts) == ["GOOD-USD", "BAD-USD", "SKILL-USD"]
-    assert artifact.manifest["skipped"] == {"FIT/USD": f"fit: {details['FIT/USD']}"}
+    assert artifact.manifest.skipped == {"FIT/USD": f"fit: {details['FIT/USD']}"}
     assert "FIT/USD: left out (production does not serve it)" in err
     assert "pairs: 1 fresh; 2 carried (BAD/USD, SKILL/USD); 1 left out (FIT/USD)" in err
 
@@ -143,18 +144,18 @@ def test_a_carried_pair_is_production_s_forecast_record_and_charts_unchanged(
         assert (new.start, new.history_points) == (old.start, old.history_points)
         assert (list(new.yhat), list(new.actual)) == (list(old.yhat), list(old.actual))
         assert [list(c) for c in new.quantiles] == [list(c) for c in old.quantiles]
-        meta, before = dict(new.meta), old.meta
-        carried = meta.pop("carried")
-        assert carried["model_version"] == "prod-1"
-        assert carried["trained_at"] == production.manifest["trained_at"]
-        assert carried["runs"] == 1
-        assert {k: v for k, v in meta.items() if k != "file"} == {k: v for k, v in before.items() if k != "file"}
-        for name in meta["charts"].values():
+        carried = new.entry.carried
+        assert carried is not None
+        assert carried.model_version == "prod-1"
+        assert carried.trained_at == production.manifest.trained_at
+        assert carried.runs == 1
+        assert replace(new.entry, carried=None) == old.entry
+        for name in new.entry.charts.values():
             assert artifact.charts[name] == production.charts[name]
-    assert "cannot read" in artifact.forecasts["BAD-USD"].meta["carried"]["reason"]
-    assert "vs production" in artifact.forecasts["SKILL-USD"].meta["carried"]["reason"]
+    assert "cannot read" in artifact.forecasts["BAD-USD"].entry.carried.reason
+    assert "vs production" in artifact.forecasts["SKILL-USD"].entry.carried.reason
     good, was = artifact.forecasts["GOOD-USD"], production.forecasts["GOOD-USD"]
-    assert "carried" not in good.meta
+    assert good.entry.carried is None
     assert good.history_points == was.history_points + LATER
     assert artifact.charts["GOOD-USD.forecast.png"] != production.charts["GOOD-USD.forecast.png"]
     # The track record goes on: production's published GOOD forecasts are scored on the new bars.
@@ -205,11 +206,11 @@ def test_the_api_and_the_page_say_which_pairs_are_carried_and_how_old(
     assert symbols["GOOD-USD"]["carried"] is None
     carried = symbols["BAD-USD"]["carried"]
     assert carried["model_version"] == "prod-1"
-    assert carried["trained_at"] == production.manifest["trained_at"]
+    assert carried["trained_at"] == production.manifest.trained_at
     assert 0 <= carried["age_days"] < 1
-    assert symbols["BAD-USD"]["data_end"] == production.manifest["symbols"]["BAD-USD"]["data_end"]
+    assert symbols["BAD-USD"]["data_end"] == production.manifest.symbols["BAD-USD"].data_end
     assert model["symbols"]["SKILL-USD"]["carried"]["reason"].startswith("vs production: ")
-    assert model["left_out"] == {"FIT/USD": artifact.manifest["skipped"]["FIT/USD"]}
+    assert model["left_out"] == {"FIT/USD": artifact.manifest.skipped["FIT/USD"]}
     assert model["gate"]["pairs"]["FIT/USD"] == "left out"
     assert "(carried: trained 0.0 days before this model)" in page
     assert "Carried forward: this run failed BAD/USD" in page
@@ -227,14 +228,10 @@ def test_a_pair_carried_again_keeps_its_first_training_and_counts_the_runs(
     code, err = _run(later_bars, tmp_path / "third", artifact, "--max-failed-share", "0.75", "--backtest-cutoffs", "0")
     assert code == 0, err
     third = read_artifact(tmp_path / "third")
-    carried = third.forecasts["BAD-USD"].meta["carried"]
-    assert (carried["model_version"], carried["trained_at"], carried["runs"]) == (
-        "prod-1",
-        production.manifest["trained_at"],
-        2,
-    )
+    carried = third.forecasts["BAD-USD"].entry.carried
+    assert (carried.model_version, carried.trained_at, carried.runs) == ("prod-1", production.manifest.trained_at, 2)
     assert list(third.forecasts["BAD-USD"].yhat) == list(production.forecasts["BAD-USD"].yhat)
-    assert third.manifest["gate"]["pairs"]["SKILL/USD"] == "fresh"  # no backtest: nothing to compare
+    assert third.manifest.gate.pairs["SKILL/USD"] == "fresh"  # no backtest: nothing to compare
 
 
 def test_three_failed_pairs_of_four_refuse_the_run_in_one_line(

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from cryptopredict.artifact import Artifact
-from tests.helpers import http_get
+from tests.helpers import file_of, http_get
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,18 +44,18 @@ def test_v1_model_shows_served_prophet_and_baselines_per_horizon_with_a_plain_se
 
 def test_report_and_backtest_charts_are_written_with_the_artifact(artifact: Artifact) -> None:
     """report.md has the gate decision and a table per symbol; each backtest chart is a real PNG."""
-    report = artifact.file_path("report.md").read_text()
+    report = file_of(artifact, "report.md").read_text()
     assert "## Gate: **passed**" in report
     for symbol in ("BTC/USD", "ETH/USD"):
         assert f"## {symbol}" in report
     assert report.count("| 30d | naive |") == 2
     assert report.count("| 180d | served |") == 2
     assert "weight on Prophet" in report
-    timings = artifact.manifest["timings"]
+    timings = artifact.manifest.timings
     assert set(timings) == {"fetch", "validate", "fit", "backtest", "export"}
     sizes = set()
     for slug in ("BTC-USD", "ETH-USD"):
-        png = artifact.file_path(artifact.manifest["symbols"][slug]["backtest_chart"]).read_bytes()
+        png = file_of(artifact, artifact.manifest.symbols[slug].backtest_chart).read_bytes()
         assert png.startswith(PNG_MAGIC)
         sizes.add(struct.unpack(">II", png[16:24]))
     assert sizes == {(800, 450)}

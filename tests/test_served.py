@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.distribution import weight_at
 from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, served
 from cryptopredict.training.config import BacktestConfig, ModelConfig, ServedConfig
@@ -58,7 +59,7 @@ def test_diebold_mariano_does_not_find_skill_in_overlapping_noise() -> None:
 
 def test_weights_interpolate_in_log_horizon_and_fade_past_the_longest() -> None:
     """Weights 0 at 1 step and 1 at 10: 0.5 at sqrt(10) steps; at 20 steps 1 * 10/20."""
-    got = served.weight_curve(np.array([1.0, math.sqrt(10), 10.0, 20.0]), [1, 10], [0.0, 1.0])
+    got = [weight_at(steps, [1, 10], [0.0, 1.0]) for steps in (1.0, math.sqrt(10), 10.0, 20.0)]
     np.testing.assert_allclose(got, [0.0, 0.5, 1.0, 0.5])
 
 
@@ -257,7 +258,7 @@ def test_grid_quantiles_anchor_history_at_the_previous_close_and_the_forecast_at
     mid, lo, hi = served.MEDIAN, served.LOW, served.HIGH
     np.testing.assert_allclose(q[1:300, mid], lc[:-1] + 0.2 * change[1:])
     assert q[0, mid] == lc[0]
-    w = served.weight_curve(np.arange(1, 11), [1, 7], [0.2, 0.8])
+    w = np.array([weight_at(j, [1, 7], [0.2, 0.8]) for j in range(1, 11)])
     np.testing.assert_allclose(q[300:, mid], lc[-1] + w * future)
     z1, z7 = (served.z_table(lc, sigma, 299, h) for h in (1, 7))
     np.testing.assert_allclose(q[1:300, hi] - q[1:300, lo], sigma[:-1] * (z1[hi] - z1[lo]))
@@ -339,3 +340,26 @@ def test_diebold_mariano_at_its_edges() -> None:
     assert served.diebold_mariano(ones * 2, ones, lag=1) == (math.inf, 1.0)
     stat, _ = served.diebold_mariano(np.array([0.0, 2.0, 0.0, 0.0]), np.ones(4), lag=3)
     assert stat == pytest.approx(-0.25 / math.sqrt(0.1875 / 4))
+
+
+def test_the_distribution_keeps_prophets_changes_only_where_a_weight_reads_them() -> None:
+    """No weight at 1 step: the fitted changes are left out; no weight anywhere: the predicted ones too; and the
+    backtest's error tables replace the return tables at their horizons."""
+    rng = np.random.default_rng(7)
+    lc = np.cumsum(rng.normal(0, 0.02, 300)) + 5
+    sigma = served.ewma_volatility(lc, 30)
+    change, future = rng.normal(0, 0.01, 300), rng.normal(0, 0.05, 10)
+    tables = served.served_tables(lc, sigma, [1, 7])
+
+    def dist(weights: list[float]) -> object:
+        return served.distribution(lc, sigma, change, future, [1, 7], weights, tables)
+
+    assert (dist([0.0, 0.0]).history_change, dist([0.0, 0.0]).future_change) == (None, None)
+    later = dist([0.0, 0.5])
+    assert later.history_change is None
+    assert later.future_change == pytest.approx(list(future))
+    assert dist([0.5, 0.5]).history_change == pytest.approx(list(change))
+    errors = np.linspace(-3.0, 3.0, len(served.LEVELS))
+    q = served.grid_quantiles(lc, sigma, change, future, [1, 7], [0.0, 0.5], {7: errors})
+    lo, hi = served.LOW, served.HIGH
+    assert q[306, hi] - q[306, lo] == pytest.approx(sigma[-1] * math.sqrt(7) * (errors[hi] - errors[lo]))

@@ -19,7 +19,7 @@ import pytest
 from cryptopredict.artifact import MANIFEST_NAME, Artifact, read_artifact
 from cryptopredict.errors import ArtifactError
 from tests.conftest import PRODUCTION_END
-from tests.helpers import DATA, http_get, run_cli
+from tests.helpers import DATA, file_of, http_get, rewrite_manifest, run_cli
 
 HORIZON_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "180d": 180}
 # The last row of each bundled CSV: where the session's artifact (B) publishes from.
@@ -59,14 +59,14 @@ def test_b_scores_what_a_published_against_b_s_closes(
     closes = _closes(slug)
     published = _published_by(production, slug)
     record = http_get(f"{live_server}/v1/track-record/{slug}").json()
-    assert record["generation"] == artifact.manifest["generation"]
+    assert record["generation"] == artifact.manifest.generation
     by_horizon = {h["horizon"]: h for h in record["horizons"]}
     assert list(by_horizon) == list(HORIZON_DAYS)
     for name, days in HORIZON_DAYS.items():
         (from_a,) = [e for e in by_horizon[name]["entries"] if e["origin"] == "2024-12-31T00:00:00Z"]
         actual = closes[origin + timedelta(days=days)]
         q = published[name]
-        assert from_a["generation"] == production.manifest["generation"]
+        assert from_a["generation"] == production.manifest.generation
         assert from_a["model_version"] == "test-0.9.0"
         assert from_a["prediction"] == pytest.approx(q["median"], rel=1e-12)
         assert (from_a["prediction_low"], from_a["prediction_high"]) == pytest.approx((q["low"], q["high"]), rel=1e-12)
@@ -76,7 +76,7 @@ def test_b_scores_what_a_published_against_b_s_closes(
         assert from_a["naive_abs_pct_error"] == pytest.approx(abs(closes[origin] - actual) / actual)
         assert from_a["status"] == ("held" if q["low"] <= actual <= q["high"] else "missed")
         # B's own forecast for the same horizon waits for a later run.
-        (from_b,) = [e for e in by_horizon[name]["entries"] if e["generation"] == artifact.manifest["generation"]]
+        (from_b,) = [e for e in by_horizon[name]["entries"] if e["generation"] == artifact.manifest.generation]
         assert from_b["status"] == "pending"
         assert from_b["actual_close"] is None
         assert from_b["origin"] == LAST_BAR[slug]
@@ -93,17 +93,17 @@ def test_b_s_gate_compares_with_a_and_names_it(production_dir: Path, artifact: A
     """The challenger's gate holds one 'vs production' check per pair against A's backtest; the
     manifest and report say who the champion was."""
     production = read_artifact(production_dir)
-    checks = [c for c in artifact.manifest["gate"]["checks"] if c["name"] == "vs production"]
-    assert [c["symbol"] for c in checks] == ["BTC/USD", "ETH/USD"]
+    checks = [c for c in artifact.manifest.gate.checks if c.name == "vs production"]
+    assert [c.symbol for c in checks] == ["BTC/USD", "ETH/USD"]
     for c in checks:
-        assert c["passed"], c
-        assert "against production test-0.9.0's" in c["detail"]
-    champion = artifact.manifest["production"]
-    assert champion["generation"] == production.manifest["generation"]
-    a_7d = production.manifest["symbols"]["BTC-USD"]["backtest"]["metrics"]["7d"]
-    assert champion["skill"]["BTC/USD"]["7d"] == pytest.approx(a_7d["served"]["mape"] / a_7d["naive"]["mape"])
-    report = artifact.file_path("report.md").read_text()
-    assert f"Production: model test-0.9.0, {production.manifest['generation']}" in report
+        assert c.passed, c
+        assert "against production test-0.9.0's" in c.detail
+    champion = artifact.manifest.production
+    assert champion.generation == production.manifest.generation
+    a_7d = production.manifest.symbols["BTC-USD"].backtest.metrics["7d"]
+    assert champion.skill["BTC/USD"]["7d"] == pytest.approx(a_7d.served.mape / a_7d.naive.mape)
+    report = file_of(artifact, "report.md").read_text()
+    assert f"Production: model test-0.9.0, {production.manifest.generation}" in report
     assert "| BTC/USD | 7d | 2 | 1 |" in report
 
 
@@ -153,7 +153,7 @@ def test_a_malformed_ledger_with_a_matching_checksum_is_refused_too(artifact_dir
     data["entries"][3]["quantiles"][0] = data["entries"][3]["quantiles"][-1] * 2
     path.write_text(json.dumps(data))
     manifest["files"]["ledger.json"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (production / MANIFEST_NAME).write_text(json.dumps(manifest))
+    rewrite_manifest(production, manifest)
     with pytest.raises(ArtifactError, match=r"corrupt track record .*ledger\.json: entry 3: quantiles cross"):
         read_artifact(production)
     proc = _train_against(production, tmp_path / "out")

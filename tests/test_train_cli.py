@@ -255,5 +255,5 @@ def test_a_registered_source_trains_through_train_py(
     assert code == 0, capsys.readouterr().err
     assert "from a random walk, seed 3 (synthetic)" in capsys.readouterr().err
     trained = read_artifact(tmp_path)
-    assert trained.manifest["source"] == "synthetic"
-    assert trained.manifest["symbols"]["BTC-USD"]["rows"] == 200
+    assert trained.manifest.source == "synthetic"
+    assert trained.manifest.symbols["BTC-USD"].rows == 200

@@ -2,8 +2,9 @@
 artifact's `alerts.json`), delivered to Discord, Slack or JSON webhooks after a deploy
 (`python -m cryptopredict.alerts --artifact DIR`). Standard library only, but for delivery's `requests`."""
 
+from cryptopredict.alerts.evaluate import evaluate, refused
 from cryptopredict.alerts.rules import AlertRuleError, Rule, load_rules, parse_rules
-from cryptopredict.alerts.state import Alerts, RuleState, evaluate, parse_alerts, refused
+from cryptopredict.alerts.states import Alerts, RuleState, parse_alerts
 
 __all__ = [
     "AlertRuleError",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from cryptopredict.artifact import read_artifact
 from cryptopredict.errors import ArtifactError
-from cryptopredict.timeframes import parse_utc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArtifactError as exc:
         print(f"alerts: error: {exc}", file=sys.stderr)
         return 1
-    alerts, generation = artifact.alerts, artifact.manifest["generation"]
+    alerts, generation = artifact.alerts, artifact.manifest.generation
     if alerts is None:
         print(
             f"alerts: {args.artifact} holds no alert states (trained before alerts existed): nothing to post",
@@ -56,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from cryptopredict.serving.anchor import artifact_anchor  # the API's own: one meaning of "the anchor"
 
-    trained_at = parse_utc(artifact.manifest["trained_at"])
+    trained_at = artifact.manifest.trained
     anchors = {fc.symbol: artifact_anchor(fc, trained_at).to_json() for fc in artifact.forecasts.values()}
     deliveries = deliver(alerts, generation, os.environ, args.public_url, args.timeout, anchors=anchors)
     if alerts.error is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptopredict.alerts.state import Alerts, RuleState
+from cryptopredict.alerts.states import Alerts, RuleState
 
 __all__ = ["MAX_ATTEMPTS", "MAX_WAIT", "Delivery", "deliver", "message", "summary"]
 

@@ -9,8 +9,8 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.routing import PathConverter
 
-from cryptopredict.artifact import parse_utc, read_artifact
-from cryptopredict.serving import pages, record, routes, security
+from cryptopredict.artifact import read_artifact
+from cryptopredict.serving import pages, routes, security, track_record
 from cryptopredict.serving.anchor import AnchorBoard, artifact_anchor
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.errors import register_error_handlers
@@ -40,11 +40,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     until a checked live price arrives."""
     settings = ServeSettings.from_env(**dict(test_config or {}))
     artifact = read_artifact(settings.artifact_dir)
-    trained_at = parse_utc(artifact.manifest["trained_at"])
+    trained_at = artifact.manifest.trained
     board = AnchorBoard({slug: artifact_anchor(fc, trained_at) for slug, fc in artifact.forecasts.items()})
     feed = LiveFeed(settings, artifact.forecasts, board) if settings.live_prices == "alpaca" else None
     state = ServingState(
-        artifact=artifact, settings=settings, track_record=record.build(artifact), board=board, feed=feed
+        artifact=artifact, settings=settings, track_record=track_record.build(artifact), board=board, feed=feed
     )
     app = Flask(__name__)
     app.url_map.converters["anything"] = _AnythingConverter

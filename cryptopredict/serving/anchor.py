@@ -1,8 +1,8 @@
 """What the served forecast is anchored at: the artifact's last close, or a checked live price.
 
 The artifact holds the distribution's shape for every lead time; the price it is laid at is a
-separate input (DESIGN.md: "the anchor is an input, not a model"). Every answer is a pure function
-of (artifact, anchor) and says which anchor it rests on.
+separate input, not a model (docs/architecture.md). Every answer is a pure function of (artifact,
+anchor) and says which anchor it rests on.
 
 An anchor sits on the grid at the bar whose close it stands for: the artifact's at the data's last
 bar, a live price observed at time τ at `τ - step` (the bar that would close at τ). A target bar t

@@ -96,13 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         print(
             f"api.py: artifact {settings.artifact_dir} verified: model {model.model_version}, "
-            f"{model.manifest['generation']}, serving {', '.join(model.forecasts)}",
+            f"{model.manifest.generation}, serving {', '.join(model.forecasts)}",
             file=sys.stderr,
         )
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(
-        f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest['trained_at']}) "
+        f"serving {', '.join(model.forecasts)} (model {model.model_version}, trained {model.manifest.trained_at}) "
         f"on http://{settings.host}:{settings.port}"
         + (
             f"; live prices from {settings.alpaca_data_url} every {settings.live_prices_interval:g} s"

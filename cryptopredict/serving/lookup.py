@@ -35,6 +35,7 @@ __all__ = [
     "check_levels",
     "last_close",
     "median_path",
+    "probability_at",
     "probability_below",
     "quantiles_at",
     "spread",
@@ -220,6 +221,14 @@ def probability_below(
     """P(close <= price) under the served forecast, and "exact", "at most" or "at least"
     (`cryptopredict.quantiles.probability_below`)."""
     return quantiles.probability_below(fc.levels, _all_levels(fc, when, anchor), price)
+
+
+def probability_at(
+    fc: SymbolForecast, when: datetime, side: str, price: float, anchor: Anchor | None = None
+) -> tuple[float, str]:
+    """P(close above `price`) or P(close at or below it) at `when` under the served forecast, and whether it is
+    exact or a bound (`cryptopredict.quantiles.probability`)."""
+    return quantiles.probability(fc.levels, _all_levels(fc, when, anchor), price, side)
 
 
 def between(

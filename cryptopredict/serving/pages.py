@@ -27,7 +27,8 @@ def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
     The body is the artifact's own bytes object, one chunk (not send_file's file wrapper, whose 8 KiB
     chunks the hot path would join into a copy): a chart kept by the memo is held once in memory."""
     artifact = _state().artifact
-    name = (artifact.manifest["symbols"].get(slug, {}).get("charts") or {}).get(kind)
+    entry = artifact.manifest.symbols.get(slug)
+    name = entry.charts.get(kind) if entry is not None else None
     if name is None:
         raise ApiError(404, "No chart", f"this artifact has no {kind} chart for {slug}", "no-chart")
     data = artifact.charts[name]
@@ -36,7 +37,7 @@ def _send_chart(slug: str, kind: str) -> ResponseReturnValue:
     response.cache_control.max_age = CHART_MAX_AGE
     response.expires = int(time.time() + CHART_MAX_AGE)
     # The generation too: a scheduled retrain keeps the version but redraws every chart.
-    response.set_etag(f"{artifact.model_version}-{artifact.manifest['generation']}-{slug}-{kind}")
+    response.set_etag(f"{artifact.model_version}-{artifact.manifest.generation}-{slug}-{kind}")
     return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
 
 
@@ -103,20 +104,20 @@ def home() -> ResponseReturnValue:
     state = _state()
     m = state.artifact.manifest
     pairs = []
-    for slug, meta in m["symbols"].items():
+    for slug, meta in m.symbols.items():
         fc = state.artifact.forecasts.get(slug)
         anchor = state.anchor(slug) if fc is not None else None
         last = lookup.at(fc, fc.end, anchor=anchor) if fc is not None else None
         pairs.append(
             {
                 "slug": slug,
-                "pair": meta.get("symbol", slug),
+                "pair": meta.symbol,
                 "meta": meta,
-                "backtest": meta.get("backtest"),
-                "verdict": _verdict(meta.get("backtest")),
-                "has_chart": bool((meta.get("charts") or {}).get("forecast")),
+                "backtest": meta.backtest,
+                "verdict": _verdict(meta.backtest),
+                "has_chart": bool(meta.charts.get("forecast")),
                 "record": state.track_record.get(slug),
-                "has_record_chart": bool((meta.get("charts") or {}).get("track-record")),
+                "has_record_chart": bool(meta.charts.get("track-record")),
                 "last_close": _last_close(fc.actual) if fc is not None else None,
                 "at_end": last,
                 "anchor": anchor,
@@ -128,8 +129,8 @@ def home() -> ResponseReturnValue:
         "home.html",
         m=m,
         pairs=pairs,
-        gate=m.get("gate"),
-        skipped=m.get("skipped") or {},
+        gate=m.gate,
+        skipped=m.skipped,
         live=state.feed is not None,
         interval=state.settings.live_prices_interval,
         app=current_app,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from cryptopredict.alerts.evaluate import holds as holds_now
 from cryptopredict.alerts.rules import parse_horizon as parse_rule_horizon
 from cryptopredict.alerts.rules import utc_midnight
-from cryptopredict.alerts.state import RuleState
-from cryptopredict.alerts.state import holds as holds_now
-from cryptopredict.artifact import SymbolForecast, carried_age_days, format_utc
+from cryptopredict.alerts.states import RuleState
+from cryptopredict.artifact import BacktestRecord, Manifest, PairEntry, SymbolForecast, format_utc, to_json
 from cryptopredict.ledger import RETENTION_DAYS
 from cryptopredict.serving.anchor import Anchor, artifact_anchor
 from cryptopredict.serving.contract import checked
@@ -25,12 +24,12 @@ from cryptopredict.serving.lookup import (
     at,
     between,
     check_levels,
-    probability_below,
+    probability_at,
     quantiles_at,
 )
-from cryptopredict.serving.record import PairRecord
 from cryptopredict.serving.state import ServingState
-from cryptopredict.timeframes import parse_utc, symbol_to_slug
+from cryptopredict.serving.track_record import PairRecord
+from cryptopredict.timeframes import symbol_to_slug
 
 __all__ = ["bp"]
 
@@ -249,7 +248,7 @@ def probability(
     p = _at(fc, name, when, anchor=anchor)
     values, bounds = [], []
     for price in prices:
-        value, bound = probability_of(fc, p.date, side, price, anchor)
+        value, bound = probability_at(fc, p.date, side, price, anchor)
         values.append(value)
         bounds.append(bound)
     # One price: the answer as it always was (the price under its side's name); several: the curve alone.
@@ -271,21 +270,12 @@ def probability(
     )
 
 
-def probability_of(
-    fc: SymbolForecast, when: datetime, side: str, price: float, anchor: Anchor | None
-) -> tuple[float, str]:
-    """P(close above `price`) or P(close at or below it) at `when`, and whether it is exact or a bound."""
-    below, bound = probability_below(fc, when, price, anchor)
-    if side == "below":
-        return below, bound
-    return float(f"{1 - below:.6g}"), {"at most": "at least", "at least": "at most"}.get(bound, bound)
-
-
 @bp.get("/v1/symbols")
 @checked("symbols")
 def symbols() -> ResponseReturnValue:
     """What is served: each symbol's data window, horizon and timeframe."""
     state = _state()
+    entries = state.artifact.manifest.symbols
     return jsonify(
         model_version=state.artifact.model_version,
         symbols=[
@@ -294,7 +284,7 @@ def symbols() -> ResponseReturnValue:
                 "pair": fc.symbol,
                 "timeframe": fc.timeframe,
                 "step_seconds": int(fc.step.total_seconds()),
-                "rows": fc.meta.get("rows"),
+                "rows": entries[fc.slug].rows,
                 "data_start": format_utc(fc.start),
                 "data_end": format_utc(fc.history_end),
                 "data_end_time": format_utc(fc.history_end + fc.step),
@@ -302,7 +292,7 @@ def symbols() -> ResponseReturnValue:
                 "horizon_steps": fc.points - fc.history_points,
                 "forecast_url": f"/v1/forecast/{fc.slug}",
                 "anchor": state.anchor(fc.slug).to_json(),
-                "carried": carried(fc.meta, state.artifact.manifest),
+                "carried": carried(entries[fc.slug], state.artifact.manifest),
             }
             for fc in state.artifact.forecasts.values()
         ],
@@ -315,45 +305,45 @@ def model() -> ResponseReturnValue:
     """The model behind the answers: version, training time and data, settings, metrics."""
     m = _state().artifact.manifest
     return jsonify(
-        model_version=m["model_version"],
-        trained_at=m["trained_at"],
-        source=m.get("source"),
-        timeframe=m["timeframe"],
-        model_config=m.get("model_config", {}),
-        libraries=m.get("libraries", {}),
+        model_version=m.model_version,
+        trained_at=m.trained_at,
+        source=m.source,
+        timeframe=m.timeframe,
+        model_config=to_json(m.model_config) if m.model_config is not None else {},
+        libraries=dict(m.libraries),
         symbols={
             slug: {
-                "pair": meta.get("symbol"),
-                "rows": meta.get("rows"),
-                "data_start": meta.get("data_start"),
-                "data_end": meta.get("data_end"),
-                "forecast_end": meta.get("forecast_end"),
-                "gaps": len(meta.get("validation", {}).get("gaps", [])),
-                "warnings": meta.get("validation", {}).get("warnings", []),
-                "backtest": meta.get("backtest"),
-                "carried": carried(meta, m),
-                "verdict": _verdict(meta.get("backtest")),
+                "pair": entry.symbol,
+                "rows": entry.rows,
+                "data_start": entry.data_start,
+                "data_end": entry.data_end,
+                "forecast_end": entry.forecast_end,
+                "gaps": len(entry.validation.gaps),
+                "warnings": list(entry.validation.warnings),
+                "backtest": to_json(entry.backtest),
+                "carried": carried(entry, m),
+                "verdict": _verdict(entry.backtest),
             }
-            for slug, meta in m["symbols"].items()
+            for slug, entry in m.symbols.items()
         },
-        left_out=m.get("skipped") or {},
-        gate=m.get("gate"),
+        left_out=dict(m.skipped),
+        gate=to_json(m.gate),
     )
 
 
-def carried(meta: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+def carried(entry: PairEntry, manifest: Manifest) -> dict[str, Any] | None:
     """A carried pair's provenance with its age in days at this model's training; None for a fresh pair."""
-    c = meta.get("carried")
-    if not c:
+    c = entry.carried
+    if c is None:
         return None
-    return {**c, "age_days": round(carried_age_days(c, manifest["trained_at"]), 2)}
+    return {**to_json(c), "age_days": round(c.age_days(manifest.trained_at), 2)}
 
 
-def _verdict(backtest: dict[str, Any] | None) -> str:
+def _verdict(backtest: BacktestRecord | None) -> str:
     """Say plainly, per horizon, what the served forecast is and how it did against the last close."""
     if not backtest:
         return "not backtested: the served forecast is the last close with volatility-scaled quantiles"
-    return "; ".join(e["summary"] for e in backtest["metrics"].values())
+    return "; ".join(e.summary for e in backtest.metrics.values())
 
 
 def _record_for(slug: str) -> PairRecord:
@@ -373,7 +363,7 @@ def _record_for(slug: str) -> PairRecord:
 
 def _record_head() -> dict[str, Any]:
     m = _state().artifact.manifest
-    return {"model_version": m["model_version"], "generation": m["generation"], "retention_days": RETENTION_DAYS}
+    return {"model_version": m.model_version, "generation": m.generation, "retention_days": RETENTION_DAYS}
 
 
 @bp.get("/v1/track-record")
@@ -423,7 +413,7 @@ def alerts() -> ResponseReturnValue:
     state = _state()
     artifact = state.artifact
     states = artifact.alerts
-    trained_at = parse_utc(artifact.manifest["trained_at"])
+    trained_at = artifact.manifest.trained
     rules = []
     for s in states.states if states is not None else ():
         fc = artifact.forecasts.get(symbol_to_slug(s.rule.pair))
@@ -449,7 +439,7 @@ def alerts() -> ResponseReturnValue:
         )
     return jsonify(
         model_version=artifact.model_version,
-        generation=artifact.manifest["generation"],
+        generation=artifact.manifest.generation,
         error=states.error if states is not None else None,
         rules=rules,
     )
@@ -475,7 +465,7 @@ def _alert_now(
             check = f"/v1/forecast/{fc.slug}?{asked}"
         else:
             side = "above" if rule.kind == "probability_above" else "below"
-            value, _ = probability_of(fc, target, side, rule.price or 0.0, anchor)
+            value, _ = probability_at(fc, target, side, rule.price or 0.0, anchor)
             check = f"/v1/forecast/{fc.slug}/probability?{asked}&{side}={rule.price:.10g}"
     except OutOfRange:  # a live anchor carried the target past the forecast: nothing to measure
         return None, False, anchor, None, None
@@ -492,10 +482,10 @@ def healthz() -> ResponseReturnValue:
     response = jsonify(
         status="ok",
         model_version=state.artifact.model_version,
-        trained_at=state.artifact.manifest["trained_at"],
+        trained_at=state.artifact.manifest.trained_at,
         # Unique to the training run: what a deploy's smoke test checks to tell new from old.
-        generation=state.artifact.manifest["generation"],
-        run_id=state.artifact.manifest.get("run_id"),
+        generation=state.artifact.manifest.generation,
+        run_id=state.artifact.manifest.run_id,
         symbols=list(state.artifact.forecasts),
         live_prices=state.feed.health() if state.feed is not None else {"state": "off"},
     )

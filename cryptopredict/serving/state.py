@@ -9,7 +9,7 @@ from cryptopredict.artifact import Artifact
 from cryptopredict.serving.anchor import Anchor, AnchorBoard
 from cryptopredict.serving.config import ServeSettings
 from cryptopredict.serving.live import LiveFeed
-from cryptopredict.serving.record import PairRecord
+from cryptopredict.serving.track_record import PairRecord
 
 __all__ = ["ServingState"]
 
@@ -18,7 +18,7 @@ __all__ = ["ServingState"]
 class ServingState:
     artifact: Artifact
     settings: ServeSettings
-    # The artifact's track record by slug, summarised once at start (cryptopredict.serving.record).
+    # The artifact's track record by slug, summarised once at start (cryptopredict.serving.track_record).
     track_record: Mapping[str, PairRecord] = field(default_factory=dict)
     # What answers are anchored at now (the artifact's last closes, or checked live prices).
     board: AnchorBoard = field(default_factory=lambda: AnchorBoard({}))

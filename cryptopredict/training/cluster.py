@@ -19,8 +19,8 @@ import cryptopredict
 from cryptopredict import __version__
 from cryptopredict.errors import CryptopredictError, TrainingError
 from cryptopredict.training.config import ClusterConfig
-from cryptopredict.training.executor import Job, result_of
 from cryptopredict.training.model import quiet_prophet
+from cryptopredict.training.seam import Job, result_of
 
 __all__ = ["DaskExecutor", "check_versions", "code_digest"]
 

@@ -21,9 +21,9 @@ from cryptopredict.errors import CryptopredictError
 from cryptopredict.timeframes import get_timeframe
 from cryptopredict.training import backtest
 from cryptopredict.training.config import ModelConfig, TrainConfig
-from cryptopredict.training.execution import open_executor
 from cryptopredict.training.jobs import RefitJob, run_refit
 from cryptopredict.training.pipeline import load_bars, validate_all
+from cryptopredict.training.pool import open_executor
 from cryptopredict.training.sources.csv import CsvSource
 
 __all__ = ["main"]

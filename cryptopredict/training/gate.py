@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, disordered_points, parse_backtest
+from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, GateRecord, disordered_points
 from cryptopredict.training import calibration
 from cryptopredict.training.config import GateConfig
 
@@ -20,13 +20,7 @@ __all__ = [
     "decide",
     "horizon_checks",
     "mean_skill",
-    "optimiser_converged",
 ]
-
-# How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
-# ("Optimization terminated normally:" then this reason), so cmdstanpy's `converged` attribute,
-# which only reads the exit code, stays True; its console output is where the verdict is.
-_NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 # The served band's nominal coverage: from the 10% to the 90% quantile.
 _NOMINAL = 0.8
@@ -70,14 +64,9 @@ class Decision:
             for verdict, names in counts.items()
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "refusal": self.refusal,
-            "pairs": dict(self.pairs),
-            "max_failed_share": self.max_failed_share,
-            "checks": [asdict(c) for c in self.checks],
-        }
+    def record(self) -> GateRecord:
+        """The verdict as the manifest stores it."""
+        return GateRecord(self.passed, self.refusal, dict(self.pairs), self.max_failed_share, tuple(self.checks))
 
 
 def _interval_holds(payload: Mapping[str, Any]) -> tuple[bool, str]:
@@ -194,15 +183,6 @@ def horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig)
     return checks
 
 
-def optimiser_converged(console: str) -> bool:
-    """CmdStan's own verdict, read from its console output: False when it ran out of iterations or erred.
-
-    The text is the fit's `stan_fit.runset.stdout_files[0]`. L-BFGS names its reason to stop
-    ("Convergence detected: ..."); Newton, used on series under 100 rows, names none and passes.
-    """
-    return not any(reason in console for reason in _NOT_CONVERGED)
-
-
 def check_symbol(
     symbol: str,
     payload: Mapping[str, Any],
@@ -223,18 +203,18 @@ def check_symbol(
 
 
 def mean_skill(backtest: BacktestRecord, horizons: Sequence[str]) -> float | None:
-    """Served MAPE over naive's (`HorizonScore.skill`) averaged over the named horizons that have one.
+    """Served MAPE over naive's (`Skill.mape_ratio`) averaged over the named horizons that have one.
 
     A ratio to the last close from the same cutoffs, so two runs that backtested different
     windows (a calm year and a wild one) compare fairly; MASE or MAPE alone would not.
     """
-    ratios = [r for h, e in backtest.metrics.items() if h in horizons and (r := e.skill) is not None]
+    ratios = [r for h, e in backtest.metrics.items() if h in horizons and (r := e.skill.mape_ratio) is not None]
     return sum(ratios) / len(ratios) if ratios else None
 
 
 def compare_with_production(
     symbol: str,
-    candidate: Mapping[str, Any] | None,
+    candidate: BacktestRecord | None,
     production: Artifact | None,
     config: GateConfig,
 ) -> Check:
@@ -246,7 +226,7 @@ def compare_with_production(
     if production is None:
         return Check(symbol, "vs production", True, "no artifact in production (a first run): nothing to compare with")
     theirs = next((f.backtest for f in production.forecasts.values() if f.symbol == symbol), None)
-    ours = parse_backtest(candidate)
+    ours = candidate
     who = f"production {production.model_version}"
     if not ours or not theirs:
         side = "this model" if not ours else who

@@ -18,9 +18,21 @@ from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training.charts import components_chart, forecast_chart
 from cryptopredict.training.config import ModelConfig
-from cryptopredict.training.gate import optimiser_converged
 
-__all__ = ["FitResult", "fit_and_forecast", "from_scale", "quiet_prophet", "regular_grid", "to_prophet_frame"]
+__all__ = [
+    "FitResult",
+    "fit_and_forecast",
+    "from_scale",
+    "optimiser_converged",
+    "quiet_prophet",
+    "regular_grid",
+    "to_prophet_frame",
+]
+
+# How CmdStan's optimiser says it stopped short. Running out of iterations still exits 0
+# ("Optimization terminated normally:" then this reason), so cmdstanpy's `converged` attribute,
+# which only reads the exit code, stays True; its console output is where the verdict is.
+_NOT_CONVERGED = ("Maximum number of iterations hit", "Optimization terminated with error")
 
 # Prophet samples uncertainty for every row at once (uncertainty_samples x rows floats per term);
 # predicting in chunks keeps memory flat on 50,000-row hourly grids.
@@ -148,6 +160,15 @@ def fit_and_forecast(
         converged=_optimiser_converged(symbol, model),
         charts=charts,
     )
+
+
+def optimiser_converged(console: str) -> bool:
+    """CmdStan's own verdict, read from its console output: False when it ran out of iterations or erred.
+
+    The text is the fit's `stan_fit.runset.stdout_files[0]`. L-BFGS names its reason to stop
+    ("Convergence detected: ..."); Newton, used on series under 100 rows, names none and passes.
+    """
+    return not any(reason in console for reason in _NOT_CONVERGED)
 
 
 def _optimiser_converged(symbol: str, model: Any) -> bool:

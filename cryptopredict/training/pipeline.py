@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import sys
 import time
@@ -18,24 +17,32 @@ import numpy as np
 import pandas as pd
 
 from cryptopredict import __version__
-from cryptopredict.alerts.state import ALERTS_FILE, decide, log_line
+from cryptopredict.alerts.evaluate import decide, log_line
+from cryptopredict.alerts.states import ALERTS_FILE
 from cryptopredict.artifact import (
     Artifact,
-    carried_age_days,
+    BacktestRecord,
+    Carried,
+    Manifest,
+    ModelSettings,
+    PairEntry,
+    ValidationRecord,
     carried_pair,
     format_utc,
+    from_json,
+    json_bytes,
     new_generation,
     write_artifact,
 )
 from cryptopredict.errors import DataValidationError, TrainingError
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import Timeframe, get_timeframe, symbol_to_slug
-from cryptopredict.training import backtest, gate, record, report, served
+from cryptopredict.training import backtest, forecast, gate, lineage, report, served
 from cryptopredict.training.charts import served_chart
 from cryptopredict.training.config import TrainConfig
-from cryptopredict.training.execution import Executor, open_executor
 from cryptopredict.training.jobs import FitJob, JobFailed, RefitJob, run_fit, run_refit, try_fit, try_refit
 from cryptopredict.training.model import FitResult
+from cryptopredict.training.pool import Executor, open_executor
 from cryptopredict.training.sources.base import Unreadable, utc_timestamp
 from cryptopredict.training.validation import ValidatedBars, validate_bars
 
@@ -85,7 +92,7 @@ def _check(config: TrainConfig, log: Log) -> _Run:
     if horizon_days < 1:
         msg = f"horizon must be at least 1 day, got {horizon_days}"
         raise TrainingError(msg)
-    return _Run(config, timeframe, horizon_days * 86400 // timeframe.seconds, log)
+    return _Run(config, timeframe, timeframe.horizon_steps(horizon_days), log)
 
 
 def _every_pair(ctx: _Run) -> _Run:
@@ -283,43 +290,6 @@ def _backtest_all(
     return _Backtests(summaries, weights, anchors, grids)
 
 
-def _served_payload(
-    ctx: _Run,
-    grid: backtest.Grid,
-    fit: FitResult,
-    chosen: Mapping[str, backtest.ServedWeight],
-    anchor: backtest.Refit,
-) -> dict[str, Any]:
-    """The served forecast's quantile grid, for the artifact, at the weights the backtest chose (`chosen`)."""
-    lc = grid.log_close
-    history = fit.payload["history_points"]
-    if lc.size != history:
-        msg = f"{fit.payload['symbol']}: the grid of closes has {lc.size} points, the model's history {history}"
-        raise TrainingError(msg)
-    sigma = backtest.volatility(grid, ctx.config.served)
-    fitted = np.log(np.maximum(np.asarray(fit.payload["yhat"][:history], float), 1e-12))
-    # Clipped like the forecast's change: a linear-scale fit may dip to (or below) zero.
-    limit = backtest.MAX_LOG_CHANGE
-    history_change = np.concatenate([[0.0], np.clip(np.diff(fitted), -limit, limit)])
-    horizons = ctx.timeframe.horizons
-    weights = [chosen[h.name].weight if h.name in chosen else 0.0 for h in horizons]
-    errors = {
-        h.steps: np.asarray(chosen[h.name].error_z, float)
-        for h in horizons
-        if h.name in chosen and chosen[h.name].error_z is not None
-    }
-    q = np.exp(
-        served.grid_quantiles(
-            lc, sigma, history_change, backtest.predicted_change(anchor), [h.steps for h in horizons], weights, errors
-        )
-    )
-    return {
-        "levels": list(served.LEVELS),
-        "quantiles": [[float(f"{v:.8g}") for v in q[:, k].tolist()] for k in range(q.shape[1])],
-        "weights": {h.name: w for h, w in zip(horizons, weights, strict=True)},
-    }
-
-
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "cryptopredict": __version__}
     for name in _LIBRARIES:
@@ -332,7 +302,7 @@ def _library_versions() -> dict[str, str]:
 class _Pair:
     """One freshly trained pair's part of the artifact: its manifest entry, grid, files and gate checks."""
 
-    meta: dict[str, Any]
+    entry: PairEntry
     payload: dict[str, Any]
     files: dict[str, bytes]
     checks: list[gate.Check]
@@ -351,23 +321,12 @@ def _export_symbol(
     symbol = r.symbol
     grid_end = r.end + pd.Timedelta(seconds=timeframe.seconds * horizon)
     bt = backtests.summaries[symbol]
-    meta = {
-        "symbol": symbol,
-        "rows": r.rows,
-        "data_start": format_utc(r.start.to_pydatetime()),
-        "data_end": format_utc(r.end.to_pydatetime()),
-        "forecast_end": format_utc(grid_end.to_pydatetime()),
-        "horizon_steps": horizon,
-        "validation": r.to_dict(),
-        "fit_seconds": round(res.fit_seconds, 3),
-        "converged": res.converged,
-        "model_file": f"{res.slug}.prophet.json",
-        "backtest": bt,
-    }
+    bt_record = from_json(BacktestRecord, bt) if bt else None
     files = {f"{res.slug}.prophet.json": res.model_json.encode()}
-    res.payload["served"] = _served_payload(
-        ctx, backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol]
-    )
+    res.payload["served"] = forecast.served_payload(
+        backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol], timeframe.horizons,
+        config.served,
+    )  # fmt: skip
     charts = {
         **res.charts,
         "forecast": served_chart(
@@ -380,19 +339,32 @@ def _export_symbol(
             np.array(res.payload["served"]["quantiles"], float).T,
         ),
     }  # fmt: skip
-    meta["charts"] = {kind: f"{res.slug}.{kind}.png" for kind in charts}
     files.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
-    if bt:
-        meta["backtest_chart"] = f"{res.slug}.backtest.png"
-        files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt)
+    if bt_record:
+        files[f"{res.slug}.backtest.png"] = report.backtest_chart(symbol, config.model_version, bt_record)
+    entry = PairEntry(
+        symbol=symbol,
+        rows=r.rows,
+        data_start=format_utc(r.start.to_pydatetime()),
+        data_end=format_utc(r.end.to_pydatetime()),
+        forecast_end=format_utc(grid_end.to_pydatetime()),
+        horizon_steps=horizon,
+        validation=from_json(ValidationRecord, r.to_dict()),
+        fit_seconds=round(res.fit_seconds, 3),
+        converged=bool(res.converged),
+        model_file=f"{res.slug}.prophet.json",
+        backtest=bt_record,
+        charts={kind: f"{res.slug}.{kind}.png" for kind in charts},
+        backtest_chart=f"{res.slug}.backtest.png" if bt_record else None,
+    )
     checks = gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
-    checks.append(gate.compare_with_production(symbol, bt, production, config.gate))
-    return _Pair(meta, res.payload, files, checks)
+    checks.append(gate.compare_with_production(symbol, bt_record, production, config.gate))
+    return _Pair(entry, res.payload, files, checks)
 
 
 def _carriable(production: Artifact | None, timeframe: Timeframe) -> dict[str, str]:
     """The pairs production serves at this run's timeframe, by symbol: each one's slug."""
-    if production is None or production.manifest["timeframe"] != timeframe.name:
+    if production is None or production.manifest.timeframe != timeframe.name:
         return {}
     return {f.symbol: slug for slug, f in production.forecasts.items()}
 
@@ -404,16 +376,15 @@ def _carry(production: Artifact, slug: str, why: str) -> _Pair:
     how many runs in a row it has been carried.
     """
     payload, files = carried_pair(production, slug)
-    meta = dict(production.manifest["symbols"][slug])
-    before = meta.get("carried") or {}
-    meta["carried"] = {
-        "model_version": before.get("model_version", production.model_version),
-        "trained_at": before.get("trained_at", production.manifest["trained_at"]),
-        "runs": int(before.get("runs", 0)) + 1,
-        "reason": why,
-    }
-    meta.pop("file", None)
-    return _Pair(meta, payload, files, [])
+    entry = production.manifest.symbols[slug]
+    before = entry.carried
+    carried = Carried(
+        model_version=before.model_version if before else production.model_version,
+        trained_at=before.trained_at if before else production.manifest.trained_at,
+        runs=(before.runs if before else 0) + 1,
+        reason=why,
+    )
+    return _Pair(replace(entry, carried=carried), payload, files, [])
 
 
 def _why(checks: list[gate.Check], symbol: str) -> str:
@@ -430,15 +401,15 @@ def _track_record(
     """Production's ledger scored on the new bars (of every pair that has them), with this run's fresh
     forecasts published in it; the ledger file and the fresh pairs' track-record charts."""
     version = ctx.config.model_version
-    ledger, scored, published = record.update(
+    ledger, scored, published = lineage.update(
         production, bars, {s: p.payload for s, p in served_fresh.items()}, ctx.timeframe, generation, version
     )
-    ctx.log(record.log_line(ledger, scored, published))
-    files = {record.LEDGER_FILE: record.dump(ledger)}
+    ctx.log(lineage.log_line(ledger, scored, published))
+    files = {lineage.LEDGER_FILE: lineage.dump(ledger)}
     for symbol, pair in served_fresh.items():
         slug = symbol_to_slug(symbol)
-        pair.meta["charts"]["track-record"] = f"{slug}.track-record.png"
-        files[f"{slug}.track-record.png"] = record.chart(symbol, version, ledger, bars[symbol])
+        pair.entry = replace(pair.entry, charts={**pair.entry.charts, "track-record": f"{slug}.track-record.png"})
+        files[f"{slug}.track-record.png"] = lineage.chart(symbol, version, ledger, bars[symbol])
     return ledger, files
 
 
@@ -447,62 +418,58 @@ def _alerts(ctx: _Run, payloads: Mapping[str, Mapping[str, Any]], production: Ar
     previous = production.alerts if production is not None else None
     alerts = decide(ctx.config.alert_rules, payloads, ledger, previous)
     ctx.log(log_line(alerts, first_run=production is None))
-    return json.dumps(alerts.to_json(), allow_nan=False, separators=(",", ":")).encode()
+    return json_bytes(alerts.to_json())
 
 
 def _manifest(
     ctx: _Run,
     timings: Mapping[str, float],
-    gate_: Mapping[str, Any],
+    decision: gate.Decision,
     production: Artifact | None,
-    ledger: Ledger | None,
-    symbols: Mapping[str, Any],
+    symbols: Mapping[str, PairEntry],
     left_out: Mapping[str, str],
-) -> dict[str, Any]:
-    """The run's metadata, as the artifact's manifest stores it."""
+) -> Manifest:
+    """The run's records, as the artifact's manifest stores them."""
     config, timeframe = ctx.config, ctx.timeframe
-    return {
-        "model_version": config.model_version,
-        "run_id": config.run_id,
-        "trained_at": format_utc(datetime.now(UTC)),
-        "source": config.source.name,
-        "timeframe": timeframe.name,
-        "step_seconds": timeframe.seconds,
-        "model_config": asdict(config.model),
-        "libraries": _library_versions(),
-        "timings": dict(timings),
-        "gate": gate_,
-        "production": record.describe_production(production),
-        "ledger": record.LEDGER_FILE,
-        "track_record": record.summaries(ledger) if ledger is not None else {},
-        "report": "report.md",
-        "symbols": symbols,
-        # The pairs this artifact does not serve (failed, and not in production to carry), each with why.
-        "skipped": dict(left_out),
-    }
+    return Manifest(
+        model_version=config.model_version,
+        run_id=config.run_id,
+        trained_at=format_utc(datetime.now(UTC)),
+        source=config.source.name,
+        timeframe=timeframe.name,
+        step_seconds=timeframe.seconds,
+        model_config=from_json(ModelSettings, asdict(config.model)),
+        libraries=_library_versions(),
+        timings=dict(timings),
+        gate=decision.record(),
+        production=lineage.describe_production(production),
+        ledger=lineage.LEDGER_FILE,
+        report="report.md",
+        symbols=dict(symbols),
+        skipped=dict(left_out),
+    )
 
 
-def _refuse(
-    config: TrainConfig, manifest: Mapping[str, Any], decision: gate.Decision, gate_: Mapping[str, Any]
-) -> None:
+def _refuse(config: TrainConfig, manifest: Manifest, decision: gate.Decision) -> None:
     """Write the rejection report beside the artifact folder and raise: the gate refused the run."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rejected = out / "rejected-report.md"
-    rejected.write_text(report.render_markdown(manifest, gate_), encoding="utf-8")
+    rejected.write_text(report.render_markdown(manifest), encoding="utf-8")
     msg = f"the gate refused the run, no artifact written: {decision.reason()} (report: {rejected})"
     raise TrainingError(msg)
 
 
-def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, Mapping[str, Any]], now: str) -> None:
+def _log_verdicts(ctx: _Run, decision: gate.Decision, symbols: Mapping[str, PairEntry], now: str) -> None:
     """One line per pair not served fresh, then the count of each verdict."""
-    by_symbol = {meta["symbol"]: meta for meta in symbols.values()}
+    by_symbol = {entry.symbol: entry for entry in symbols.values()}
     for symbol in decision.failed_pairs():
-        carried = (by_symbol.get(symbol) or {}).get("carried")
+        entry = by_symbol.get(symbol)
+        carried = entry.carried if entry is not None else None
         if carried:
             ctx.log(
-                f"{symbol}: carried forward from model {carried['model_version']} trained {carried['trained_at']} "
-                f"({carried_age_days(carried, now):.1f} days before this run): {carried['reason']}"
+                f"{symbol}: carried forward from model {carried.model_version} trained {carried.trained_at} "
+                f"({carried.age_days(now):.1f} days before this run): {carried.reason}"
             )
         else:
             ctx.log(f"{symbol}: left out (production does not serve it)")
@@ -531,7 +498,7 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
             bars, failed = _validate_or_skip(ctx, raw)
         _log_bars(bars, log)
 
-        production = record.load_production(config.baseline_artifact, log)
+        production = lineage.load_production(config.baseline_artifact, log)
         with _timed(timings, "fit"):
             fits = _fit_all(ctx, executor, bars, failed)
         with _timed(timings, "backtest"):
@@ -545,7 +512,6 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     checks = sorted([*failed.values(), *(c for p in trained.values() for c in p.checks)], key=lambda c: order[c.symbol])
     carriable = _carriable(production, timeframe)
     decision = gate.decide(checks, symbols, carriable, config.gate.max_failed_share, config.gate.min_failed_pairs)
-    gate_ = decision.to_dict()
     fresh = {s: trained[s] for s, v in decision.pairs.items() if v == "fresh"}
     carried = {
         s: _carry(production, carriable[s], _why(checks, s))
@@ -556,18 +522,18 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     served_pairs = {s: p for s in symbols if (p := fresh.get(s) or carried.get(s)) is not None}
     slug_of = {s: symbol_to_slug(s) for s in symbols}
     if not decision.passed:
-        shown = {slug_of[s]: p.meta for s, p in trained.items()}
-        _refuse(config, _manifest(ctx, timings, gate_, production, None, shown, left_out), decision, gate_)
+        shown = {slug_of[s]: p.entry for s, p in trained.items()}
+        _refuse(config, _manifest(ctx, timings, decision, production, shown, left_out), decision)
     generation = new_generation()
     ledger, files = _track_record(ctx, fresh, bars, production, generation)
     for pair in served_pairs.values():
         files.update(pair.files)
     files[ALERTS_FILE] = _alerts(ctx, {s: p.payload for s, p in served_pairs.items()}, production, ledger)
-    symbols_meta = {slug_of[s]: p.meta for s, p in served_pairs.items()}
-    manifest = {**_manifest(ctx, timings, gate_, production, ledger, symbols_meta, left_out), "alerts": ALERTS_FILE}
-    _log_verdicts(ctx, decision, symbols_meta, manifest["trained_at"])
-    manifest["timings"]["export"] = round(time.perf_counter() - t0, 3)
-    files["report.md"] = report.render_markdown(manifest, gate_).encode()
+    entries = {slug_of[s]: p.entry for s, p in served_pairs.items()}
+    manifest = replace(_manifest(ctx, timings, decision, production, entries, left_out), alerts=ALERTS_FILE)
+    _log_verdicts(ctx, decision, entries, manifest.trained_at)
+    manifest = replace(manifest, timings={**manifest.timings, "export": round(time.perf_counter() - t0, 3)})
+    files["report.md"] = report.render_markdown(manifest, ledger).encode()
     payloads = {slug_of[s]: p.payload for s, p in served_pairs.items()}
     path = write_artifact(config.out, manifest, payloads, files, generation)
     log(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cryptopredict.distribution import Distribution, weight_at
+
 __all__ = [
     "LEVELS",
     "WEIGHTS",
@@ -29,16 +31,16 @@ __all__ = [
     "block_bootstrap_ci",
     "choose_weight",
     "diebold_mariano",
+    "distribution",
     "error_z",
     "ewma_volatility",
     "grid_quantiles",
-    "interpolate_over_horizons",
     "normal_z",
     "pinball",
     "quantiles",
     "return_quantiles",
+    "served_tables",
     "student_t_cdf",
-    "weight_curve",
     "z_table",
 ]
 
@@ -244,17 +246,6 @@ def choose_weight(
     return WeightChoice(weight, n, WEIGHTS[best], stat, p)
 
 
-def interpolate_over_horizons(steps: np.ndarray, horizons: Sequence[int], values: np.ndarray) -> np.ndarray:
-    """Values known at the scored horizons, spread over every step: linear in log(steps) between
-    them, held flat before the first and after the last. `values` may be 1-D or (horizons, k)."""
-    x = np.log(np.asarray(horizons, float))
-    xs = np.log(np.maximum(np.asarray(steps, float), 1.0))
-    v = np.asarray(values, float)
-    if v.ndim == 1:
-        return np.interp(xs, x, v)
-    return np.stack([np.interp(xs, x, v[:, k]) for k in range(v.shape[1])], axis=1)
-
-
 def block_bootstrap_ci(
     values: Sequence[np.ndarray],
     statistic,
@@ -289,21 +280,56 @@ def block_bootstrap_ci(
     return float(lo), float(hi)
 
 
-def weight_curve(steps: np.ndarray, horizons: Sequence[int], weights: Sequence[float]) -> np.ndarray:
-    """The weight at every step: interpolated between scored horizons (linear in log steps), and
-    past the longest one falling as longest / steps, so Prophet's contribution stops growing where
-    the evidence stops."""
-    steps = np.asarray(steps, float)
-    w = interpolate_over_horizons(steps, horizons, np.asarray(weights, float))
-    longest = max(horizons)
-    return np.where(steps > longest, w * longest / np.maximum(steps, 1.0), w)
-
-
 def normal_z(levels: Sequence[float] = LEVELS) -> np.ndarray:
     """Standard normal quantiles: the fallback where the history is too short for empirical ones."""
     from statistics import NormalDist
 
     return np.array([NormalDist().inv_cdf(p) for p in levels])
+
+
+def served_tables(
+    log_close: np.ndarray,
+    sigma: np.ndarray,
+    horizons: Sequence[int],
+    error_tables: Mapping[int, np.ndarray] | None = None,
+) -> tuple[list[int], np.ndarray]:
+    """The standardised quantile tables the served forecast after the last close rests on: the leads
+    they were measured at (ascending) and one row a lead. Return quantiles at the scored horizons on
+    every return known at the last close; `error_tables` (by steps) replace them where the weight is
+    above 0 (`error_z` of the backtest's errors); the normal's where the history is too short for any."""
+    origin = log_close.size - 1
+    tables = {h: z_table(log_close, sigma, origin, h) for h in horizons} | dict(error_tables or {})
+    known = [h for h in horizons if tables[h] is not None]
+    if not known:
+        return [1], normal_z()[None, :]
+    return known, np.stack([tables[h] for h in known])
+
+
+def distribution(
+    log_close: Sequence[float],
+    sigma: np.ndarray,
+    history_change: np.ndarray,
+    future_change: np.ndarray,
+    horizons: Sequence[int],
+    weights: Sequence[float],
+    tables: tuple[Sequence[int], np.ndarray],
+) -> Distribution:
+    """The served distribution (`cryptopredict.distribution`, the arithmetic the API serves with) from
+    numpy's parameters; a change no weight reads is left out (None), as the artifact leaves it out."""
+    steps, rows = tables
+    keep_history = weight_at(1, horizons, weights) != 0
+    return Distribution(
+        levels=LEVELS,
+        log_close=log_close if not isinstance(log_close, np.ndarray) else [float(v) for v in log_close],
+        sigma=[float(v) for v in sigma],
+        history_change=[float(v) for v in history_change] if keep_history else None,
+        future_change=[float(v) for v in future_change] if any(weights) else None,
+        forecast_points=int(future_change.size),
+        horizon_steps=tuple(int(h) for h in horizons),
+        weights=tuple(float(w) for w in weights),
+        z_steps=tuple(int(h) for h in steps),
+        z_rows=tuple(tuple(float(v) for v in row) for row in rows),
+    )
 
 
 def grid_quantiles(
@@ -320,26 +346,9 @@ def grid_quantiles(
     History points hold the one-step-ahead forecast made from the bar before (the first point, its
     own close); `history_change[i]` is Prophet's fitted log change from point i-1 to i.
     Forecast points j = 1..H after the last close T hold the forecast from T, with
-    `future_change[j-1]` Prophet's predicted log change from T to T + j. Standardised return
-    quantiles are measured at the scored horizons on every return known at T and interpolated
-    between them; `error_tables` (by steps) replace them where the weight is above 0 (`error_z` of
-    the backtest's errors).
+    `future_change[j-1]` Prophet's predicted log change from T to T + j. The quantile tables are
+    `served_tables`; the arithmetic is `cryptopredict.distribution`'s, the API's own.
     """
-    n = log_close.size
-    origin = n - 1
-    tables = {h: z_table(log_close, sigma, origin, h) for h in horizons} | dict(error_tables or {})
-    known = [h for h in horizons if tables[h] is not None]
-    if known:
-        zs = np.stack([tables[h] for h in known])
-    else:
-        known, zs = [1], normal_z()[None, :]
-    one = interpolate_over_horizons(np.array([1.0]), known, zs)[0]
-    w1 = float(weight_curve(np.array([1.0]), horizons, weights)[0])
-    hist_point = np.concatenate([log_close[:1], log_close[:-1] + w1 * history_change[1:]])
-    hist_sigma = np.concatenate([sigma[:1], sigma[:-1]])
-    history = quantiles(hist_point[:, None], hist_sigma[:, None], 1, one)
-    steps = np.arange(1, future_change.size + 1, dtype=float)
-    z = interpolate_over_horizons(steps, known, zs)
-    point = log_close[origin] + weight_curve(steps, horizons, weights) * future_change
-    future = quantiles(point[:, None], sigma[origin], steps[:, None], z)
-    return np.vstack([history, future])
+    tables = served_tables(log_close, sigma, horizons, error_tables)
+    dist = distribution(log_close, sigma, history_change, future_change, horizons, weights, tables)
+    return np.array([[dist.log_quantile(i, k) for k in range(len(LEVELS))] for i in range(dist.points)])

@@ -7,16 +7,16 @@ Update the recorded values in tests/test_golden.py after running it.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact, write_artifact  # noqa: E402
+from cryptopredict.artifact import payload_of, read_artifact, write_artifact  # noqa: E402
 from cryptopredict.training.config import BacktestConfig, TrainConfig  # noqa: E402
 from cryptopredict.training.pipeline import run  # noqa: E402
 from cryptopredict.training.sources.csv import CsvSource  # noqa: E402
@@ -38,21 +38,14 @@ def main() -> None:
         )
         run(config, log=lambda _line: None)
         trained = read_artifact(tmp)
-        manifest = json.loads((Path(tmp) / MANIFEST_NAME).read_text())
-        payloads, extra = {}, {}
-        for slug, meta in manifest["symbols"].items():
-            payloads[slug] = payload_of(trained.forecasts[slug])
-            extra[meta["model_file"]] = trained.file_path(meta["model_file"]).read_bytes()
-            meta.pop("charts", None)
-            meta.pop("backtest_chart", None)
-        manifest.pop("report", None)
-        # No track record in the fixture: an artifact without a ledger is still read (`Artifact.ledger` None).
-        manifest.pop("ledger", None)
-        manifest.pop("track_record", None)
-        # Nor alert states (alerts.toml in the working folder is read by default): `Artifact.alerts` None.
-        manifest.pop("alerts", None)
-        for key in ("schema_version", "generation", "files", "grids"):
-            manifest.pop(key)
+        m = trained.manifest
+        payloads = {slug: payload_of(fc) for slug, fc in trained.forecasts.items()}
+        models = [e.model_file for e in m.symbols.values() if e.model_file]
+        extra = {name: (trained.generation_dir / name).read_bytes() for name in models}
+        # No charts or report; no track record (an artifact without a ledger is still read: `Artifact.ledger`
+        # None), nor alert states (alerts.toml in the working folder is read by default: `Artifact.alerts` None).
+        entries = {slug: replace(e, charts={}, backtest_chart=None) for slug, e in m.symbols.items()}
+        manifest = replace(m, symbols=entries, report=None, ledger=None, alerts=None)
         shutil.rmtree(GOLDEN, ignore_errors=True)
         write_artifact(GOLDEN, manifest, payloads, extra)
     print(f"wrote {GOLDEN}")

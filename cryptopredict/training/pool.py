@@ -8,8 +8,8 @@ from types import TracebackType
 from typing import TypeVar
 
 from cryptopredict.training.config import TrainConfig
-from cryptopredict.training.executor import Executor, Job, result_of
 from cryptopredict.training.model import quiet_prophet
+from cryptopredict.training.seam import Executor, Job, result_of
 
 __all__ = ["Executor", "LocalPool", "open_executor"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from cryptopredict.errors import TrainingError
-from cryptopredict.training.execution import LocalPool
+from cryptopredict.training.pool import LocalPool
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,74 +1,22 @@
-"""Alert states: each rule evaluated on a new forecast, and whether it fired (crossed into true since
-the previous run). Training computes them and stores them in the artifact; the deploy only posts
-what fired (standard library only)."""
+"""The alerts' evaluator: each rule evaluated on a new forecast, and whether it fired (crossed into true
+since the previous run). Training computes the states (`cryptopredict.alerts.states`) and stores them in
+the artifact; the deploy only posts what fired (standard library only)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptopredict import quantiles
-from cryptopredict.alerts.rules import FORMATS, KINDS, AlertRuleError, Rule, load_rules, parse_horizon, utc_midnight
+from cryptopredict.alerts.rules import AlertRuleError, Rule, load_rules, parse_horizon, utc_midnight
+from cryptopredict.alerts.states import Alerts, RuleState
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import TIMEFRAMES, parse_utc
 
-__all__ = [
-    "ALERTS_FILE",
-    "ALERTS_VERSION",
-    "Alerts",
-    "RuleState",
-    "decide",
-    "evaluate",
-    "holds",
-    "log_line",
-    "parse_alerts",
-    "refused",
-]
-
-ALERTS_VERSION = 1
-ALERTS_FILE = "alerts.json"
-
-
-@dataclass(frozen=True, slots=True)
-class RuleState:
-    """A rule after one run: its value, whether it holds, whether it fired this run."""
-
-    rule: Rule
-    value: float | None  # None: nothing to measure yet (a median_move rule's first run)
-    active: bool
-    fired: bool
-    detail: str  # the evaluation in words: value, threshold, what it was, why it fired or not
-    basis: float | None = None  # median_move: the median this run published, the next run's basis
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule.to_json(),
-            "value": self.value,
-            "active": self.active,
-            "fired": self.fired,
-            "detail": self.detail,
-            "basis": self.basis,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Alerts:
-    """Every rule's state after a run; `error` is the rule file's one-line refusal, if it was refused."""
-
-    states: tuple[RuleState, ...] = ()
-    error: str | None = None
-    model_version: str | None = None
-
-    @property
-    def fired(self) -> tuple[RuleState, ...]:
-        return tuple(s for s in self.states if s.fired)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": ALERTS_VERSION, "error": self.error, "rules": [s.to_json() for s in self.states]}
+__all__ = ["decide", "evaluate", "holds", "log_line", "refused"]
 
 
 def _column_values(payload: Mapping[str, Any], i: int) -> list[float]:
@@ -144,9 +92,8 @@ def _measure(
             return None, f"median {median:,.10g}; no earlier publication to compare with", median
         move = median / basis - 1
         return move, f"median {median:,.10g} against {basis:,.10g} published before ({move:+.2%})", median
-    p, bound = quantiles.probability_below(levels, values, rule.price or 0.0)
-    if rule.kind == "probability_above":
-        p, bound = 1 - p, {"at most": "at least", "at least": "at most"}.get(bound, bound)
+    side = "above" if rule.kind == "probability_above" else "below"
+    p, bound = quantiles.probability(levels, values, rule.price or 0.0, side)
     shown = "" if bound == "exact" else f"{bound} "
     return round(p, 6), f"probability {shown}{p:.1%}", None
 
@@ -228,73 +175,3 @@ def log_line(alerts: Alerts, first_run: bool) -> str:
     fired = ", ".join(s.rule.name for s in alerts.fired) or "none"
     first = " (a first run: each rule that holds now fires)" if first_run else ""
     return f"alerts: {len(alerts.states)} rule(s) evaluated{first}; fired: {fired}"
-
-
-# --------------------------------------------------------------------------- reading (both sides)
-
-
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise ValueError(what)
-
-
-def _optional_number(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
-
-
-def _parse_rule(raw: Any) -> Rule:
-    _check(isinstance(raw, dict), "a rule is not an object")
-    strings = ("name", "pair", "kind", "webhook_env", "format")
-    _check(all(isinstance(raw.get(k), str) for k in strings), f"a rule lacks one of {', '.join(strings)}")
-    _check(raw["kind"] in KINDS and raw["format"] in FORMATS, f"rule {raw['name']!r}: unknown kind or format")
-    _check(set(raw) <= {*strings, "threshold", "price", "horizon", "date"}, f"rule {raw['name']!r}: unknown field")
-    numbers = raw.get("threshold") is not None and _optional_number(raw["threshold"])
-    _check(numbers and _optional_number(raw.get("price")), f"rule {raw['name']!r}: threshold or price is not a number")
-    _check(
-        all(raw.get(k) is None or isinstance(raw[k], str) for k in ("horizon", "date")),
-        f"rule {raw['name']!r}: horizon or date is not text",
-    )
-    return Rule(
-        name=raw["name"],
-        pair=raw["pair"],
-        kind=raw["kind"],
-        threshold=float(raw["threshold"]),
-        webhook_env=raw["webhook_env"],
-        format=raw["format"],
-        price=None if raw.get("price") is None else float(raw["price"]),
-        horizon=raw.get("horizon"),
-        date=raw.get("date"),
-    )
-
-
-def _parse_state(raw: Any) -> RuleState:
-    _check(isinstance(raw, dict), "a rule state is not an object")
-    rule = _parse_rule(raw.get("rule"))
-    _check(
-        isinstance(raw.get("active"), bool) and isinstance(raw.get("fired"), bool),
-        f"rule {rule.name!r}: active and fired must be true or false",
-    )
-    _check(raw["active"] or not raw["fired"], f"rule {rule.name!r}: fired without holding")
-    _check(_optional_number(raw.get("value")) and _optional_number(raw.get("basis")), f"rule {rule.name!r}: value")
-    _check(isinstance(raw.get("detail"), str), f"rule {rule.name!r}: detail is not text")
-    value, basis = raw.get("value"), raw.get("basis")
-    return RuleState(
-        rule,
-        None if value is None else float(value),
-        raw["active"],
-        raw["fired"],
-        raw["detail"],
-        None if basis is None else float(basis),
-    )
-
-
-def parse_alerts(obj: Any, model_version: str | None = None) -> Alerts:
-    """Alert states from their JSON form; ValueError naming the first thing wrong."""
-    _check(isinstance(obj, dict), "not an object")
-    _check(obj.get("version") == ALERTS_VERSION, f"unknown version {obj.get('version')!r} (reads {ALERTS_VERSION})")
-    _check(obj.get("error") is None or isinstance(obj.get("error"), str), "error is not text")
-    _check(isinstance(obj.get("rules"), list), "rules is not a list")
-    states = tuple(_parse_state(r) for r in obj["rules"])
-    names = [s.rule.name for s in states]
-    _check(len(names) == len(set(names)), "a rule name appears twice")
-    return Alerts(states, obj["error"], model_version)

@@ -7,7 +7,6 @@ run and the record starts with this model's own forecasts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -15,15 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptopredict.artifact import Artifact, format_utc, read_artifact
+from cryptopredict.artifact import Artifact, Production, format_utc, json_bytes, read_artifact
 from cryptopredict.errors import ArtifactError, TrainingError
-from cryptopredict.ledger import Entry, Ledger, summarize
+from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training import served
 from cryptopredict.training.charts import track_record_chart
 from cryptopredict.training.validation import ValidatedBars
 
-__all__ = ["LEDGER_FILE", "chart", "describe_production", "dump", "load_production", "log_line", "summaries", "update"]
+__all__ = ["LEDGER_FILE", "chart", "describe_production", "dump", "load_production", "log_line", "update"]
 
 LEDGER_FILE = "ledger.json"
 
@@ -44,29 +43,28 @@ def load_production(path: str | None, log: Callable[[str], None]) -> Artifact | 
         raise TrainingError(msg)
     held = len(current.ledger.entries) if current.ledger else 0
     log(
-        f"production: model {current.model_version} ({current.manifest['generation']}, trained "
-        f"{current.manifest['trained_at']}), track record of {held} published forecast(s)"
+        f"production: model {current.model_version} ({current.manifest.generation}, trained "
+        f"{current.manifest.trained_at}), track record of {held} published forecast(s)"
     )
     return current
 
 
-def describe_production(current: Artifact | None) -> dict[str, Any] | None:
+def describe_production(current: Artifact | None) -> Production | None:
     """Who the challenger is compared with, for the manifest and the report (None: first run)."""
     if current is None:
         return None
     m = current.manifest
-    return {
-        "model_version": m["model_version"],
-        "generation": m["generation"],
-        "run_id": m.get("run_id"),
-        "trained_at": m["trained_at"],
-        "data_end": {meta.get("symbol", slug): meta.get("data_end") for slug, meta in m["symbols"].items()},
-        # Per pair and horizon, the champion's served MAPE over naive's (the gate compares on it).
-        "skill": {
-            f.symbol: {h: e.skill for h, e in f.backtest.metrics.items()} if f.backtest else {}
+    return Production(
+        model_version=m.model_version,
+        generation=m.generation,
+        run_id=m.run_id,
+        trained_at=m.trained_at,
+        data_end={entry.symbol: entry.data_end for entry in m.symbols.values()},
+        skill={
+            f.symbol: {h: e.skill.mape_ratio for h, e in f.backtest.metrics.items()} if f.backtest else {}
             for f in current.forecasts.values()
         },
-    }
+    )
 
 
 def _closes(v: ValidatedBars) -> list[tuple[datetime, float]]:
@@ -135,16 +133,8 @@ def update(
     return ledger.bound(newest), scored, published
 
 
-def summaries(ledger: Ledger) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per pair and horizon: what was published, scored, and how it did."""
-    return {
-        symbol: {h: summarize(ledger, entries) for h, entries in ledger.series(symbol).items()}
-        for symbol in ledger.symbols
-    }
-
-
 def dump(ledger: Ledger) -> bytes:
-    return json.dumps(ledger.to_json(), allow_nan=False, separators=(",", ":")).encode()
+    return json_bytes(ledger.to_json())
 
 
 def chart(symbol: str, model_version: str, ledger: Ledger, v: ValidatedBars) -> bytes:

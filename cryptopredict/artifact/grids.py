@@ -1,0 +1,322 @@
+"""A pair's grid: packed into the two binary files the manifest's header names, and seen back as a forecast.
+
+The grids are packed little-endian floats ("<f8", or "<f4" for a file whose every value a float32
+holds exactly), each named in the pair's `GridHeader` with its dtype and length (values), beside the
+fields a person reads (symbol, start, step, levels, weights).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import itertools
+import math
+import mmap
+import sys
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptopredict.artifact.records import (
+    BacktestRecord,
+    GridFile,
+    GridFiles,
+    GridHeader,
+    PairEntry,
+    ServedHeader,
+)
+from cryptopredict.artifact.validation import check_levels
+from cryptopredict.distribution import Distribution, LogCloses
+from cryptopredict.timeframes import parse_utc
+
+__all__ = ["Closes", "SymbolForecast", "columns_of", "forecast_of", "pack_payload", "payload_of", "unpacked"]
+
+_SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
+# The two binary files of a symbol, by their part of the grid.
+PARTS = ("series", "served")
+DTYPES = {"<f8": "d", "<f4": "f"}
+
+
+class Closes(Sequence[float | None]):
+    """The actual closes of the history bars over a packed column, where NaN stands for a missing bar."""
+
+    __slots__ = ("_column",)
+
+    def __init__(self, column: Sequence[float]) -> None:
+        self._column = column
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [None if v != v else v for v in self._column[i]]
+        v = self._column[i]
+        return None if v != v else v  # NaN is the one value not equal to itself
+
+    def __iter__(self) -> Iterator[float | None]:
+        return (None if v != v else v for v in self._column)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolForecast:
+    """One symbol's precomputed grid: history points first, then forecast points, `step` apart."""
+
+    symbol: str  # 'BTC/USD'
+    slug: str  # 'BTC-USD'
+    timeframe: str
+    step: timedelta
+    start: datetime  # the first grid point (the first bar), aware UTC
+    history_points: int
+    # Prophet's own forecast, as fitted (served with model=prophet); views of the packed grid.
+    yhat: Sequence[float]
+    yhat_lower: Sequence[float]
+    yhat_upper: Sequence[float]
+    actual: Sequence[float | None]  # close of each history bar; None where a bar was missing
+    # The served forecast: one column of prices per quantile level, ascending, at every grid point.
+    levels: tuple[float, ...] = ()
+    quantiles: tuple[Sequence[float], ...] = ()
+    # The manifest's entry for this symbol (rows, data window, backtest...) and its grid's header (payload_of's
+    # other half); None in a forecast made by hand, not read from an artifact.
+    entry: PairEntry | None = None
+    grid: GridHeader | None = None
+    distribution: Distribution | None = None  # what `quantiles` are computed from, when read from an artifact
+
+    @property
+    def backtest(self) -> BacktestRecord | None:
+        return self.entry.backtest if self.entry is not None else None
+
+    @property
+    def points(self) -> int:
+        return len(self.yhat)
+
+    def level_index(self, level: float) -> int:
+        """Index of a stored level; KeyError when it is not stored."""
+        i = bisect.bisect_left(self.levels, level)
+        if i == len(self.levels) or abs(self.levels[i] - level) > 1e-12:
+            raise KeyError(level)
+        return i
+
+    @property
+    def history_end(self) -> datetime:
+        return self.start + (self.history_points - 1) * self.step
+
+    @property
+    def end(self) -> datetime:
+        return self.start + (self.points - 1) * self.step
+
+
+def _pack(values: Sequence[float]) -> tuple[str, bytes]:
+    """Values as packed little-endian floats: float32 when every one of them survives it exactly, else float64.
+
+    Prices are stored to 8 significant digits and served as stored; a float32 holds about 7, so it
+    is chosen only where it changes nothing (whole prices, for instance)."""
+    wide = array("d", values)
+    packed = wide
+    with contextlib.suppress(OverflowError):
+        narrow = array("f", wide)
+        if array("d", narrow).tobytes() == wide.tobytes():
+            packed = narrow
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return ("<f4" if packed.typecode == "f" else "<f8"), packed.tobytes()
+
+
+def unpacked(data: bytes | mmap.mmap, dtype: str) -> Sequence[float]:
+    """A packed file's values, without copying them where the machine is little-endian."""
+    if sys.byteorder == "little":
+        return memoryview(data).cast(DTYPES[dtype])
+    values = array(DTYPES[dtype], bytes(data))
+    values.byteswap()
+    return values
+
+
+def columns_of(grid: GridHeader, packed: Mapping[str, bytes]) -> dict[str, Sequence[float]]:
+    """Each part's packed bytes seen as floats, in the dtype its header names."""
+    files = {"series": grid.files.series, "served": grid.files.served}
+    return {part: unpacked(data, files[part].dtype) for part, data in packed.items()}
+
+
+def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dict[str, bytes]]:
+    """A grid payload as its header (every field but the columns) and its two packed files by part: Prophet's
+    series and the closes, and the served distribution's columns (its quantiles are not stored)."""
+    try:
+        served = payload["served"]
+        history, future = served["history_change"], served["future_change"]
+        columns = {
+            "series": [
+                *(x for k in _SERIES_KEYS for x in payload[k]),
+                *(math.nan if x is None else x for x in payload["actual"]),
+            ],
+            "served": [*served["sigma"], *(history or ()), *(future or ())],
+        }
+        packed, files = {}, {}
+        for part, values in columns.items():
+            dtype, packed[part] = _pack(values)
+            files[part] = GridFile(f"{slug}.{part}.bin", dtype, len(values))
+        header = GridHeader(
+            symbol=str(payload["symbol"]),
+            timeframe=str(payload["timeframe"]),
+            step_seconds=int(payload["step_seconds"]),
+            scale=str(payload["scale"]),
+            start=str(payload["start"]),
+            history_points=int(payload["history_points"]),
+            forecast_points=int(payload["forecast_points"]),
+            points=len(payload["yhat"]),
+            served=ServedHeader(
+                levels=tuple(float(x) for x in served["levels"]),
+                weights={str(k): float(v) for k, v in served["weights"].items()},
+                horizon_steps={str(k): int(v) for k, v in served["horizon_steps"].items()},
+                z_steps=tuple(int(h) for h in served["z_steps"]),
+                z_rows=tuple(tuple(float(v) for v in row) for row in served["z_rows"]),
+                history_change=history is not None,
+                future_change=future is not None,
+            ),
+            files=GridFiles(**files),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"{slug}: missing or malformed field ({exc!r})"
+        raise ValueError(msg) from None
+    return header, packed
+
+
+def payload_of(fc: SymbolForecast) -> dict[str, Any]:
+    """The grid payload `write_artifact` takes, given back from a read forecast (the reader's inverse):
+    a pair's grid is carried from one artifact into another without knowing the file format."""
+    g, d = fc.grid, fc.distribution
+    if g is None or d is None:
+        msg = f"{fc.slug}: a forecast made by hand has no grid header to write"
+        raise ValueError(msg)
+    return {
+        "symbol": g.symbol,
+        "timeframe": g.timeframe,
+        "step_seconds": g.step_seconds,
+        "scale": g.scale,
+        "start": g.start,
+        "history_points": g.history_points,
+        "forecast_points": g.forecast_points,
+        **{key: list(getattr(fc, key)) for key in _SERIES_KEYS},
+        "actual": list(fc.actual),
+        "served": {
+            "levels": list(g.served.levels),
+            "weights": dict(g.served.weights),
+            "horizon_steps": dict(g.served.horizon_steps),
+            "sigma": list(d.sigma),
+            "history_change": None if d.history_change is None else list(d.history_change),
+            "future_change": None if d.future_change is None else list(d.future_change),
+            "z_steps": list(g.served.z_steps),
+            "z_rows": [list(row) for row in g.served.z_rows],
+            "quantiles": [list(column) for column in fc.quantiles],
+        },
+    }
+
+
+def forecast_of(slug: str, grid: GridHeader, parts: Mapping[str, Sequence[float]], entry: PairEntry) -> SymbolForecast:
+    """A symbol's forecast from its grid header and its two columns of floats, checked: lengths agree,
+    Prophet's series finite, the closes positive, and the served distribution's parameters such that
+    its quantiles are finite and ascending at every point (volatility positive, tables ascending)."""
+    try:
+        start = parse_utc(grid.start)
+    except ValueError as exc:
+        msg = f"{slug}: missing or malformed field ({exc!r})"
+        raise ValueError(msg) from None
+    step = timedelta(seconds=grid.step_seconds)
+    n, points, header = grid.history_points, grid.points, grid.served
+    if step <= timedelta(0) or not 0 < n <= points or grid.forecast_points != points - n:
+        msg = f"{slug}: inconsistent step, history_points or forecast_points"
+        raise ValueError(msg)
+    series = parts["series"]
+    if len(series) != 3 * points + n:
+        msg = f"{slug}: series lengths differ"
+        raise ValueError(msg)
+    yhat, yhat_lower, yhat_upper = (series[k * points : (k + 1) * points] for k in range(3))
+    closes = series[3 * points :]
+    # A sum is NaN or infinite when any term is (the C loop of sum(), not a Python one per value).
+    if not all(math.isfinite(sum(column)) for column in (yhat, yhat_lower, yhat_upper)):
+        msg = f"{slug}: non-finite values in the forecast"
+        raise ValueError(msg)
+    if not closes[0] > 0 or any(v <= 0 or v == math.inf for v in closes):  # NaN (a missing bar) passes
+        msg = f"{slug}: the closes must be positive and finite, the first one present"
+        raise ValueError(msg)
+    dist = _distribution(slug, header, parts["served"], n, grid.forecast_points, closes)
+    return SymbolForecast(
+        symbol=grid.symbol,
+        slug=slug,
+        timeframe=grid.timeframe,
+        step=step,
+        start=start,
+        history_points=n,
+        yhat=yhat,
+        yhat_lower=yhat_lower,
+        yhat_upper=yhat_upper,
+        actual=Closes(closes),
+        levels=header.levels,
+        quantiles=dist.columns(),
+        entry=entry,
+        grid=grid,
+        distribution=dist,
+    )
+
+
+def _distribution(
+    slug: str, header: ServedHeader, served: Sequence[float], n: int, forecast_points: int, closes: Sequence[float]
+) -> Distribution:
+    """The served distribution from the header and the packed columns, every parameter checked."""
+    check_levels(slug, header.levels)
+    size = n + (n if header.history_change else 0) + (forecast_points if header.future_change else 0)
+    if len(served) != size:
+        msg = f"{slug}: the served distribution's columns do not match its header and the grid"
+        raise ValueError(msg)
+    sigma = served[:n]
+    history = served[n : 2 * n] if header.history_change else None
+    future = served[len(served) - forecast_points :] if header.future_change else None
+    if not (math.isfinite(sum(served)) and min(sigma) > 0):
+        msg = f"{slug}: the served volatility must be positive and every change finite"
+        raise ValueError(msg)
+    by_steps = sorted(header.horizon_steps, key=lambda name: header.horizon_steps[name])
+    steps = tuple(header.horizon_steps[name] for name in by_steps)
+    weights = tuple(header.weights.get(name, math.nan) for name in by_steps)
+    if (
+        not steps
+        or set(header.weights) != set(header.horizon_steps)
+        or steps[0] < 1
+        or any(a >= b for a, b in itertools.pairwise(steps))
+        or not all(0 <= w <= 1 for w in weights)
+    ):
+        msg = f"{slug}: the served weights must be in [0, 1] at distinct horizons of at least one step"
+        raise ValueError(msg)
+    z_steps, z_rows = header.z_steps, header.z_rows
+    if (
+        not z_steps
+        or len(z_rows) != len(z_steps)
+        or z_steps[0] < 1
+        or any(a >= b for a, b in itertools.pairwise(z_steps))
+        or any(len(row) != len(header.levels) for row in z_rows)
+    ):
+        msg = f"{slug}: the served quantile tables do not match their leads and the levels"
+        raise ValueError(msg)
+    bad = next(
+        (
+            h
+            for h, row in zip(z_steps, z_rows, strict=True)
+            if not all(math.isfinite(v) for v in row) or any(a > b for a, b in itertools.pairwise(row))
+        ),
+        None,
+    )
+    if bad is not None:
+        msg = f"{slug}: the served quantile table at {bad} step(s) is not finite and ascending"
+        raise ValueError(msg)
+    return Distribution(
+        levels=header.levels,
+        log_close=LogCloses(closes),
+        sigma=sigma,
+        history_change=history,
+        future_change=future,
+        forecast_points=forecast_points,
+        horizon_steps=steps,
+        weights=weights,
+        z_steps=z_steps,
+        z_rows=z_rows,
+    )
