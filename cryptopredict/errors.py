@@ -39,3 +39,11 @@ class TrainingError(CryptopredictError):
 
 class ArtifactError(CryptopredictError):
     """A forecast artifact is missing, corrupt, tampered with or of an unknown schema version."""
+
+
+class OlderSchemaError(ArtifactError):
+    """A sound artifact of an earlier schema, which this code does not read: it is trained again, not upgraded."""
+
+    def __init__(self, msg: str, version: int) -> None:
+        self.version = version
+        super().__init__(msg)

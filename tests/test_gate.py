@@ -373,6 +373,35 @@ def test_train_refuses_a_candidate_worse_than_production_and_writes_nothing(tmp_
 
 
 @pytest.mark.training
+def test_a_production_artifact_of_the_last_schema_starts_a_new_lineage_not_a_stopped_pipeline(tmp_path: Path) -> None:
+    """The first retrain after an upgrade meets production's artifact of schema 4: it says so in one line and
+    trains as a first run (nothing compared with, no track record carried), where a refusal would stop every
+    scheduled retrain. Production here is one no candidate could match: it is not compared with."""
+    out = tmp_path / "artifacts"
+    _production_artifact(out, mape=0.001)
+    old = manifest_doc(out)
+    old["schema_version"] = 4
+    del old["digest"]
+    (out / MANIFEST_NAME).write_text(json.dumps(old))
+    proc = run_cli(
+        "train.py", "--csv-dir", str(DATA), "--symbols", "BTC/USD", "--start", "2024-01-01",
+        "--horizon-days", "30", "--out", str(out), "--baseline-artifact", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"production: {out} holds an artifact of schema 4, older than this code reads (5): nothing to compare "
+        "with and no track record carried; this run starts a new lineage, as a first run"
+    ) in proc.stderr
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["schema_version"] == 5
+    assert manifest["production"] is None
+    vs = [c for c in manifest["gate"]["checks"] if c["name"] == "vs production"]
+    assert [(c["passed"], c["detail"]) for c in vs] == [
+        (True, "no artifact in production (a first run): nothing to compare with")
+    ]
+
+
+@pytest.mark.training
 def test_train_promotes_a_candidate_no_worse_than_production(tmp_path: Path) -> None:
     """Against a weak production model the candidate passes, and its manifest records the comparison."""
     out = tmp_path / "artifacts"

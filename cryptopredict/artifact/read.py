@@ -16,7 +16,7 @@ from cryptopredict.alerts.states import Alerts, parse_alerts
 from cryptopredict.artifact.grids import DTYPES, SymbolForecast, forecast_of, payload_of, unpacked
 from cryptopredict.artifact.records import SCHEMA_VERSION, GateRecord, GridFile, Manifest, from_json
 from cryptopredict.artifact.write import GEN_PREFIX, MANIFEST_NAME, SAFE_NAME, canonical_digest
-from cryptopredict.errors import ArtifactError
+from cryptopredict.errors import ArtifactError, OlderSchemaError
 from cryptopredict.ledger import Ledger, parse_ledger
 
 __all__ = ["Artifact", "carried_pair", "read_artifact"]
@@ -109,7 +109,7 @@ def _manifest(manifest_path: Path, doc: Any) -> Manifest:
     version = doc.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and 0 < version < SCHEMA_VERSION:
         msg = f"artifact schema version {version} is older than this code reads ({SCHEMA_VERSION}): {RETRAIN}"
-        raise ArtifactError(msg)
+        raise OlderSchemaError(msg, version)
     if version != SCHEMA_VERSION:
         msg = f"unknown artifact schema version {version!r} (this code reads version {SCHEMA_VERSION})"
         raise ArtifactError(msg)

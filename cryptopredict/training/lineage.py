@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptopredict.artifact import Artifact, Production, format_utc, json_bytes, read_artifact
-from cryptopredict.errors import ArtifactError, TrainingError
+from cryptopredict.artifact import SCHEMA_VERSION, Artifact, Production, format_utc, json_bytes, read_artifact
+from cryptopredict.errors import ArtifactError, OlderSchemaError, TrainingError
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training import served
@@ -34,6 +34,16 @@ def load_production(path: str | None, log: Callable[[str], None]) -> Artifact | 
         return None
     try:
         current = read_artifact(path)
+    except OlderSchemaError as exc:
+        # The production image of the code before an upgrade: sound, but of a schema this code does not
+        # read. Refusing it would stop every scheduled retrain until someone intervened; this run
+        # starts a new lineage instead, and says so (nothing of the old one is trusted or carried).
+        log(
+            f"production: {path} holds an artifact of schema {exc.version}, older than this code reads "
+            f"({SCHEMA_VERSION}): nothing to compare with and no track record carried; this run starts a new "
+            "lineage, as a first run"
+        )
+        return None
     except ArtifactError as exc:
         # One line, and nothing of it is carried forward: a tampered record is never re-published.
         msg = f"--baseline-artifact: refused: {exc}"
