@@ -59,3 +59,8 @@ def test_the_setting_wins(tmp_path: Path) -> None:
     (tmp_path / "storage" / "vfs").mkdir(parents=True)
     assert _driver(tmp_path / "storage", BUILDAH_STORAGE_DRIVER="overlay") == "overlay"
     assert _driver(tmp_path / "elsewhere", BUILDAH_STORAGE_DRIVER="vfs") == "vfs"
+
+
+def test_a_store_this_user_cannot_write_to_is_not_probed_and_is_vfs() -> None:
+    """Where the store cannot be made (not root, or a read-only place), the answer is vfs, not an error."""
+    assert _driver(Path("/proc/cryptopredict-no-store/storage")) == "vfs"
