@@ -42,13 +42,23 @@ def _interp(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
 def interpolate_log_steps(steps: float, at: Sequence[float], values: Sequence[float]) -> float:
     """`values` known at the steps `at` (ascending), read at `steps`: linear in log(steps) between them,
     flat before the first and after the last."""
-    return _interp(math.log(max(steps, 1.0)), [math.log(h) for h in at], values)
+    return _at_log_steps(steps, [math.log(h) for h in at], values)
+
+
+def _at_log_steps(steps: float, logs: Sequence[float], values: Sequence[float]) -> float:
+    """`interpolate_log_steps` with the knots' logs given (a Distribution takes them once, not at every point)."""
+    return _interp(math.log(max(steps, 1.0)), logs, values)
 
 
 def weight_at(steps: int, horizon_steps: Sequence[int], weights: Sequence[float]) -> float:
     """The weight on Prophet's predicted change at a lead of `steps`: interpolated in log steps between
     the scored horizons' weights, and past the longest falling as longest / steps."""
-    w = interpolate_log_steps(steps, horizon_steps, weights)
+    return _weight(steps, horizon_steps, [math.log(h) for h in horizon_steps], weights)
+
+
+def _weight(steps: int, horizon_steps: Sequence[int], logs: Sequence[float], weights: Sequence[float]) -> float:
+    """`weight_at` with the horizons' logs given."""
+    w = _at_log_steps(steps, logs, weights)
     longest = horizon_steps[-1]
     return w * longest / max(steps, 1.0) if steps > longest else w
 
@@ -74,6 +84,7 @@ class Distribution:
     z_rows: tuple[tuple[float, ...], ...]  # one table a lead, one value a level
     _median: int = field(init=False, repr=False, compare=False)
     _z_logs: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _h_logs: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _z_columns: tuple[tuple[float, ...], ...] = field(init=False, repr=False, compare=False)
     _one: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _w1: float = field(init=False, repr=False, compare=False)
@@ -82,6 +93,7 @@ class Distribution:
         put = object.__setattr__
         put(self, "_median", self.levels.index(0.5))
         put(self, "_z_logs", tuple(math.log(h) for h in self.z_steps))
+        put(self, "_h_logs", tuple(math.log(h) for h in self.horizon_steps))
         put(self, "_z_columns", tuple(zip(*self.z_rows, strict=True)))
         one = [self._z(1, k) for k in range(len(self.levels))]
         put(self, "_one", tuple(z - one[self._median] for z in one))
@@ -97,10 +109,10 @@ class Distribution:
 
     def weight_at(self, steps: int) -> float:
         """The weight on Prophet's predicted change at a lead of `steps` (`weight_at`)."""
-        return weight_at(steps, self.horizon_steps, self.weights)
+        return _weight(steps, self.horizon_steps, self._h_logs, self.weights)
 
     def _z(self, steps: int, k: int) -> float:
-        return _interp(math.log(max(steps, 1.0)), self._z_logs, self._z_columns[k])
+        return _at_log_steps(steps, self._z_logs, self._z_columns[k])
 
     def log_quantile(self, i: int, k: int) -> float:
         """Level `k`'s log-price quantile at grid point `i`."""
