@@ -61,8 +61,8 @@ TEST_WORKERS ?= 2
 test: system-packages lint docs
 	$(BIN)/python -m pytest tests notebooks --nbmake -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
-# The fast lane (about 2.5 minutes of CPU on 2 cores; the scheduled retrain runs it instead of the whole
-# suite): lint and the tests that need no training run (not even the session's shared artifacts)
+# The fast lane (94 s on two workers on a busy 2-core machine; the scheduled retrain runs it instead of the
+# whole suite): lint and the tests that need no training run (not even the session's shared artifacts)
 # and no image (pytest markers unit, server, training and image: tests/conftest.py).
 FAST := not training and not image and not slow
 # Test files that need a Debian tool (chromium, buildah, skopeo, wrk) to be imported at all and hold
