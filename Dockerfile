@@ -85,7 +85,9 @@ RUN --mount=type=secret,id=alpaca_api_key --mount=type=secret,id=alpaca_secret_k
          /venv/bin/python train.py --source "$SOURCE" --csv-dir data --symbols "$SYMBOLS" \
              --timeframe "$TIMEFRAME" --start "$START" --run-id "$RUN_ID" --out /artifacts "$@"; \
          echo "$?" > /run-output/status; } 2>&1 | tee /run-output/train.log \
-    && if [ -f /artifacts/manifest.json ]; then cp /artifacts/gen-*/report.md /artifacts/report.md; fi
+    && mkdir -p /served \
+    && if [ -f /artifacts/manifest.json ]; then cp /artifacts/gen-*/report.md /artifacts/report.md \
+         && /venv/bin/python -m cryptopredict.artifact served /artifacts /served; fi
 
 # The training report and artifact on their own, for the workflow's job summary and upload:
 #   docker buildx build --target report --output type=local,dest=out .
@@ -123,7 +125,9 @@ COPY cryptopredict/artifact ./cryptopredict/artifact
 COPY cryptopredict/serving ./cryptopredict/serving
 # The alert states are part of the artifact; `python -m cryptopredict.alerts` posts them from this image.
 COPY cryptopredict/alerts ./cryptopredict/alerts
-COPY --from=train /artifacts ./artifacts
+# The artifact without the files kept for the record (Prophet's fitted models, the backtest charts, the
+# report: the report stage has them), which the API never reads.
+COPY --from=train /served ./artifacts
 USER 10001:10001
 # No verified artifact (a refused challenger, a failed fetch), no image.
 RUN ["/venv/bin/python", "api.py", "--check"]

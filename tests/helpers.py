@@ -250,3 +250,26 @@ def file_of(artifact, name: str) -> Path:
     """The path of a file an artifact lists (its checksum was verified when it was read)."""
     assert name in artifact.manifest.files, name
     return artifact.generation_dir / name
+
+
+def as_schema_5(path: Path) -> None:
+    """Lay an artifact's grids out as schema 5 did, in place: Prophet's series as float64 followed by the
+    closes, and the served file without them; the manifest's lengths, checksums and digest made right."""
+    import hashlib
+    from array import array
+
+    doc = manifest_doc(path)
+    gen = path / doc["generation"]
+    for grid in doc["grids"].values():
+        files, n = grid["files"], grid["history_points"]
+        series_spec, served_spec = files["series"], files["served"]
+        served = array("d" if served_spec["dtype"] == "<f8" else "f", (gen / served_spec["file"]).read_bytes())
+        series = array("d", array("f" if series_spec["dtype"] == "<f4" else "d", (gen / series_spec["file"]).read_bytes()))
+        series.extend(served[:n])
+        served = array("d", served[n:])
+        for spec, values in ((series_spec, series), (served_spec, served)):
+            (gen / spec["file"]).write_bytes(values.tobytes())
+            spec.update(dtype="<f8", length=len(values))
+            doc["files"][spec["file"]] = hashlib.sha256(values.tobytes()).hexdigest()
+    doc["schema_version"] = 5
+    rewrite_manifest(path, {k: v for k, v in doc.items() if k != "digest"})

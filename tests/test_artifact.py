@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from array import array
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from cryptopredict.artifact import MANIFEST_NAME, Manifest, payload_of, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
-from tests.helpers import DATA, GOLDEN, rewrite_manifest, run_cli
+from tests.helpers import DATA, GOLDEN, ROOT, rewrite_manifest, run_cli
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -123,11 +125,13 @@ def _crossing_quantiles(path: Path) -> None:
 
 
 def _negative_volatility(path: Path) -> None:
-    """Make the first bar's volatility negative in the packed file, and re-sign it: its band would turn over."""
+    """Make the first bar's volatility (after the closes) negative in the packed file, and re-sign it: its band
+    would turn over."""
     f = _gen_file(path, "BTC-USD.served.bin")
-    dtype = _manifest(path)["grids"]["BTC-USD"]["files"]["served"]["dtype"]
-    values = array("d" if dtype == "<f8" else "f", f.read_bytes())
-    values[0] = -values[0]
+    grid = _manifest(path)["grids"]["BTC-USD"]
+    values = array("d" if grid["files"]["served"]["dtype"] == "<f8" else "f", f.read_bytes())
+    first = grid["history_points"]
+    values[first] = -values[first]
     f.write_bytes(values.tobytes())
     _resign(path, "BTC-USD.served.bin")
 
@@ -332,30 +336,62 @@ def test_grids_are_float64_where_float32_would_change_a_published_price() -> Non
 
 
 def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Path, tmp_path: Path) -> None:
-    """Whole prices fit float32 exactly: that file is written "<f4", half the size, and read back the same."""
+    """Prophet's series are float32 (served to its 7 digits); the served file is float32 only where every one
+    of its numbers survives it (whole prices, a volatility of a power of two), else float64: read back the same."""
     payload = _payload(artifact_dir)
-    for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):  # whole numbers up to 2**24, as a float32 holds them
-        payload[key] = [None if v is None else min(float(round(v)), 2.0**24) for v in payload[key]]
+    sigma = payload["served"]["sigma"]
+    write_artifact(tmp_path / "wide", _records(artifact_dir), {"BTC-USD": payload})
+    files = _manifest(tmp_path / "wide")["grids"]["BTC-USD"]["files"]
+    assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f8")
+    assert _gen_file(tmp_path / "wide", "BTC-USD.series.bin").stat().st_size == 4 * files["series"]["length"]
+    # Whole numbers up to 2**24 and a volatility of 2**-6, as a float32 holds them.
+    payload["actual"] = [None if v is None else min(float(round(v)), 2.0**24) for v in payload["actual"]]
+    payload["served"]["sigma"] = [2.0**-6] * len(sigma)
     write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": payload})
     files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
-    assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f8")
-    assert _gen_file(tmp_path / "out", "BTC-USD.series.bin").stat().st_size == 4 * files["series"]["length"]
+    assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f4")
+    assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
     back = payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"])
-    # The served quantiles follow the closes they are laid at: only the stored numbers come back as given.
+    # The served quantiles follow the closes they are laid at: only the stored numbers come back as given,
+    # Prophet's to 7 significant digits.
     for p in (back, payload):
         del p["served"]["quantiles"]
+    for key in ("yhat", "yhat_lower", "yhat_upper"):
+        assert back[key] == [float(f"{v:.7g}") for v in payload.pop(key)]
+        del back[key]
     assert back == payload
 
 
+def test_prophets_series_are_served_to_float32s_seven_digits(tmp_path: Path) -> None:
+    """Prophet's own forecast is stored as float32 and read as the 7 significant digits it holds (not the
+    float64 it widens to, 81928.8671875 for 81928.87): within half a unit of the 7th digit of the fitted
+    values (the golden artifact's, of schema 5, stored to 10 digits), and the file is those float32s."""
+    from tests.helpers import GOLDEN
+
+    golden = read_artifact(GOLDEN)
+    slug = "BTC-USD"
+    write_artifact(tmp_path / "out", _records(GOLDEN), {slug: payload_of(golden.forecasts[slug])})
+    art = read_artifact(tmp_path / "out")
+    fc, stored = art.forecasts[slug], array("f", (art.generation_dir / f"{slug}.series.bin").read_bytes())
+    served_all = []
+    for key in ("yhat", "yhat_lower", "yhat_upper"):
+        fitted, served = list(getattr(golden.forecasts[slug], key)), list(getattr(fc, key))
+        assert served == [float(f"{v:.7g}") for v in fitted]
+        assert all(abs(s - f) <= 0.5e-6 * abs(f) for s, f in zip(served, fitted, strict=True))
+        assert served != fitted
+        served_all += served
+    assert stored == array("f", served_all)
+
+
 def test_the_served_quantiles_are_stored_as_their_parameters(artifact_dir: Path) -> None:
-    """A pair's served file holds the volatility at each bar (and Prophet's changes only where a weight
-    reads them), not 23 quantiles at every point; read back, they give the quantiles training published."""
+    """A pair's served file holds the close and the volatility at each bar (and Prophet's changes only where
+    a weight reads them), not 23 quantiles at every point; read back, they give the quantiles training published."""
     m = _manifest(artifact_dir)
     art = read_artifact(artifact_dir)
     for slug, grid in m["grids"].items():
         served, n = grid["served"], grid["history_points"]
         extra = (n if served["history_change"] else 0) + (grid["forecast_points"] if served["future_change"] else 0)
-        assert grid["files"]["served"]["length"] == n + extra
+        assert grid["files"]["served"]["length"] == n + n + extra  # the closes, the volatility, the changes
         fc = art.forecasts[slug]
         assert len(fc.quantiles) == 23
         assert all(len(column) == grid["points"] for column in fc.quantiles)
@@ -366,7 +402,7 @@ def test_the_manifest_reads_back_as_the_records_it_was_written_from(artifact_dir
     from cryptopredict.artifact import to_json
 
     doc = _manifest(artifact_dir)
-    assert doc["schema_version"] == 5
+    assert doc["schema_version"] == 6
     assert to_json(read_artifact(artifact_dir).manifest) == {k: v for k, v in doc.items() if k != "digest"}
 
 
@@ -375,3 +411,70 @@ def test_a_manifest_laid_out_again_still_loads(artifact_dir: Path, tmp_path: Pat
     art = _copy(artifact_dir, tmp_path / "art")
     (art / MANIFEST_NAME).write_text(json.dumps(_manifest(art), sort_keys=True))
     assert read_artifact(art).manifest == read_artifact(artifact_dir).manifest
+
+
+def test_an_artifact_of_schema_5_is_read_as_it_was_written(artifact_dir: Path, tmp_path: Path) -> None:
+    """Schema 5 laid the closes after Prophet's series (float64) and not in the served file. Such an artifact
+    (production's, the first retrain after an upgrade) is still read, every answer as before: the lineage
+    and its track record go on, where an older schema starts a new one."""
+    from cryptopredict.training import lineage
+    from tests.helpers import as_schema_5
+
+    old = _copy(artifact_dir, tmp_path / "art")
+    as_schema_5(old)
+    assert _manifest(old)["schema_version"] == 5
+    now, before = read_artifact(artifact_dir), read_artifact(old)
+    assert before.manifest.schema_version == 5
+    for slug, fc in now.forecasts.items():
+        was = before.forecasts[slug]
+        assert list(was.actual) == list(fc.actual)
+        assert [list(c) for c in was.quantiles] == [list(c) for c in fc.quantiles]
+        # Float64 there: the values as stored (here the float32s widened), not rounded to 7 digits.
+        assert list(was.yhat) == [float(v) for v in array("f", fc.yhat)]
+    assert before.ledger == now.ledger and before.ledger is not None
+    lines: list[str] = []
+    assert lineage.load_production(str(old), lines.append) is not None
+    assert "track record of" in lines[-1]
+
+
+def _served_cli(src: str, dst: str) -> subprocess.CompletedProcess[str]:
+    """`python -m cryptopredict.artifact served SRC DST`, as the Dockerfile's train stage runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cryptopredict.artifact", "served", src, dst],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_apis_copy_leaves_out_the_files_kept_for_the_record(artifact_dir: Path, tmp_path: Path) -> None:
+    """`python -m cryptopredict.artifact served` copies the manifest byte for byte and every file but the
+    fitted models, backtest charts and report, and the copy is read with every answer the same; a record
+    file present but tampered with is still refused; a copy never lands in a folder that holds something."""
+    art = read_artifact(artifact_dir)
+    record = art.manifest.record_files
+    assert {n for n in record if n.endswith(".prophet.json")} == {f"{s}.prophet.json" for s in art.forecasts}
+    assert art.manifest.report in record and art.absent_record_files == frozenset()
+    proc = _served_cli(str(artifact_dir), str(tmp_path / "served"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"left out {len(record)} kept for the record" in proc.stdout
+    copy = read_artifact(tmp_path / "served")
+    assert (tmp_path / "served" / MANIFEST_NAME).read_bytes() == (artifact_dir / MANIFEST_NAME).read_bytes()
+    assert sorted(p.name for p in copy.generation_dir.iterdir()) == sorted(set(art.manifest.files) - record)
+    assert copy.absent_record_files == record
+    assert copy.charts == {n: d for n, d in art.charts.items()} and copy.charts
+    for slug, fc in art.forecasts.items():
+        assert [list(c) for c in copy.forecasts[slug].quantiles] == [list(c) for c in fc.quantiles]
+    left_out = sum((art.generation_dir / n).stat().st_size for n in record)
+    held = sum(p.stat().st_size for p in art.generation_dir.iterdir())
+    assert sum(p.stat().st_size for p in copy.generation_dir.iterdir()) == held - left_out
+
+    again = _served_cli(str(artifact_dir), str(tmp_path / "served"))
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines() == [f"error: {tmp_path / 'served'} is not empty: the API's copy goes in a new or empty folder"]
+    bad = _copy(artifact_dir, tmp_path / "bad")
+    model = next(n for n in record if n.endswith(".prophet.json"))
+    (bad / art.manifest.generation / model).write_text("{}")
+    refused = _served_cli(str(bad), str(tmp_path / "from-bad"))
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert f"checksum mismatch for {bad / art.manifest.generation / model}" in refused.stderr
+    assert not (tmp_path / "from-bad").exists()

@@ -9,6 +9,7 @@ import pytest
 
 from cryptopredict.artifact import (
     MANIFEST_NAME,
+    SCHEMA_VERSION,
     BacktestRecord,
     Manifest,
     from_json,
@@ -393,7 +394,7 @@ def test_a_production_artifact_of_the_last_schema_starts_a_new_lineage_not_a_sto
         "with and no track record carried; this run starts a new lineage, as a first run"
     ) in proc.stderr
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["schema_version"] == 5
+    assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["production"] is None
     vs = [c for c in manifest["gate"]["checks"] if c["name"] == "vs production"]
     assert [(c["passed"], c["detail"]) for c in vs] == [

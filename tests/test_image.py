@@ -176,15 +176,19 @@ def test_the_runtime_image_is_a_fraction_of_the_train_stage(image: str) -> None:
     assert sizes[image] * 2 < sizes[f"{image}-train"]
 
 
-def _manifest_in(image: str, path: str) -> dict:
+def _run_in(image: str, *command: str) -> str:
     ctr = _buildah("from", "--pull-never", image).stdout.strip()
     assert ctr, f"buildah from {image} failed"
     try:
-        proc = _buildah("run", "--isolation", "chroot", ctr, "--", "cat", path)
+        proc = _buildah("run", "--isolation", "chroot", ctr, "--", *command)
         assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return proc.stdout
     finally:
         _buildah("rm", ctr)
+
+
+def _manifest_in(image: str, path: str) -> dict:
+    return json.loads(_run_in(image, "cat", path))
 
 
 REPO = "acme/cryptopredict"
@@ -282,8 +286,15 @@ def test_two_runs_of_the_workflow_through_a_real_registry_and_render(
         # Run 1: a first run.
         first = _manifest_in(f"{image}-train", "/artifacts/manifest.json")
         assert first["run_id"] == IMAGE_RUN_ID
-        # The api image serves the very artifact its train stage made (not a second training).
+        # The api image serves the very artifact its train stage made (not a second training), without the
+        # files kept for the record (the train stage, and so the report, has them).
         assert _manifest_in(image, "/app/artifacts/manifest.json")["generation"] == first["generation"]
+        trained = set(_run_in(f"{image}-train", "ls", f"/artifacts/{first['generation']}").split())
+        shipped = set(_run_in(image, "ls", f"/app/artifacts/{first['generation']}").split())
+        record = {"report.md"} | {f"{s}.{kind}" for s in ("BTC-USD", "ETH-USD") for kind in ("prophet.json", "backtest.png")}
+        assert record <= trained
+        assert shipped == trained - record
+        assert {"BTC-USD.served.bin", "BTC-USD.series.bin", "BTC-USD.forecast.png"} <= shipped
         champion = _script("resolve-champion.sh", production, env=env)
         assert champion.returncode == 0, champion.stderr
         assert _outputs(champion) == {}

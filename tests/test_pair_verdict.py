@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from cryptopredict.artifact import MANIFEST_NAME, Artifact, read_artifact
+from cryptopredict.artifact.export import copy_served
 from cryptopredict.training import cli
 from tests.fake_alpaca import random_walk_bars
 from tests.helpers import ROOT, api_server, http_get
@@ -77,7 +78,10 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     argv = ["--csv-dir", str(csv), "--symbols", "GOOD/USD,BAD/USD,SKILL/USD", "--out", str(root / "artifacts"),
             "--model-version", "prod-1", *TRAIN]  # fmt: skip
     assert cli.main(argv) == 0
-    artifact = read_artifact(root / "artifacts")
+    # Production is the API image's copy: without the files kept for the record.
+    assert copy_served(root / "artifacts", root / "served")[1] == 7  # 3 models, 3 backtest charts, the report
+    artifact = read_artifact(root / "served")
+    assert artifact.absent_record_files == artifact.manifest.record_files
     skill = artifact.forecasts["SKILL-USD"].backtest
     assert skill is not None
     assert any(e.weight > 0 and (e.skill.mape_ratio or 1) < 0.8 for e in skill.metrics.values())
@@ -137,7 +141,9 @@ def test_each_failed_pair_is_carried_or_left_out_and_the_good_one_is_served_fres
 def test_a_carried_pair_is_production_s_forecast_record_and_charts_unchanged(
     production: Artifact, next_run: tuple[Artifact, str]
 ) -> None:
-    """A carried pair's numbers, charts and manifest entry are production's, marked with where they came from."""
+    """A carried pair's numbers, charts and manifest entry are production's, marked with where they came from;
+    its fitted model and backtest chart, which production's copy does not hold, are named no more (they
+    stay in the image that trained it)."""
     artifact, _ = next_run
     for slug in ("BAD-USD", "SKILL-USD"):
         new, old = artifact.forecasts[slug], production.forecasts[slug]
@@ -149,7 +155,10 @@ def test_a_carried_pair_is_production_s_forecast_record_and_charts_unchanged(
         assert carried.model_version == "prod-1"
         assert carried.trained_at == production.manifest.trained_at
         assert carried.runs == 1
-        assert replace(new.entry, carried=None) == old.entry
+        assert old.entry.model_file in production.absent_record_files
+        assert old.entry.backtest_chart in production.absent_record_files
+        assert replace(new.entry, carried=None) == replace(old.entry, model_file=None, backtest_chart=None)
+        assert not list(artifact.generation_dir.glob(f"{slug}.prophet.json"))
         for name in new.entry.charts.values():
             assert artifact.charts[name] == production.charts[name]
     assert "cannot read" in artifact.forecasts["BAD-USD"].entry.carried.reason

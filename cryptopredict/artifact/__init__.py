@@ -5,9 +5,11 @@ An artifact is a directory:
     artifacts/
       manifest.json                 the commit point: schema, digest, model version, checksums, records
       gen-20261122T085400Z-1a2b3c4d/
-        BTC-USD.series.bin          Prophet's yhat / lower / upper, then the actual closes (NaN: no bar)
-        BTC-USD.served.bin          the served forecast's quantile grid, one column per level
+        BTC-USD.series.bin          Prophet's yhat / lower / upper (float32)
+        BTC-USD.served.bin          the served distribution's parameters: the closes (NaN: no bar), the
+                                    volatility at each bar, Prophet's changes where a weight reads them
         BTC-USD.prophet.json        the fitted model (prophet.serialize.model_to_json), for the record
+                                    (not in the API's copy: `python -m cryptopredict.artifact served`)
         ...
 
 A run writes a new generation directory, then replaces `manifest.json` atomically (temporary file,
@@ -36,6 +38,7 @@ from __future__ import annotations
 from cryptopredict.artifact.grids import SymbolForecast, payload_of
 from cryptopredict.artifact.read import Artifact, carried_pair, read_artifact
 from cryptopredict.artifact.records import (
+    READABLE_VERSIONS,
     SCHEMA_VERSION,
     BacktestRecord,
     Carried,
@@ -56,6 +59,7 @@ from cryptopredict.timeframes import format_utc, parse_utc
 
 __all__ = [
     "MANIFEST_NAME",
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "Artifact",
     "BacktestRecord",

@@ -1,8 +1,11 @@
 """A pair's grid: packed into the two binary files the manifest's header names, and seen back as a forecast.
 
-The grids are packed little-endian floats ("<f8", or "<f4" for a file whose every value a float32
-holds exactly), each named in the pair's `GridHeader` with its dtype and length (values), beside the
-fields a person reads (symbol, start, step, levels, weights).
+The grids are packed little-endian floats, each file named in the pair's `GridHeader` with its dtype
+and length (values), beside the fields a person reads (symbol, start, step, levels, weights). The
+served file holds the served distribution's parameters, the closes first: prices, stored to 8
+significant digits and served as stored, so float64 ("<f8") unless a float32 holds every one of them
+exactly. The series file holds Prophet's three series as float32 ("<f4"): a forecast whose error is
+counted in percent cannot need more than float32's 7 significant digits, to which they are served.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptopredict.artifact.records import (
+    SCHEMA_VERSION,
     BacktestRecord,
     GridFile,
     GridFiles,
@@ -31,7 +35,16 @@ from cryptopredict.artifact.validation import check_levels
 from cryptopredict.distribution import Distribution, LogCloses
 from cryptopredict.timeframes import parse_utc
 
-__all__ = ["Closes", "SymbolForecast", "columns_of", "forecast_of", "pack_payload", "payload_of", "unpacked"]
+__all__ = [
+    "Closes",
+    "Float32Digits",
+    "SymbolForecast",
+    "columns_of",
+    "forecast_of",
+    "pack_payload",
+    "payload_of",
+    "unpacked",
+]
 
 _SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
 # The two binary files of a symbol, by their part of the grid.
@@ -58,6 +71,28 @@ class Closes(Sequence[float | None]):
 
     def __iter__(self) -> Iterator[float | None]:
         return (None if v != v else v for v in self._column)
+
+
+class Float32Digits(Sequence[float]):
+    """A packed float32 column seen as the numbers it stands for: each value to 7 significant digits
+    (float32 holds 7; the float64 it widens to would print digits nobody stored, 81928.8671875 for
+    81928.87)."""
+
+    __slots__ = ("_column",)
+
+    def __init__(self, column: Sequence[float]) -> None:
+        self._column = column
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [float(f"{v:.7g}") for v in self._column[i]]
+        return float(f"{self._column[i]:.7g}")
+
+    def __iter__(self) -> Iterator[float]:
+        return (float(f"{v:.7g}") for v in self._column)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +143,18 @@ class SymbolForecast:
         return self.start + (self.points - 1) * self.step
 
 
-def _pack(values: Sequence[float]) -> tuple[str, bytes]:
-    """Values as packed little-endian floats: float32 when every one of them survives it exactly, else float64.
+def _pack(values: Sequence[float], exact: bool = True) -> tuple[str, bytes]:
+    """Values as packed little-endian floats: float32 when every one of them survives it (`exact`: unchanged;
+    else finite where it was), else float64.
 
-    Prices are stored to 8 significant digits and served as stored; a float32 holds about 7, so it
-    is chosen only where it changes nothing (whole prices, for instance)."""
+    Prices are stored to 8 significant digits and served as stored; a float32 holds about 7, so for
+    them it is chosen only where it changes nothing (whole prices, for instance). Prophet's forecast
+    is served to float32's 7 digits, so float32 unless a value lies beyond its range."""
     wide = array("d", values)
     packed = wide
     with contextlib.suppress(OverflowError):
         narrow = array("f", wide)
-        if array("d", narrow).tobytes() == wide.tobytes():
+        if array("d", narrow).tobytes() == wide.tobytes() or (not exact and math.isfinite(sum(narrow))):
             packed = narrow
     if sys.byteorder == "big":
         packed.byteswap()
@@ -141,20 +178,24 @@ def columns_of(grid: GridHeader, packed: Mapping[str, bytes]) -> dict[str, Seque
 
 def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dict[str, bytes]]:
     """A grid payload as its header (every field but the columns) and its two packed files by part: Prophet's
-    series and the closes, and the served distribution's columns (its quantiles are not stored)."""
+    series, and the served distribution's parameters, the closes first (its quantiles are not stored)."""
     try:
         served = payload["served"]
         history, future = served["history_change"], served["future_change"]
         columns = {
-            "series": [
-                *(x for k in _SERIES_KEYS for x in payload[k]),
+            # To 7 digits first: the float32 nearest them reads back as the same 7 digits, so a pair carried
+            # from one artifact into the next keeps its bytes.
+            "series": [float(f"{x:.7g}") for k in _SERIES_KEYS for x in payload[k]],
+            "served": [
                 *(math.nan if x is None else x for x in payload["actual"]),
+                *served["sigma"],
+                *(history or ()),
+                *(future or ()),
             ],
-            "served": [*served["sigma"], *(history or ()), *(future or ())],
         }
         packed, files = {}, {}
         for part, values in columns.items():
-            dtype, packed[part] = _pack(values)
+            dtype, packed[part] = _pack(values, exact=part == "served")
             files[part] = GridFile(f"{slug}.{part}.bin", dtype, len(values))
         header = GridHeader(
             symbol=str(payload["symbol"]),
@@ -213,10 +254,17 @@ def payload_of(fc: SymbolForecast) -> dict[str, Any]:
     }
 
 
-def forecast_of(slug: str, grid: GridHeader, parts: Mapping[str, Sequence[float]], entry: PairEntry) -> SymbolForecast:
+def forecast_of(
+    slug: str,
+    grid: GridHeader,
+    parts: Mapping[str, Sequence[float]],
+    entry: PairEntry,
+    schema: int = SCHEMA_VERSION,
+) -> SymbolForecast:
     """A symbol's forecast from its grid header and its two columns of floats, checked: lengths agree,
     Prophet's series finite, the closes positive, and the served distribution's parameters such that
-    its quantiles are finite and ascending at every point (volatility positive, tables ascending)."""
+    its quantiles are finite and ascending at every point (volatility positive, tables ascending).
+    `schema` 5 lays the closes after Prophet's series instead of first in the served file."""
     try:
         start = parse_utc(grid.start)
     except ValueError as exc:
@@ -227,20 +275,26 @@ def forecast_of(slug: str, grid: GridHeader, parts: Mapping[str, Sequence[float]
     if step <= timedelta(0) or not 0 < n <= points or grid.forecast_points != points - n:
         msg = f"{slug}: inconsistent step, history_points or forecast_points"
         raise ValueError(msg)
-    series = parts["series"]
-    if len(series) != 3 * points + n:
+    series, served = parts["series"], parts["served"]
+    if schema == 5:
+        series, closes = series[: 3 * points], series[3 * points :]
+    else:
+        closes, served = served[:n], served[n:]
+    if len(series) != 3 * points or len(closes) != n:
         msg = f"{slug}: series lengths differ"
         raise ValueError(msg)
-    yhat, yhat_lower, yhat_upper = (series[k * points : (k + 1) * points] for k in range(3))
-    closes = series[3 * points :]
     # A sum is NaN or infinite when any term is (the C loop of sum(), not a Python one per value).
-    if not all(math.isfinite(sum(column)) for column in (yhat, yhat_lower, yhat_upper)):
+    if not math.isfinite(sum(series)):
         msg = f"{slug}: non-finite values in the forecast"
         raise ValueError(msg)
+    prophet = [series[k * points : (k + 1) * points] for k in range(3)]
+    if grid.files.series.dtype == "<f4":
+        prophet = [Float32Digits(column) for column in prophet]
+    yhat, yhat_lower, yhat_upper = prophet
     if not closes[0] > 0 or any(v <= 0 or v == math.inf for v in closes):  # NaN (a missing bar) passes
         msg = f"{slug}: the closes must be positive and finite, the first one present"
         raise ValueError(msg)
-    dist = _distribution(slug, header, parts["served"], n, grid.forecast_points, closes)
+    dist = _distribution(slug, header, served, n, grid.forecast_points, closes)
     return SymbolForecast(
         symbol=grid.symbol,
         slug=slug,

@@ -14,7 +14,14 @@ from typing import Any
 
 from cryptopredict.alerts.states import Alerts, parse_alerts
 from cryptopredict.artifact.grids import DTYPES, SymbolForecast, forecast_of, payload_of, unpacked
-from cryptopredict.artifact.records import SCHEMA_VERSION, GateRecord, GridFile, Manifest, from_json
+from cryptopredict.artifact.records import (
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    GateRecord,
+    GridFile,
+    Manifest,
+    from_json,
+)
 from cryptopredict.artifact.write import GEN_PREFIX, MANIFEST_NAME, SAFE_NAME, canonical_digest
 from cryptopredict.errors import ArtifactError, OlderSchemaError
 from cryptopredict.ledger import Ledger, parse_ledger
@@ -43,6 +50,9 @@ class Artifact:
     charts: Mapping[str, bytes] = field(default_factory=dict)
     # The watch rules' states after this run (cryptopredict.alerts); None when the manifest names none.
     alerts: Alerts | None = None
+    # The files kept for the record (`Manifest.record_files`) that this copy of the artifact does not
+    # hold: all of them in the API's copy (`copy_served`), none in the train stage's.
+    absent_record_files: frozenset[str] = frozenset()
 
     @property
     def model_version(self) -> str:
@@ -74,6 +84,22 @@ def _read_verified(gen_dir: Path, name: str, digest: object) -> bytes:
     return data
 
 
+def _verify_streamed(path: Path, digest: object) -> None:
+    """A file checked against its checksum without holding it (a fitted model is a megabyte or more)."""
+    if not isinstance(digest, str):
+        msg = f"corrupt artifact {path.parent.parent / MANIFEST_NAME}: the file {path.name!r} is not checksummed"
+        raise ArtifactError(msg)
+    try:
+        with open(path, "rb") as fh:
+            actual = hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as exc:
+        msg = f"incomplete artifact: cannot read {path} ({exc.strerror})"
+        raise ArtifactError(msg) from None
+    if actual != digest:
+        msg = f"checksum mismatch for {path}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
+        raise ArtifactError(msg)
+
+
 def _verify(path: Path, data: bytes | mmap.mmap, digest: object) -> None:
     actual = _sha256(data)
     if actual != digest:
@@ -83,12 +109,15 @@ def _verify(path: Path, data: bytes | mmap.mmap, digest: object) -> None:
 
 def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """One pair of a verified artifact as a later run writes it again: its grid payload (`payload_of`,
-    an entry of `write_artifact`'s `symbol_payloads`) and its other files (fitted model, charts) by
-    name, each checked against the manifest's checksum once more as it is read."""
+    an entry of `write_artifact`'s `symbol_payloads`) and its other files (charts; the fitted model and
+    backtest chart where this copy holds them) by name, each checked against the manifest's checksum
+    once more as it is read."""
     entry = artifact.manifest.symbols[slug]
     names = [entry.model_file, *entry.charts.values(), entry.backtest_chart]
     files = {
-        name: _read_verified(artifact.generation_dir, name, artifact.manifest.files.get(name)) for name in names if name
+        name: _read_verified(artifact.generation_dir, name, artifact.manifest.files.get(name))
+        for name in names
+        if name and name not in artifact.absent_record_files
     }
     return payload_of(artifact.forecasts[slug]), files
 
@@ -107,11 +136,15 @@ def _manifest(manifest_path: Path, doc: Any) -> Manifest:
         msg = f"corrupt artifact {manifest_path}: the manifest is not a JSON object"
         raise ArtifactError(msg)
     version = doc.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and 0 < version < SCHEMA_VERSION:
-        msg = f"artifact schema version {version} is older than this code reads ({SCHEMA_VERSION}): {RETRAIN}"
+    oldest = READABLE_VERSIONS[0]
+    if isinstance(version, int) and not isinstance(version, bool) and 0 < version < oldest:
+        msg = f"artifact schema version {version} is older than this code reads ({oldest}): {RETRAIN}"
         raise OlderSchemaError(msg, version)
-    if version != SCHEMA_VERSION:
-        msg = f"unknown artifact schema version {version!r} (this code reads version {SCHEMA_VERSION})"
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        msg = (
+            f"unknown artifact schema version {version!r} "
+            f"(this code reads versions {oldest} to {SCHEMA_VERSION})"
+        )
         raise ArtifactError(msg)
     if doc.get("digest") != canonical_digest(doc):
         msg = (
@@ -158,8 +191,14 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         for spec in (grid.files.series, grid.files.served):
             _check_grid_file(manifest_path, spec)
             packed.add(spec.file)
+    record = manifest.record_files
+    absent = frozenset(name for name in record if not (gen_dir / name).exists())
+    for name in sorted(record - absent):
+        _verify_streamed(gen_dir / name, manifest.files.get(name))
     blobs = {
-        name: _read_verified(gen_dir, name, digest) for name, digest in manifest.files.items() if name not in packed
+        name: _read_verified(gen_dir, name, digest)
+        for name, digest in manifest.files.items()
+        if name not in packed and name not in record
     }
     forecasts: dict[str, SymbolForecast] = {}
     for slug, entry in manifest.symbols.items():
@@ -167,7 +206,7 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         specs = {"series": grid.files.series, "served": grid.files.served}
         parts = {part: _mapped(gen_dir, spec, manifest.files) for part, spec in specs.items()}
         try:
-            forecasts[slug] = forecast_of(slug, grid, parts, entry)
+            forecasts[slug] = forecast_of(slug, grid, parts, entry, manifest.schema_version)
         except ValueError as exc:
             msg = f"corrupt artifact {gen_dir / f'{slug}.*.bin'}: {exc}"
             raise ArtifactError(msg) from None
@@ -191,6 +230,7 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
             ("alerts file", "alert states"),
             lambda obj: parse_alerts(obj, manifest.model_version),
         ),
+        absent_record_files=absent,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from cryptopredict.timeframes import parse_utc
 
 __all__ = [
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "BacktestRecord",
     "BandScore",
@@ -62,7 +63,13 @@ __all__ = [
 #    SHA-256 of its own canonical content ("digest"); the track-record summary is no longer copied
 #    into it (the ledger it names is the one source); the served forecast is stored as its
 #    distribution's parameters (cryptopredict.distribution), not as quantiles at every point.
-SCHEMA_VERSION = 5
+# 6: the closes move to the served file, first (they are the distribution's first parameter), and
+#    Prophet's three series are float32, served to 7 significant digits; the files an entry or the
+#    manifest names for the record (Prophet's model, the backtest chart, the report) may be absent:
+#    the API's copy of an artifact leaves them out (`artifact.copy_served`). Version 5 is still read.
+SCHEMA_VERSION = 6
+# The versions this code reads: 5's grids are laid out as they were (the closes after Prophet's series).
+READABLE_VERSIONS = (5, 6)
 
 R = TypeVar("R")
 
@@ -331,9 +338,10 @@ class GridFile:
 
 @dataclass(frozen=True, slots=True)
 class GridFiles:
-    series: GridFile  # Prophet's yhat, yhat_lower, yhat_upper, then the closes
-    # The served distribution's columns: the volatility at each history point, then (if the header says
-    # so) Prophet's fitted change at each, then its predicted change at each forecast point.
+    series: GridFile  # Prophet's yhat, yhat_lower, yhat_upper (schema 5: then the closes)
+    # The served distribution's columns: the close at each history point (NaN: no bar; schema 5: not
+    # here), the volatility at each, then (if the header says so) Prophet's fitted change at each, then
+    # its predicted change at each forecast point.
     served: GridFile
 
 
@@ -388,6 +396,14 @@ class Manifest:
     @property
     def trained(self) -> datetime:
         return parse_utc(self.trained_at)
+
+    @property
+    def record_files(self) -> frozenset[str]:
+        """The files kept for the record, which the API never reads: each pair's fitted Prophet model and
+        backtest chart, and the training report. An artifact may lack them (the API's copy leaves them
+        out); where one is present it is checked against its checksum like every other file."""
+        names = {self.report} | {n for e in self.symbols.values() for n in (e.model_file, e.backtest_chart)}
+        return frozenset(n for n in names if n)
 
 
 # --------------------------------------------------------------------------- the codec

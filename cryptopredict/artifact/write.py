@@ -160,6 +160,14 @@ def _generation_files(
             msg = f"invalid or clashing artifact file name {name!r}"
             raise ValueError(msg)
         files[name] = bytes(data)
+    named = [manifest.report, manifest.ledger, manifest.alerts]
+    for slug in symbol_payloads:
+        e = manifest.symbols[slug]
+        named += [e.model_file, e.backtest_chart, *e.charts.values()]
+    missing = next((name for name in named if name and name not in files), None)
+    if missing is not None:
+        msg = f"the manifest names {missing!r}, a file this artifact does not hold"
+        raise ValueError(msg)
     return grids, files
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptopredict.artifact import SCHEMA_VERSION, Artifact, Production, format_utc, json_bytes, read_artifact
+from cryptopredict.artifact import READABLE_VERSIONS, Artifact, Production, format_utc, json_bytes, read_artifact
 from cryptopredict.errors import ArtifactError, OlderSchemaError, TrainingError
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.timeframes import Timeframe
@@ -40,7 +40,7 @@ def load_production(path: str | None, log: Callable[[str], None]) -> Artifact | 
         # starts a new lineage instead, and says so (nothing of the old one is trusted or carried).
         log(
             f"production: {path} holds an artifact of schema {exc.version}, older than this code reads "
-            f"({SCHEMA_VERSION}): nothing to compare with and no track record carried; this run starts a new "
+            f"({READABLE_VERSIONS[0]}): nothing to compare with and no track record carried; this run starts a new "
             "lineage, as a first run"
         )
         return None

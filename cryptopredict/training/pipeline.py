@@ -377,6 +377,13 @@ def _carry(production: Artifact, slug: str, why: str) -> _Pair:
     """
     payload, files = carried_pair(production, slug)
     entry = production.manifest.symbols[slug]
+    # Production's copy (the API image's) holds no files kept for the record: those stay in the image
+    # that trained the pair, and this artifact names none it does not hold.
+    entry = replace(
+        entry,
+        model_file=entry.model_file if entry.model_file in files else None,
+        backtest_chart=entry.backtest_chart if entry.backtest_chart in files else None,
+    )
     before = entry.carried
     carried = Carried(
         model_version=before.model_version if before else production.model_version,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from cryptopredict.artifact import BacktestRecord, GateRecord, Manifest
 from cryptopredict.ledger import Ledger, summarize
+from cryptopredict.training import charts
 
 __all__ = ["METHODS", "backtest_chart", "render_markdown"]
 
@@ -204,6 +204,4 @@ def backtest_chart(symbol: str, model_version: str, backtest: BacktestRecord) ->
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    return charts.png(fig)

@@ -47,12 +47,12 @@ URLS = [
 ]
 
 
-def answers() -> dict[str, object]:
-    """Each URL's JSON answer from the golden artifact (status and body)."""
+def answers(artifact_dir: Path | None = None) -> dict[str, object]:
+    """Each URL's JSON answer from the golden artifact, or the one at `artifact_dir` (status and body)."""
     from cryptopredict.serving import create_app
     from tests.helpers import GOLDEN
 
-    client = create_app({"artifact_dir": str(GOLDEN)}).test_client()
+    client = create_app({"artifact_dir": str(artifact_dir or GOLDEN)}).test_client()
     out = {}
     for url in URLS:
         r = client.get(url)
@@ -60,7 +60,7 @@ def answers() -> dict[str, object]:
     return out
 
 
-def live_answers() -> dict[str, object]:
+def live_answers(artifact_dir: Path | None = None) -> dict[str, object]:
     """Each pair re-anchored at a checked live price 1.3% above its last close, observed 30 hours after its
     last bar closed: points at several leads (below one step, at whole steps, between them), every
     published quantile, and a probability, as `cryptopredict.serving.lookup` gives them."""
@@ -71,7 +71,7 @@ def live_answers() -> dict[str, object]:
     from cryptopredict.serving.anchor import Anchor, artifact_anchor, check_live
     from tests.helpers import GOLDEN
 
-    artifact = read_artifact(GOLDEN)
+    artifact = read_artifact(artifact_dir or GOLDEN)
     out: dict[str, object] = {}
     for slug, fc in artifact.forecasts.items():
         base = artifact_anchor(fc, artifact.manifest.trained)
