@@ -264,7 +264,9 @@ def as_schema_5(path: Path) -> None:
         files, n = grid["files"], grid["history_points"]
         series_spec, served_spec = files["series"], files["served"]
         served = array("d" if served_spec["dtype"] == "<f8" else "f", (gen / served_spec["file"]).read_bytes())
-        series = array("d", array("f" if series_spec["dtype"] == "<f4" else "d", (gen / series_spec["file"]).read_bytes()))
+        series = array(
+            "d", array("f" if series_spec["dtype"] == "<f4" else "d", (gen / series_spec["file"]).read_bytes())
+        )
         series.extend(served[:n])
         served = array("d", served[n:])
         for spec, values in ((series_spec, series), (served_spec, served)):

@@ -431,7 +431,8 @@ def test_an_artifact_of_schema_5_is_read_as_it_was_written(artifact_dir: Path, t
         assert [list(c) for c in was.quantiles] == [list(c) for c in fc.quantiles]
         # Float64 there: the values as stored (here the float32s widened), not rounded to 7 digits.
         assert list(was.yhat) == [float(v) for v in array("f", fc.yhat)]
-    assert before.ledger == now.ledger and before.ledger is not None
+    assert before.ledger is not None
+    assert before.ledger == now.ledger
     lines: list[str] = []
     assert lineage.load_production(str(old), lines.append) is not None
     assert "track record of" in lines[-1]
@@ -452,7 +453,8 @@ def test_the_apis_copy_leaves_out_the_files_kept_for_the_record(artifact_dir: Pa
     art = read_artifact(artifact_dir)
     record = art.manifest.record_files
     assert {n for n in record if n.endswith(".prophet.json")} == {f"{s}.prophet.json" for s in art.forecasts}
-    assert art.manifest.report in record and art.absent_record_files == frozenset()
+    assert art.manifest.report in record
+    assert art.absent_record_files == frozenset()
     proc = _served_cli(str(artifact_dir), str(tmp_path / "served"))
     assert proc.returncode == 0, proc.stderr
     assert f"left out {len(record)} kept for the record" in proc.stdout
@@ -460,7 +462,8 @@ def test_the_apis_copy_leaves_out_the_files_kept_for_the_record(artifact_dir: Pa
     assert (tmp_path / "served" / MANIFEST_NAME).read_bytes() == (artifact_dir / MANIFEST_NAME).read_bytes()
     assert sorted(p.name for p in copy.generation_dir.iterdir()) == sorted(set(art.manifest.files) - record)
     assert copy.absent_record_files == record
-    assert copy.charts == {n: d for n, d in art.charts.items()} and copy.charts
+    assert copy.charts
+    assert copy.charts == art.charts
     for slug, fc in art.forecasts.items():
         assert [list(c) for c in copy.forecasts[slug].quantiles] == [list(c) for c in fc.quantiles]
     left_out = sum((art.generation_dir / n).stat().st_size for n in record)
@@ -469,7 +472,9 @@ def test_the_apis_copy_leaves_out_the_files_kept_for_the_record(artifact_dir: Pa
 
     again = _served_cli(str(artifact_dir), str(tmp_path / "served"))
     assert again.returncode == 1
-    assert again.stderr.strip().splitlines() == [f"error: {tmp_path / 'served'} is not empty: the API's copy goes in a new or empty folder"]
+    assert again.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'served'} is not empty: the API's copy goes in a new or empty folder"
+    ]
     bad = _copy(artifact_dir, tmp_path / "bad")
     model = next(n for n in record if n.endswith(".prophet.json"))
     (bad / art.manifest.generation / model).write_text("{}")

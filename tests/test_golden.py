@@ -105,7 +105,9 @@ def test_the_golden_artifact_written_again_in_this_schema_answers_as_recorded(tm
 
     golden = read_artifact(GOLDEN)
     assert golden.manifest.schema_version == 5 < SCHEMA_VERSION
-    extra = {name: (golden.generation_dir / name).read_bytes() for name in golden.manifest.files if name.endswith(".json")}
+    extra = {
+        name: (golden.generation_dir / name).read_bytes() for name in golden.manifest.files if name.endswith(".json")
+    }
     write_artifact(
         tmp_path / "again",
         replace(golden.manifest, model_version="golden-again"),

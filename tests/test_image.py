@@ -291,7 +291,9 @@ def test_two_runs_of_the_workflow_through_a_real_registry_and_render(
         assert _manifest_in(image, "/app/artifacts/manifest.json")["generation"] == first["generation"]
         trained = set(_run_in(f"{image}-train", "ls", f"/artifacts/{first['generation']}").split())
         shipped = set(_run_in(image, "ls", f"/app/artifacts/{first['generation']}").split())
-        record = {"report.md"} | {f"{s}.{kind}" for s in ("BTC-USD", "ETH-USD") for kind in ("prophet.json", "backtest.png")}
+        record = {"report.md"} | {
+            f"{s}.{kind}" for s in ("BTC-USD", "ETH-USD") for kind in ("prophet.json", "backtest.png")
+        }
         assert record <= trained
         assert shipped == trained - record
         assert {"BTC-USD.served.bin", "BTC-USD.series.bin", "BTC-USD.forecast.png"} <= shipped

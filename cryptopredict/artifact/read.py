@@ -141,10 +141,7 @@ def _manifest(manifest_path: Path, doc: Any) -> Manifest:
         msg = f"artifact schema version {version} is older than this code reads ({oldest}): {RETRAIN}"
         raise OlderSchemaError(msg, version)
     if version not in READABLE_VERSIONS or isinstance(version, bool):
-        msg = (
-            f"unknown artifact schema version {version!r} "
-            f"(this code reads versions {oldest} to {SCHEMA_VERSION})"
-        )
+        msg = f"unknown artifact schema version {version!r} (this code reads versions {oldest} to {SCHEMA_VERSION})"
         raise ArtifactError(msg)
     if doc.get("digest") != canonical_digest(doc):
         msg = (
