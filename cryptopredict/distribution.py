@@ -39,6 +39,27 @@ def _interp(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
     return slope * (x - xp[j]) + fp[j]
 
 
+def _position(x: float, xp: Sequence[float]) -> tuple[int, float, float]:
+    """Where `x` falls among the knots `xp`, for `_interp_at`: (-1 before the first, len(xp) after the last,
+    else the knot at or before it), its distance from that knot and the gap to the next one."""
+    if x <= xp[0]:
+        return (-1, 0.0, 1.0)
+    if x >= xp[-1]:
+        return (len(xp), 0.0, 1.0)
+    j = bisect.bisect_right(xp, x) - 1
+    return (j, x - xp[j], xp[j + 1] - xp[j])
+
+
+def _interp_at(at: tuple[int, float, float], fp: Sequence[float]) -> float:
+    """`_interp` at a `_position`: the same arithmetic, so the same float, for any values `fp` at those knots."""
+    j, offset, gap = at
+    if j < 0:
+        return fp[0]
+    if j >= len(fp):
+        return fp[-1]
+    return (fp[j + 1] - fp[j]) / gap * offset + fp[j]
+
+
 def interpolate_log_steps(steps: float, at: Sequence[float], values: Sequence[float]) -> float:
     """`values` known at the steps `at` (ascending), read at `steps`: linear in log(steps) between them,
     flat before the first and after the last."""
@@ -88,6 +109,9 @@ class Distribution:
     _z_columns: tuple[tuple[float, ...], ...] = field(init=False, repr=False, compare=False)
     _one: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _w1: float = field(init=False, repr=False, compare=False)
+    # The last grid point's frame (`_frame`): what every level shares there, so a request that reads many
+    # levels at one point (quantiles=all) computes it once. One tuple, replaced whole (safe across threads).
+    _last: list[tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -98,6 +122,7 @@ class Distribution:
         one = [self._z(1, k) for k in range(len(self.levels))]
         put(self, "_one", tuple(z - one[self._median] for z in one))
         put(self, "_w1", self.weight_at(1))
+        put(self, "_last", [(-1,)])
 
     @property
     def history_points(self) -> int:
@@ -116,20 +141,33 @@ class Distribution:
 
     def log_quantile(self, i: int, k: int) -> float:
         """Level `k`'s log-price quantile at grid point `i`."""
+        frame = self._last[0]
+        if frame[0] != i:
+            frame = self._frame(i)
+            self._last[0] = frame
+        _, point, scale, at, median = frame
+        if at is None:  # a history point: the one-step table
+            return point + scale * self._one[k]
+        return point + scale * (_interp_at(at, self._z_columns[k]) - median)
+
+    def _frame(self, i: int) -> tuple[Any, ...]:
+        """What every level shares at grid point `i`: (i, the median's log price before the spread, the
+        spread's scale, where the lead falls among the tables' leads (None at a history point), and the
+        median's standardised value there), each computed as `log_quantile` states it."""
         n = self.history_points
         if i < n:
             if i == 0:
-                point, s = self.log_close[0], self.sigma[0]
-            else:
-                point, s = self.log_close[i - 1], self.sigma[i - 1]
-                if self.history_change is not None:
-                    point = point + self._w1 * self.history_change[i]
-            return point + s * 1.0 * self._one[k]
+                return (i, self.log_close[0], self.sigma[0] * 1.0, None, 0.0)
+            point = self.log_close[i - 1]
+            if self.history_change is not None:
+                point = point + self._w1 * self.history_change[i]
+            return (i, point, self.sigma[i - 1] * 1.0, None, 0.0)
         j = i - n + 1
         point = self.log_close[n - 1]
         if self.future_change is not None:
             point = point + self.weight_at(j) * self.future_change[j - 1]
-        return point + self.sigma[n - 1] * math.sqrt(j) * (self._z(j, k) - self._z(j, self._median))
+        at = _position(math.log(max(j, 1.0)), self._z_logs)
+        return (i, point, self.sigma[n - 1] * math.sqrt(j), at, _interp_at(at, self._z_columns[self._median]))
 
     def price(self, i: int, k: int) -> float:
         """Level `k`'s served quantile at grid point `i`, in price, to 8 significant digits."""
