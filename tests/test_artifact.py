@@ -383,6 +383,24 @@ def test_prophets_series_are_served_to_float32s_seven_digits(tmp_path: Path) -> 
     assert stored == array("f", served_all)
 
 
+def test_prophets_forecast_between_grid_points_keeps_its_seven_digits(artifact_dir: Path) -> None:
+    """Interpolated between two grid points, Prophet's own forecast is rounded to the 7 digits its grid
+    holds (the served forecast's to the 10 of its own rule), and lies between its neighbours."""
+    from cryptopredict.serving import lookup
+
+    fc = read_artifact(artifact_dir).forecasts["BTC-USD"]
+    assert fc.prophet_digits == 7
+    i = fc.history_points + 3
+    when = fc.start + i * fc.step + fc.step / 3
+    p = lookup.at(fc, when, model="prophet")
+    for value, column in zip(
+        (p.prediction, p.prediction_low, p.prediction_high), (fc.yhat, fc.yhat_lower, fc.yhat_upper), strict=True
+    ):
+        assert value == float(f"{value:.7g}")
+        assert min(column[i], column[i + 1]) <= value <= max(column[i], column[i + 1])
+    assert read_artifact(GOLDEN).forecasts["BTC-USD"].prophet_digits == 10  # schema 5: float64, as stored
+
+
 def test_the_served_quantiles_are_stored_as_their_parameters(artifact_dir: Path) -> None:
     """A pair's served file holds the close and the volatility at each bar (and Prophet's changes only where
     a weight reads them), not 23 quantiles at every point; read back, they give the quantiles training published."""

@@ -127,6 +127,12 @@ class SymbolForecast:
     def points(self) -> int:
         return len(self.yhat)
 
+    @property
+    def prophet_digits(self) -> int:
+        """The significant digits Prophet's series are served to: float32's 7, or 10 where they are stored as
+        float64 (schema 5, or values beyond float32's range)."""
+        return 7 if isinstance(self.yhat, Float32Digits) else 10
+
     def level_index(self, level: float) -> int:
         """Index of a stored level; KeyError when it is not stored."""
         i = bisect.bisect_left(self.levels, level)

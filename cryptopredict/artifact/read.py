@@ -95,13 +95,14 @@ def _verify_streamed(path: Path, digest: object) -> None:
     except OSError as exc:
         msg = f"incomplete artifact: cannot read {path} ({exc.strerror})"
         raise ArtifactError(msg) from None
-    if actual != digest:
-        msg = f"checksum mismatch for {path}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
-        raise ArtifactError(msg)
+    _check(path, actual, digest)
 
 
 def _verify(path: Path, data: bytes | mmap.mmap, digest: object) -> None:
-    actual = _sha256(data)
+    _check(path, _sha256(data), digest)
+
+
+def _check(path: Path, actual: str, digest: object) -> None:
     if actual != digest:
         msg = f"checksum mismatch for {path}: the manifest says {digest}, the file is {actual} (tampered or corrupt)"
         raise ArtifactError(msg)

@@ -99,11 +99,12 @@ def _columns(fc: SymbolForecast, model: str) -> tuple[Sequence[float], Sequence[
     return q[fc.level_index(0.5)], q[fc.level_index(0.1)], q[fc.level_index(0.9)]
 
 
-def _value(column: Sequence[float], i: int, rem: int, step_us: int) -> float:
+def _value(column: Sequence[float], i: int, rem: int, step_us: int, digits: int = 10) -> float:
     if rem == 0:
         return column[i]
-    # Rounded like the stored grid: the interpolation adds no digits of its own.
-    return float(f"{column[i] + (column[i + 1] - column[i]) * (rem / step_us):.10g}")
+    # Rounded like the stored grid (Prophet's float32 series to their 7 digits): the interpolation adds no
+    # digits of its own.
+    return float(f"{column[i] + (column[i + 1] - column[i]) * (rem / step_us):.{digits}g}")
 
 
 def _live(when: datetime, anchor: Anchor | None) -> bool:
@@ -122,7 +123,8 @@ def _point(
             mid, low, high = _live_levels(fc, anchor, when, columns)
             return Point(when, kind, mid, low, high, actual)
         kind = "elapsed"
-    mid, low, high = (_value(c, i, rem, step_us) for c in _columns(fc, model))
+    digits = fc.prophet_digits if model == "prophet" else 10
+    mid, low, high = (_value(c, i, rem, step_us, digits) for c in _columns(fc, model))
     return Point(when, kind, mid, low, high, actual)
 
 
