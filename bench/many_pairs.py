@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -232,8 +233,8 @@ def train(csv_dir: Path, out: Path, workers: int) -> str:
     return f"{time.perf_counter() - t0:.0f} s on {workers} worker(s)"
 
 
-def _scaled(values: list, factor: float) -> list:
-    return [None if v is None else float(f"{v * factor:.8g}") for v in values]
+def _scaled(values: Sequence[float | None], factor: float) -> tuple[float | None, ...]:
+    return tuple(None if v is None else float(f"{v * factor:.8g}") for v in values)
 
 
 def _grid_files(manifest: contract.Manifest) -> set[str]:
@@ -257,24 +258,24 @@ def copy_pairs(trained_dir: Path, out: Path, pairs: int) -> None:
         for name in manifest.files
         if name not in grid_files and not any(name.startswith(f"{slug}.") for slug in sources)
     }
-    symbols, payloads, files = {}, {}, dict(shared)
+    symbols, grids, files = {}, {}, dict(shared)
     for i in range(pairs):
         source = sources[i % len(sources)]
         slug = source if i < len(sources) else f"C{i:02d}-USD"
-        payload = contract.payload_of(trained.forecasts[source])
+        grid = contract.grid_of(trained.forecasts[source])
         if slug != source:
             factor = 1 + 0.01 * i
             # The served distribution is laid at the closes: scaled with them, its parameters unchanged.
-            for key in ("yhat", "yhat_lower", "yhat_upper", "actual"):
-                payload[key] = _scaled(payload[key], factor)
-            payload["symbol"] = slug.replace("-", "/")
-        payloads[slug] = payload
+            keys = ("yhat", "yhat_lower", "yhat_upper", "actual")
+            scaled = {key: _scaled(getattr(grid, key), factor) for key in keys}
+            grid = replace(grid, **scaled, symbol=slug.replace("-", "/"))
+        grids[slug] = grid
         text = json.dumps(contract.to_json(manifest.symbols[source])).replace(f"{source}.", f"{slug}.")
         symbols[slug] = replace(contract.from_json(contract.PairEntry, json.loads(text)), symbol=slug.replace("-", "/"))
         for name in manifest.files:
             if name.startswith(f"{source}.") and name not in grid_files:
                 files[name.replace(f"{source}.", f"{slug}.", 1)] = read(name)
-    contract.write_artifact(out, replace(manifest, symbols=symbols), payloads, files)
+    contract.write_artifact(out, replace(manifest, symbols=symbols), grids, files)
 
 
 def describe(artifact: Path) -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from cryptopredict.alerts import AlertRuleError, Alerts, evaluate, load_rules, parse_rules
 from cryptopredict.alerts.deliver import deliver, summary
-from cryptopredict.artifact import read_artifact
+from cryptopredict.artifact import PairGrid, ServedGrid, read_artifact
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.serving import create_app
 from cryptopredict.serving.anchor import artifact_anchor
@@ -364,7 +364,7 @@ def test_failed_delivery_is_reported_without_the_url(runs, receiver: Receiver, a
 def test_a_webhook_refusing_is_reported_once(receiver: Receiver, tmp_path: Path) -> None:
     """After a 404, later rules on the same webhook are not posted, and the summary names the refusal once."""
     rules = load_rules(_two_rules(tmp_path), ["BTC/USD"], date(2024, 1, 1))
-    alerts = evaluate(rules, {"BTC/USD": _payload((80, 100, 125))}, None, None)
+    alerts = evaluate(rules, {"BTC/USD": _grid((80, 100, 125))}, None, None)
     url = receiver.script(f"/gone/{SECRET}", Answer(404))
     before = len(receiver.posts)
     out = deliver(Alerts(alerts.states, None, "m1"), "gen-x", {"HOOK": url})
@@ -500,22 +500,40 @@ def test_removed_rule_drops_its_state(runs, tmp_path: Path) -> None:
 LEVELS = (0.1, 0.5, 0.9)
 
 
-def _payload(at_7d: tuple[float, float, float]) -> dict:
-    """A daily grid of 10 history points and 10 forecast points; the 7-day quantiles are `at_7d`."""
+def _grid(at_7d: tuple[float, float, float]) -> PairGrid:
+    """A daily grid of 10 history points and 10 forecast points; the 7-day quantiles are `at_7d` (the served
+    distribution's parameters, which the rules do not read, left empty)."""
     columns = [[100.0] * 20 for _ in LEVELS]
     for col, v in zip(columns, at_7d, strict=True):
         col[9 + 7] = v
-    return {
-        "start": "2024-01-01T00:00:00Z",
-        "step_seconds": 86400,
-        "history_points": 10,
-        "timeframe": "1Day",
-        "served": {"levels": list(LEVELS), "quantiles": columns},
-    }
+    return PairGrid(
+        symbol="BTC/USD",
+        timeframe="1Day",
+        step_seconds=86400,
+        scale="log",
+        start="2024-01-01T00:00:00Z",
+        history_points=10,
+        forecast_points=10,
+        yhat=(100.0,) * 20,
+        yhat_lower=(100.0,) * 20,
+        yhat_upper=(100.0,) * 20,
+        actual=(100.0,) * 10,
+        served=ServedGrid(
+            levels=LEVELS,
+            weights={},
+            horizon_steps={},
+            sigma=(),
+            history_change=None,
+            future_change=None,
+            z_steps=(),
+            z_rows=(),
+            quantiles=tuple(tuple(col) for col in columns),
+        ),
+    )
 
 
 def _two_rules(folder: Path) -> Path:
-    """Two rules on one webhook, both true on `_payload((80, 100, 125))`: P(below 1000) is at least 0.9."""
+    """Two rules on one webhook, both true on `_grid((80, 100, 125))`: P(below 1000) is at least 0.9."""
     path = folder / "two.toml"
     path.write_text(
         "".join(
@@ -544,7 +562,7 @@ def test_crossings_over_three_forecasts_by_hand() -> None:
     previous = None
     seen = []
     for quantiles in ((80, 100, 125), (60, 75, 100), (90, 110, 130)):
-        previous = evaluate(rules, {"BTC/USD": _payload(quantiles)}, None, previous)
+        previous = evaluate(rules, {"BTC/USD": _grid(quantiles)}, None, previous)
         seen.append({s.rule.name: (s.value, s.active, s.fired) for s in previous.states})
     p3 = 1 - (0.1 + 0.4 * np.log(100 / 90) / np.log(110 / 90))
     assert [s["above"] for s in seen] == [
@@ -573,10 +591,10 @@ def test_band_misses_counts_the_streak_up_to_the_newest() -> None:
                      "webhook_env": "HOOK"}]}  # fmt: skip
 
     rules = parse_rules(doc, ["BTC/USD"], date(2024, 1, 10))
-    (state,) = evaluate(rules, {"BTC/USD": _payload((90, 100, 110))}, ledger, None).states
+    (state,) = evaluate(rules, {"BTC/USD": _grid((90, 100, 110))}, ledger, None).states
     assert (state.value, state.active, state.fired) == (3.0, True, True)
     held = Ledger(levels=LEVELS, entries=(*entries[:3], replace(entries[3], actual=100.0)))
-    (state,) = evaluate(rules, {"BTC/USD": _payload((90, 100, 110))}, held, None).states
+    (state,) = evaluate(rules, {"BTC/USD": _grid((90, 100, 110))}, held, None).states
     assert (state.value, state.active) == (0.0, False)
 
 
@@ -666,10 +684,10 @@ def test_rule_the_forecast_cannot_answer_is_recorded_as_a_refusal(tmp_path: Path
     states are kept with nothing fired."""
     from cryptopredict.alerts.evaluate import decide
 
-    payloads = {"BTC/USD": _payload((80, 100, 125))}
-    previous = decide(_write(tmp_path, _GOOD), payloads, None, None)
+    grids = {"BTC/USD": _grid((80, 100, 125))}
+    previous = decide(_write(tmp_path, _GOOD), grids, None, None)
     assert [s.fired for s in previous.states] == [True]
-    refused = decide(_write(tmp_path, _GOOD.replace('horizon = "7d"', target)), payloads, None, previous)
+    refused = decide(_write(tmp_path, _GOOD.replace('horizon = "7d"', target)), grids, None, previous)
     assert refused.error == message
     assert [(s.rule, s.value, s.active, s.fired) for s in refused.states] == [
         (previous.states[0].rule, previous.states[0].value, True, False)
@@ -705,12 +723,12 @@ def test_missing_artifact_is_one_line(tmp_path: Path) -> None:
 
 def test_a_changed_rule_starts_afresh_but_a_moved_one_keeps_its_state(tmp_path: Path) -> None:
     """A new threshold makes a holding rule fire again as if new; a new webhook or format does not."""
-    payloads = {"BTC/USD": _payload((80, 100, 125))}
-    first = evaluate(load_rules(_write(tmp_path, _GOOD), ["BTC/USD"], date(2024, 1, 1)), payloads, None, None)
+    grids = {"BTC/USD": _grid((80, 100, 125))}
+    first = evaluate(load_rules(_write(tmp_path, _GOOD), ["BTC/USD"], date(2024, 1, 1)), grids, None, None)
     moved = _GOOD.replace('webhook_env = "HOOK"', 'webhook_env = "OTHER_HOOK"').replace('"json"', '"slack"')
-    again = evaluate(load_rules(_write(tmp_path, moved), ["BTC/USD"], date(2024, 1, 1)), payloads, None, first)
+    again = evaluate(load_rules(_write(tmp_path, moved), ["BTC/USD"], date(2024, 1, 1)), grids, None, first)
     assert [(s.active, s.fired) for s in (*first.states, *again.states)] == [(True, True), (True, False)]
     stricter = _GOOD.replace("threshold = 0.3", "threshold = 0.4")
-    new = evaluate(load_rules(_write(tmp_path, stricter), ["BTC/USD"], date(2024, 1, 1)), payloads, None, again)
+    new = evaluate(load_rules(_write(tmp_path, stricter), ["BTC/USD"], date(2024, 1, 1)), grids, None, again)
     assert [(s.active, s.fired) for s in new.states] == [(True, True)]
     assert "first evaluation: holds now, fires" in new.states[0].detail

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, Manifest, payload_of, read_artifact, write_artifact
+from cryptopredict.artifact import MANIFEST_NAME, Manifest, PairGrid, grid_of, read_artifact, write_artifact
 from cryptopredict.errors import ArtifactError
 from tests.helpers import DATA, GOLDEN, ROOT, rewrite_manifest, run_cli
 
@@ -32,8 +32,8 @@ def _gen_file(path: Path, name: str) -> Path:
     return path / _manifest(path)["generation"] / name
 
 
-def _payload(path: Path, slug: str = "BTC-USD") -> dict:
-    return payload_of(read_artifact(path).forecasts[slug])
+def _grid(path: Path, slug: str = "BTC-USD") -> PairGrid:
+    return grid_of(read_artifact(path).forecasts[slug])
 
 
 def _records(path: Path, model_version: str = "v") -> Manifest:
@@ -234,14 +234,14 @@ def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_pat
     """If the commit step fails, the old manifest and generation still load and no half generation stays."""
     art = _copy(artifact_dir, tmp_path / "art")
     before = _manifest(art)
-    payload = _payload(art)
+    grid = _grid(art)
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
-        write_artifact(art, _records(art, "x"), {"BTC-USD": payload})
+        write_artifact(art, _records(art, "x"), {"BTC-USD": grid})
     monkeypatch.undo()
     assert _manifest(art) == before
     assert read_artifact(art).model_version == "test-1.0.0"
@@ -251,10 +251,10 @@ def test_a_failed_write_leaves_the_previous_artifact(artifact_dir: Path, tmp_pat
 
 def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) -> None:
     """A grid holding NaN is refused before anything is written."""
-    payload = _payload(artifact_dir)
-    payload["yhat"][3] = float("nan")
+    grid = _grid(artifact_dir)
+    grid = replace(grid, yhat=(*grid.yhat[:3], float("nan"), *grid.yhat[4:]))
     with pytest.raises(ValueError, match="non-finite"):
-        write_artifact(tmp_path / "out", _records(artifact_dir, "x"), {"BTC-USD": payload})
+        write_artifact(tmp_path / "out", _records(artifact_dir, "x"), {"BTC-USD": grid})
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -262,13 +262,13 @@ def test_writer_refuses_non_finite_values(artifact_dir: Path, tmp_path: Path) ->
 def test_old_generations_are_pruned_but_the_previous_one_kept(artifact_dir: Path, tmp_path: Path) -> None:
     """After several writes only the current and the previous generation remain on disk."""
     art = _copy(artifact_dir, tmp_path / "art")
-    payload = _payload(art)
+    grid = _grid(art)
     meta = _records(art)
     for _ in range(3):
-        write_artifact(art, meta, {"BTC-USD": payload})
+        write_artifact(art, meta, {"BTC-USD": grid})
     gens = [p for p in art.iterdir() if p.name.startswith("gen-")]
     assert len(gens) == 2
-    assert read_artifact(art).forecasts["BTC-USD"].yhat[0] == payload["yhat"][0]
+    assert read_artifact(art).forecasts["BTC-USD"].yhat[0] == grid.yhat[0]
 
 
 def test_reader_rejects_unsafe_file_names(artifact_dir: Path, tmp_path: Path) -> None:
@@ -312,10 +312,10 @@ def test_a_damaged_binary_grid_is_refused_in_one_line_by_check_and_by_training(
 
 
 def test_a_pair_read_from_one_artifact_is_written_into_another_unchanged(artifact_dir: Path, tmp_path: Path) -> None:
-    """payload_of gives back what write_artifact took: carried into another artifact, its files are the same bytes."""
+    """grid_of gives back what write_artifact took: carried into another artifact, its files are the same bytes."""
     source = read_artifact(artifact_dir)
     write_artifact(
-        tmp_path / "next", _records(artifact_dir), {slug: payload_of(fc) for slug, fc in source.forecasts.items()}
+        tmp_path / "next", _records(artifact_dir), {slug: grid_of(fc) for slug, fc in source.forecasts.items()}
     )
     before, after = _manifest(artifact_dir), _manifest(tmp_path / "next")
     assert after["grids"] == before["grids"]
@@ -324,6 +324,19 @@ def test_a_pair_read_from_one_artifact_is_written_into_another_unchanged(artifac
     carried = read_artifact(tmp_path / "next").forecasts["ETH-USD"]
     assert list(carried.actual) == list(source.forecasts["ETH-USD"].actual)
     assert carried.end == source.forecasts["ETH-USD"].end
+
+
+def test_a_pairs_grid_is_plain_data_that_crosses_processes() -> None:
+    """A `PairGrid` crosses process boundaries (a fit on a Dask worker): reduced and rebuilt the way pickle does
+    it (`copy.deepcopy` goes through the same `__reduce_ex__`), it comes back equal, and it holds no view of
+    the mapped files it was read from (a memoryview cannot be reduced)."""
+    import copy
+
+    grid = grid_of(read_artifact(GOLDEN).forecasts["BTC-USD"])
+    assert copy.deepcopy(grid) == grid
+    assert grid.served is not None
+    columns = [grid.yhat, grid.actual, grid.served.sigma, *grid.served.quantiles]
+    assert all(type(column) is tuple for column in columns)
 
 
 def test_grids_are_float64_where_float32_would_change_a_published_price() -> None:
@@ -338,28 +351,33 @@ def test_grids_are_float64_where_float32_would_change_a_published_price() -> Non
 def test_a_grid_that_float32_holds_exactly_is_stored_as_float32(artifact_dir: Path, tmp_path: Path) -> None:
     """Prophet's series are float32 (served to its 7 digits); the served file is float32 only where every one
     of its numbers survives it (whole prices, a volatility of a power of two), else float64: read back the same."""
-    payload = _payload(artifact_dir)
-    sigma = payload["served"]["sigma"]
-    write_artifact(tmp_path / "wide", _records(artifact_dir), {"BTC-USD": payload})
+    grid = _grid(artifact_dir)
+    assert grid.served is not None
+    sigma = grid.served.sigma
+    write_artifact(tmp_path / "wide", _records(artifact_dir), {"BTC-USD": grid})
     files = _manifest(tmp_path / "wide")["grids"]["BTC-USD"]["files"]
     assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f8")
     assert _gen_file(tmp_path / "wide", "BTC-USD.series.bin").stat().st_size == 4 * files["series"]["length"]
     # Whole numbers up to 2**24 and a volatility of 2**-6, as a float32 holds them.
-    payload["actual"] = [None if v is None else min(float(round(v)), 2.0**24) for v in payload["actual"]]
-    payload["served"]["sigma"] = [2.0**-6] * len(sigma)
-    write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": payload})
+    grid = replace(
+        grid,
+        actual=tuple(None if v is None else min(float(round(v)), 2.0**24) for v in grid.actual),
+        served=replace(grid.served, sigma=(2.0**-6,) * len(sigma)),
+    )
+    write_artifact(tmp_path / "out", _records(artifact_dir), {"BTC-USD": grid})
     files = _manifest(tmp_path / "out")["grids"]["BTC-USD"]["files"]
     assert (files["series"]["dtype"], files["served"]["dtype"]) == ("<f4", "<f4")
     assert _gen_file(tmp_path / "out", "BTC-USD.served.bin").stat().st_size == 4 * files["served"]["length"]
-    back = payload_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"])
+    back = grid_of(read_artifact(tmp_path / "out").forecasts["BTC-USD"])
     # The served quantiles follow the closes they are laid at: only the stored numbers come back as given,
     # Prophet's to 7 significant digits.
-    for p in (back, payload):
-        del p["served"]["quantiles"]
     for key in ("yhat", "yhat_lower", "yhat_upper"):
-        assert back[key] == [float(f"{v:.7g}") for v in payload.pop(key)]
-        del back[key]
-    assert back == payload
+        assert getattr(back, key) == tuple(float(f"{v:.7g}") for v in getattr(grid, key))
+    assert back.served is not None
+    unserved = {"yhat": (), "yhat_lower": (), "yhat_upper": ()}
+    assert replace(back, **unserved, served=replace(back.served, quantiles=())) == replace(
+        grid, **unserved, served=replace(grid.served, quantiles=())
+    )
 
 
 def test_prophets_series_are_served_to_float32s_seven_digits(tmp_path: Path) -> None:
@@ -370,7 +388,7 @@ def test_prophets_series_are_served_to_float32s_seven_digits(tmp_path: Path) -> 
 
     golden = read_artifact(GOLDEN)
     slug = "BTC-USD"
-    write_artifact(tmp_path / "out", _records(GOLDEN), {slug: payload_of(golden.forecasts[slug])})
+    write_artifact(tmp_path / "out", _records(GOLDEN), {slug: grid_of(golden.forecasts[slug])})
     art = read_artifact(tmp_path / "out")
     fc, stored = art.forecasts[slug], array("f", (art.generation_dir / f"{slug}.series.bin").read_bytes())
     served_all = []

@@ -16,7 +16,7 @@ from typing import Any
 import distributed
 import pytest
 
-from cryptopredict.artifact import MANIFEST_NAME, payload_of, read_artifact
+from cryptopredict.artifact import MANIFEST_NAME, grid_of, read_artifact
 from cryptopredict.errors import TrainingError
 from cryptopredict.training.config import ClusterConfig
 from tests.cluster_events import KillTheScheduler, KillTheWorker
@@ -53,8 +53,8 @@ def local_grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _grids(out: Path) -> dict[str, Any]:
-    """Per symbol, the forecast grid the artifact holds, as the payload it was written from."""
-    return {slug: payload_of(fc) for slug, fc in read_artifact(out).forecasts.items()}
+    """Per symbol, the forecast grid the artifact holds, as the grid it was written from."""
+    return {slug: grid_of(fc) for slug, fc in read_artifact(out).forecasts.items()}
 
 
 def _train_on(cluster: Any, out: Path) -> subprocess.Popen[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from cryptopredict.artifact import (
     SCHEMA_VERSION,
     BacktestRecord,
     Manifest,
+    PairGrid,
+    ServedGrid,
     from_json,
     read_artifact,
     to_json,
@@ -27,16 +30,36 @@ CONFIG = GateConfig(max_mape_ratio=1.02, coverage_alpha=0.01, min_independent=20
 LEVELS = [0.1, 0.5, 0.9]
 
 
-def _payload(
+def _grid(
     yhat: list[float], lower: list[float], upper: list[float], served: list[list[float]] | None = None
-) -> dict[str, object]:
+) -> PairGrid:
+    """A daily grid of one history point with Prophet's series and the served quantiles (`served`) given; the
+    served distribution's parameters, which the gate does not read, left empty."""
     quantiles = served if served is not None else [[9.0, 10.0], [10.0, 11.0], [11.0, 12.0]]
-    return {
-        "yhat": yhat,
-        "yhat_lower": lower,
-        "yhat_upper": upper,
-        "served": {"levels": LEVELS, "weights": {}, "quantiles": quantiles},
-    }
+    return PairGrid(
+        symbol="BTC/USD",
+        timeframe="1Day",
+        step_seconds=86400,
+        scale="log",
+        start="2025-01-01T00:00:00Z",
+        history_points=1,
+        forecast_points=len(yhat) - 1,
+        yhat=tuple(yhat),
+        yhat_lower=tuple(lower),
+        yhat_upper=tuple(upper),
+        actual=(1.0,),
+        served=ServedGrid(
+            levels=tuple(LEVELS),
+            weights={},
+            horizon_steps={},
+            sigma=(),
+            history_change=None,
+            future_change=None,
+            z_steps=(),
+            z_rows=(),
+            quantiles=tuple(tuple(column) for column in quantiles),
+        ),
+    )
 
 
 def _entry(
@@ -98,7 +121,7 @@ def _record(backtest: dict[str, object]) -> BacktestRecord:
     return from_json(BacktestRecord, backtest)
 
 
-GOOD = _payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0])
+GOOD = _grid([10.0, 11.0], [9.0, 10.0], [11.0, 12.0])
 
 
 def _failed(checks: list[gate.Check]) -> set[str]:
@@ -114,26 +137,26 @@ def test_a_sound_model_passes_every_check() -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "backtest", "converged", "failed"),
+    ("grid", "backtest", "converged", "failed"),
     [
-        (_payload([10.0, 13.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
-        (_payload([8.0, 11.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
-        (_payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[9.0, 10.0], [10.0, 13.0], [11.0, 12.0]]), None, True,
+        (_grid([10.0, 13.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
+        (_grid([8.0, 11.0], [9.0, 10.0], [11.0, 12.0]), None, True, {"interval"}),
+        (_grid([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[9.0, 10.0], [10.0, 13.0], [11.0, 12.0]]), None, True,
          {"quantiles"}),
-        (_payload([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[-1.0, 10.0], [10.0, 11.0], [11.0, 12.0]]), None, True,
+        (_grid([10.0, 11.0], [9.0, 10.0], [11.0, 12.0], [[-1.0, 10.0], [10.0, 11.0], [11.0, 12.0]]), None, True,
          {"quantiles"}),
         (GOOD, _backtest(mape=0.103), True, {"skill 1d", "skill 7d", "skill 30d"}),
         (GOOD, _backtest(coverage=0.65), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
         (GOOD, _backtest(coverage=0.95), True, {"coverage 1d", "coverage 7d", "coverage 30d"}),
         (GOOD, None, False, {"converged"}),
-        ({k: v for k, v in GOOD.items() if k != "served"}, None, True, {"quantiles"}),
+        (replace(GOOD, served=None), None, True, {"quantiles"}),
     ],
     ids=["above-interval", "below-interval", "crossing-quantiles", "negative-quantile",
          "worse-than-naive", "under-covered", "over-covered", "not-converged", "no-served-forecast"],
 )  # fmt: skip
-def test_each_broken_model_is_refused_for_its_own_reason(payload, backtest, converged, failed) -> None:
+def test_each_broken_model_is_refused_for_its_own_reason(grid, backtest, converged, failed) -> None:
     """Each defect fails exactly its checks, and the decision's reason names the symbol and a check."""
-    decision = gate.decide(gate.check_symbol("ETH/USD", payload, backtest, converged, CONFIG), ["ETH/USD"], (), 0.25)
+    decision = gate.decide(gate.check_symbol("ETH/USD", grid, backtest, converged, CONFIG), ["ETH/USD"], (), 0.25)
     assert not decision.passed
     assert {c.name for c in decision.failures} == failed
     assert decision.reason().startswith(f"no pair passed (1 of 1 failed): ETH/USD: {decision.failures[0].name}: ")
@@ -318,28 +341,22 @@ def test_a_candidate_clearly_worse_than_production_is_refused(tmp_path: Path) ->
 
 def _production_artifact(out: Path, mape: float) -> bytes:
     """A real, checksummed artifact whose BTC/USD backtest claims the given MAPE (naive's: 10%)."""
-    payload = {
-        "symbol": "BTC/USD",
-        "timeframe": "1Day",
-        "step_seconds": 86400,
-        "scale": "log",
-        "start": "2025-01-01T00:00:00Z",
-        "history_points": 1,
-        "forecast_points": 1,
-        **_payload([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]]),
-        "actual": [1.0],
-    }
+    grid = _grid([1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]])
+    assert grid.served is not None
     # What the artifact stores of the served forecast: its distribution's parameters (no weight on Prophet).
-    payload["served"] = {
-        **payload["served"],
-        "weights": {"1d": 0.0},
-        "horizon_steps": {"1d": 1},
-        "sigma": [0.5],
-        "history_change": None,
-        "future_change": None,
-        "z_steps": [1],
-        "z_rows": [[-1.4, 0.0, 1.4]],
-    }
+    grid = replace(
+        grid,
+        served=replace(
+            grid.served,
+            weights={"1d": 0.0},
+            horizon_steps={"1d": 1},
+            sigma=(0.5,),
+            history_change=None,
+            future_change=None,
+            z_steps=(1,),
+            z_rows=((-1.4, 0.0, 1.4),),
+        ),
+    )
     manifest = Manifest(
         model_version="prod-1",
         trained_at="2025-01-02T00:00:00Z",
@@ -347,7 +364,7 @@ def _production_artifact(out: Path, mape: float) -> bytes:
         step_seconds=86400,
         symbols={"BTC-USD": pair_entry("BTC/USD", _backtest(mape=mape))},
     )
-    write_artifact(out, manifest, {"BTC-USD": payload})
+    write_artifact(out, manifest, {"BTC-USD": grid})
     return (out / MANIFEST_NAME).read_bytes()
 
 
@@ -665,9 +682,7 @@ def test_a_band_under_the_floor_is_refused_whatever_the_number_of_outcomes() -> 
 def test_the_structural_checks_say_what_they_found() -> None:
     """A prediction on its interval's edge, or within ten-digit rounding of it, holds; 1e-8 outside does not;
     a pair without a backtest says so; convergence is named either way."""
-    edge = _payload(
-        [9.0, 12.0, 10.0 * (1 - 5e-10), 12.0 * (1 + 5e-10)], [9.0, 10.0, 10.0, 10.0], [11.0, 12.0, 12.0, 12.0]
-    )
+    edge = _grid([9.0, 12.0, 10.0 * (1 - 5e-10), 12.0 * (1 + 5e-10)], [9.0, 10.0, 10.0, 10.0], [11.0, 12.0, 12.0, 12.0])
     assert gate.check_symbol("BTC/USD", edge, None, True, CONFIG) == [
         gate.Check("BTC/USD", "converged", True, "optimiser converged"),
         gate.Check("BTC/USD", "interval", True, "every interval contains its prediction"),
@@ -675,12 +690,12 @@ def test_the_structural_checks_say_what_they_found() -> None:
         gate.Check("BTC/USD", "backtest", True, "not enough history to backtest; skill and coverage not checked"),
     ]
     for outside in ([9.0 * (1 - 1e-8), 11.0], [11.0 * (1 + 1e-8), 11.0]):
-        (interval,) = [c for c in gate.check_symbol("X", _payload(outside, [9.0, 10.0], [11.0, 12.0]), None, True,
+        (interval,) = [c for c in gate.check_symbol("X", _grid(outside, [9.0, 10.0], [11.0, 12.0]), None, True,
                                                     CONFIG) if c.name == "interval"]  # fmt: skip
         assert not interval.passed
     (converged, *_) = gate.check_symbol("X", GOOD, None, False, CONFIG)
     assert converged == gate.Check("X", "converged", False, "the optimiser did not converge")
-    no_served = {k: v for k, v in GOOD.items() if k != "served"}
+    no_served = replace(GOOD, served=None)
     quantiles = next(c for c in gate.check_symbol("X", no_served, None, True, CONFIG) if c.name == "quantiles")
     assert quantiles.detail == "no served forecast in the grid"
 

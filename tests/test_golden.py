@@ -100,7 +100,7 @@ def test_the_golden_artifact_written_again_in_this_schema_answers_as_recorded(tm
     import json
     from dataclasses import replace
 
-    from cryptopredict.artifact import SCHEMA_VERSION, payload_of, read_artifact, write_artifact
+    from cryptopredict.artifact import SCHEMA_VERSION, grid_of, read_artifact, write_artifact
     from tests.golden.record_answers import OUT, answers, live_answers
 
     golden = read_artifact(GOLDEN)
@@ -111,7 +111,7 @@ def test_the_golden_artifact_written_again_in_this_schema_answers_as_recorded(tm
     write_artifact(
         tmp_path / "again",
         replace(golden.manifest, model_version="golden-again"),
-        {slug: payload_of(fc) for slug, fc in golden.forecasts.items()},
+        {slug: grid_of(fc) for slug, fc in golden.forecasts.items()},
         extra,
     )
     again = read_artifact(tmp_path / "again")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptopredict.artifact import PairGrid, ServedGrid
 from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, gate
 from cryptopredict.training.config import BacktestConfig, GateConfig, ServedConfig
@@ -13,7 +14,20 @@ from tests.test_backtest import _fake_refits
 
 GATE = GateConfig()
 # A sound one-point grid: only the backtest's checks are under test here.
-PAYLOAD = {"yhat": [1.0], "yhat_lower": [0.9], "yhat_upper": [1.1], "served": {"quantiles": [[0.9], [1.0], [1.1]]}}
+GRID = PairGrid(
+    symbol="X/USD",
+    timeframe="1Day",
+    step_seconds=86400,
+    scale="log",
+    start="2025-01-01T00:00:00Z",
+    history_points=1,
+    forecast_points=0,
+    yhat=(1.0,),
+    yhat_lower=(0.9,),
+    yhat_upper=(1.1,),
+    actual=(1.0,),
+    served=ServedGrid((0.1, 0.5, 0.9), {}, {}, (), None, None, (), (), ((0.9,), (1.0,), (1.1,))),
+)
 ONE_BAR = {"1Day": pd.Timedelta(days=1), "1Hour": pd.Timedelta(hours=1)}
 
 
@@ -62,7 +76,7 @@ def test_no_weight_ships_unscored_for_a_perfect_or_a_useless_predictor(timeframe
         assert entry["weight"] == 0.0, name
         assert entry["skill"]["mape_ratio"] == pytest.approx(1.0), name
     for summary in (perfect, useless):
-        checks = gate.check_symbol("X/USD", PAYLOAD, summary, True, GATE)
+        checks = gate.check_symbol("X/USD", GRID, summary, True, GATE)
         assert not [c for c in checks if c.name.startswith("skill") and not c.passed]
 
 
@@ -102,7 +116,7 @@ def test_a_losing_nested_procedure_serves_naive_there_and_the_run_passes() -> No
     assert f"x{one['nested']['mape_ratio']:.3f}" in one["summary"]
     assert seven["weight"] == 1.0
     assert seven["weight_basis"] == "earned"
-    checks = gate.check_symbol("X/USD", PAYLOAD, summary, True, GATE)
+    checks = gate.check_symbol("X/USD", GRID, summary, True, GATE)
     skill = {c.name: c for c in checks if c.name.startswith("skill")}
     assert all(c.passed for c in skill.values())
     assert "served at weight 0" in skill["skill 1d"].detail

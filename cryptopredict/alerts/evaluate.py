@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cryptopredict import quantiles
 from cryptopredict.alerts.rules import AlertRuleError, Rule, load_rules, parse_horizon, utc_midnight
@@ -16,25 +16,32 @@ from cryptopredict.alerts.states import Alerts, RuleState
 from cryptopredict.ledger import Ledger
 from cryptopredict.timeframes import TIMEFRAMES, parse_utc
 
+if TYPE_CHECKING:  # annotations only: cryptopredict.artifact imports cryptopredict.alerts.states, so not at run time
+    from cryptopredict.artifact.grids import PairGrid, ServedGrid
+
 __all__ = ["decide", "evaluate", "holds", "log_line", "refused"]
 
 
-def _column_values(payload: Mapping[str, Any], i: int) -> list[float]:
-    return [float(col[i]) for col in payload["served"]["quantiles"]]
+def _served(rule: Rule, grid: PairGrid) -> ServedGrid:
+    """The grid's served forecast, which a rule on its quantiles reads (a fit's grid has none yet)."""
+    if grid.served is None:
+        msg = f"rule {rule.name!r}: pair: {rule.pair} has no served forecast"
+        raise AlertRuleError(msg)
+    return grid.served
 
 
-def _data_end(payload: Mapping[str, Any]) -> datetime:
-    step = timedelta(seconds=int(payload["step_seconds"]))
-    return parse_utc(payload["start"]) + (int(payload["history_points"]) - 1) * step
+def _data_end(grid: PairGrid) -> datetime:
+    step = timedelta(seconds=int(grid.step_seconds))
+    return parse_utc(grid.start) + (int(grid.history_points) - 1) * step
 
 
-def _index(rule: Rule, payload: Mapping[str, Any]) -> int:
+def _index(rule: Rule, grid: PairGrid) -> int:
     """The grid point a rule looks at: the data end plus its horizon, or its date's 00:00 UTC."""
-    step = timedelta(seconds=int(payload["step_seconds"]))
-    end = int(payload["history_points"]) - 1
-    n = len(payload["served"]["quantiles"][0])
-    start = parse_utc(payload["start"])
-    data_end = _data_end(payload)
+    step = timedelta(seconds=int(grid.step_seconds))
+    end = int(grid.history_points) - 1
+    n = len(_served(rule, grid).quantiles[0])
+    start = parse_utc(grid.start)
+    data_end = _data_end(grid)
     if rule.horizon is not None:
         lead = parse_horizon(rule.horizon)
         field, what = "horizon", rule.horizon
@@ -71,20 +78,21 @@ def _streak(ledger: Ledger | None, rule: Rule) -> float:
 
 
 def _measure(
-    rule: Rule, payload: Mapping[str, Any], ledger: Ledger | None, before: RuleState | None
+    rule: Rule, grid: PairGrid, ledger: Ledger | None, before: RuleState | None
 ) -> tuple[float | None, str, float | None]:
     """The rule's value, how it was measured, and (median_move) the median to compare with next time."""
     if rule.kind == "band_misses":
-        scored = [h.name for h in TIMEFRAMES[payload["timeframe"]].horizons]
+        scored = [h.name for h in TIMEFRAMES[grid.timeframe].horizons]
         if rule.horizon not in scored:
-            tf = payload["timeframe"]
+            tf = grid.timeframe
             msg = f"rule {rule.name!r}: horizon: the track record scores {', '.join(scored)} on {tf} bars"
             raise AlertRuleError(msg)
         value = _streak(ledger, rule)
         return value, f"{value:.0f} missed in a row", None
-    i = _index(rule, payload)
-    values = _column_values(payload, i)
-    levels = [float(x) for x in payload["served"]["levels"]]
+    i = _index(rule, grid)
+    served = _served(rule, grid)
+    values = [float(column[i]) for column in served.quantiles]
+    levels = [float(x) for x in served.levels]
     if rule.kind == "median_move":
         median = values[levels.index(0.5)]
         basis = before.basis if before is not None else None
@@ -109,11 +117,11 @@ def holds(rule: Rule, value: float | None) -> bool:
 
 def evaluate(
     rules: Sequence[Rule],
-    payloads: Mapping[str, Mapping[str, Any]],
+    grids: Mapping[str, PairGrid],
     ledger: Ledger | None,
     previous: Alerts | None,
 ) -> Alerts:
-    """Each rule on this run's forecast (payloads by pair, as the artifact stores them) and track record.
+    """Each rule on this run's forecast (its grids by pair, as the artifact stores them) and track record.
 
     A rule fires when it holds now and did not after the previous run; a rule the previous run did
     not know (new, watching something else, or a first run) fires when it holds now. Moving a rule
@@ -125,7 +133,7 @@ def evaluate(
         prior = before.get(rule.name)
         if prior is not None and prior.rule.watch != rule.watch:
             prior = None  # a rule watching something else now starts again, like a new one
-        value, measured, basis = _measure(rule, payloads[rule.pair], ledger, prior)
+        value, measured, basis = _measure(rule, grids[rule.pair], ledger, prior)
         active = holds(rule, value)
         fired = active and (prior is None or not prior.active)
         if prior is None:
@@ -147,21 +155,21 @@ def refused(error: str, previous: Alerts | None) -> Alerts:
 
 def decide(
     path: str | Path | None,
-    payloads: Mapping[str, Mapping[str, Any]],
+    grids: Mapping[str, PairGrid],
     ledger: Ledger | None,
     previous: Alerts | None,
 ) -> Alerts:
-    """The rule file (None: no rules) evaluated on this run's forecasts; a refused file keeps the
-    previous states and records the refusal, which fails the alert step and nothing else."""
+    """The rule file (None: no rules) evaluated on this run's forecasts (`grids` by pair); a refused file
+    keeps the previous states and records the refusal, which fails the alert step and nothing else."""
     if path is None:
         return Alerts()
-    today = max(_data_end(p) for p in payloads.values()).date()
+    today = max(_data_end(g) for g in grids.values()).date()
     try:
-        rules = load_rules(path, payloads.keys(), today)
+        rules = load_rules(path, grids.keys(), today)
     except AlertRuleError as exc:
         return refused(str(exc), previous)
     try:
-        return evaluate(rules, payloads, ledger, previous)
+        return evaluate(rules, grids, ledger, previous)
     except AlertRuleError as exc:  # a rule this forecast cannot answer (past its horizon, say)
         return refused(f"{Path(path).name}: {exc}", previous)
 

@@ -23,7 +23,8 @@ The manifest is read into typed records (`records`), by the same functions that 
 outside this package reads it by key. The modules, by job:
 
 - `records`: the manifest's sections as frozen records, and the codec both sides use;
-- `grids`: a pair's grid packed into binary files, and seen back as a `SymbolForecast`;
+- `grids`: a pair's grid as training hands it over (`PairGrid`, its served distribution a `ServedGrid`),
+  packed into binary files, and seen back as a `SymbolForecast` (`grid_of`: its `PairGrid` again);
 - `validation`: the served quantiles' rule (the reader's, the writer's and the gate's);
 - `write`: a new generation and the atomic commit of its manifest (the train side);
 - `read`: verification and loading (the serve side).
@@ -35,7 +36,7 @@ costs memory only while it is read.
 
 from __future__ import annotations
 
-from cryptopredict.artifact.grids import SymbolForecast, payload_of
+from cryptopredict.artifact.grids import PairGrid, ServedGrid, SymbolForecast, grid_of
 from cryptopredict.artifact.read import Artifact, carried_pair, read_artifact
 from cryptopredict.artifact.records import (
     READABLE_VERSIONS,
@@ -70,7 +71,9 @@ __all__ = [
     "Manifest",
     "ModelSettings",
     "PairEntry",
+    "PairGrid",
     "Production",
+    "ServedGrid",
     "SymbolForecast",
     "ValidationRecord",
     "canonical_digest",
@@ -78,10 +81,10 @@ __all__ = [
     "disordered_points",
     "format_utc",
     "from_json",
+    "grid_of",
     "json_bytes",
     "new_generation",
     "parse_utc",
-    "payload_of",
     "read_artifact",
     "to_json",
     "write_artifact",

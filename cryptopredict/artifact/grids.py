@@ -6,6 +6,10 @@ served file holds the served distribution's parameters, the closes first: prices
 significant digits and served as stored, so float64 ("<f8") unless a float32 holds every one of them
 exactly. The series file holds Prophet's three series as float32 ("<f4"): a forecast whose error is
 counted in percent cannot need more than float32's 7 significant digits, to which they are served.
+
+Training hands a pair's grid to the writer as a `PairGrid` (its served distribution a `ServedGrid`), and
+`grid_of` gives the same record back from a read forecast, so a pair is carried from one artifact into
+another without knowing the files' format.
 """
 
 from __future__ import annotations
@@ -38,18 +42,73 @@ from cryptopredict.timeframes import parse_utc
 __all__ = [
     "Closes",
     "Float32Digits",
+    "PairGrid",
+    "ServedGrid",
     "SymbolForecast",
     "columns_of",
     "forecast_of",
-    "pack_payload",
-    "payload_of",
+    "grid_of",
+    "pack_grid",
     "unpacked",
 ]
 
-_SERIES_KEYS = ("yhat", "yhat_lower", "yhat_upper")
 # The two binary files of a symbol, by their part of the grid.
 PARTS = ("series", "served")
 DTYPES = {"<f8": "d", "<f4": "f"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServedGrid:
+    """The served distribution of a pair's grid (`cryptopredict.distribution`): the parameters the served file
+    and the header store, and the quantiles they give, which training publishes and the artifact does not store.
+    Its columns are tuples, built once (by training, or by `grid_of`) and handed on without a copy (a grid
+    holds 10,000 points and more); plain data, picklable."""
+
+    # The quantile levels, ascending (0.01 ... 0.99); the median among them.
+    levels: tuple[float, ...]
+    # By scored horizon name ('1d', '7d', ...): the weight in [0, 1] the served forecast puts on Prophet's change.
+    weights: Mapping[str, float]
+    # By the same horizon names: the horizon's length in bars.
+    horizon_steps: Mapping[str, int]
+    # The volatility (of the log close, per bar) known at each history bar; one value a history point.
+    sigma: tuple[float, ...]
+    # Prophet's fitted one-step log change at each history bar; None when the weight at one step is 0 (unread).
+    history_change: tuple[float, ...] | None
+    # Prophet's predicted log change from the last close at each step after the data; None where every weight is 0.
+    future_change: tuple[float, ...] | None
+    # The leads (in bars, ascending) of the standardised quantile tables.
+    z_steps: tuple[int, ...]
+    # One table a lead of `z_steps`: one standardised quantile a level, ascending.
+    z_rows: tuple[tuple[float, ...], ...]
+    # The published quantiles: one column of prices a level, a value at every grid point (history, then
+    # forecast). What the gate, the track record, the alerts and the charts read; not stored (the API
+    # computes the same ones from the parameters above).
+    quantiles: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PairGrid:
+    """A pair's grid as training hands it to `write_artifact` and `grid_of` gives it back: history points
+    first, then forecast points, `step_seconds` apart. Packed into the two files by `pack_grid`, every field
+    but the columns in the manifest's `GridHeader`. Plain data, picklable (a fit may run on a Dask worker)."""
+
+    symbol: str  # 'BTC/USD'
+    timeframe: str  # the bar size's name, '1Day' (cryptopredict.timeframes)
+    step_seconds: int  # the bar size, in seconds
+    scale: str  # the scale Prophet was fitted on: 'log' or 'linear'
+    start: str  # the first grid point (the first bar), UTC as the manifest writes it: '2025-01-01T00:00:00Z'
+    history_points: int  # grid points up to the data end (one a bar)
+    forecast_points: int  # grid points after it (the horizon in bars)
+    # Prophet's own forecast in USD (served with model=prophet) and its interval, at every grid point; stored as
+    # float32 to 7 significant digits.
+    yhat: tuple[float, ...]
+    yhat_lower: tuple[float, ...]
+    yhat_upper: tuple[float, ...]
+    # The close of each history bar; None where the bar is missing (the first one is present).
+    actual: tuple[float | None, ...]
+    # The served distribution; None until training has computed it (a fit's grid is Prophet's part alone):
+    # the gate refuses such a grid and the writer cannot write it.
+    served: ServedGrid | None = None
 
 
 class Closes(Sequence[float | None]):
@@ -113,8 +172,8 @@ class SymbolForecast:
     # The served forecast: one column of prices per quantile level, ascending, at every grid point.
     levels: tuple[float, ...] = ()
     quantiles: tuple[Sequence[float], ...] = ()
-    # The manifest's entry for this symbol (rows, data window, backtest...) and its grid's header (payload_of's
-    # other half); None in a forecast made by hand, not read from an artifact.
+    # The manifest's entry for this symbol (rows, data window, backtest...) and its grid's header (what
+    # `grid_of` reads with the columns); None in a forecast made by hand, not read from an artifact.
     entry: PairEntry | None = None
     grid: GridHeader | None = None
     distribution: Distribution | None = None  # what `quantiles` are computed from, when read from an artifact
@@ -182,19 +241,22 @@ def columns_of(grid: GridHeader, packed: Mapping[str, bytes]) -> dict[str, Seque
     return {part: unpacked(data, files[part].dtype) for part, data in packed.items()}
 
 
-def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dict[str, bytes]]:
-    """A grid payload as its header (every field but the columns) and its two packed files by part: Prophet's
+def pack_grid(slug: str, grid: PairGrid) -> tuple[GridHeader, dict[str, bytes]]:
+    """A pair's grid as its header (every field but the columns) and its two packed files by part: Prophet's
     series, and the served distribution's parameters, the closes first (its quantiles are not stored)."""
     try:
-        served = payload["served"]
-        history, future = served["history_change"], served["future_change"]
+        served = grid.served
+        if served is None:
+            msg = "no served distribution"
+            raise ValueError(msg)
+        history, future = served.history_change, served.future_change
         columns = {
             # To 7 digits first: the float32 nearest them reads back as the same 7 digits, so a pair carried
             # from one artifact into the next keeps its bytes.
-            "series": [float(f"{x:.7g}") for k in _SERIES_KEYS for x in payload[k]],
+            "series": [float(f"{x:.7g}") for column in (grid.yhat, grid.yhat_lower, grid.yhat_upper) for x in column],
             "served": [
-                *(math.nan if x is None else x for x in payload["actual"]),
-                *served["sigma"],
+                *(math.nan if x is None else x for x in grid.actual),
+                *served.sigma,
                 *(history or ()),
                 *(future or ()),
             ],
@@ -204,60 +266,63 @@ def pack_payload(slug: str, payload: Mapping[str, Any]) -> tuple[GridHeader, dic
             dtype, packed[part] = _pack(values, exact=part == "served")
             files[part] = GridFile(f"{slug}.{part}.bin", dtype, len(values))
         header = GridHeader(
-            symbol=str(payload["symbol"]),
-            timeframe=str(payload["timeframe"]),
-            step_seconds=int(payload["step_seconds"]),
-            scale=str(payload["scale"]),
-            start=str(payload["start"]),
-            history_points=int(payload["history_points"]),
-            forecast_points=int(payload["forecast_points"]),
-            points=len(payload["yhat"]),
+            symbol=str(grid.symbol),
+            timeframe=str(grid.timeframe),
+            step_seconds=int(grid.step_seconds),
+            scale=str(grid.scale),
+            start=str(grid.start),
+            history_points=int(grid.history_points),
+            forecast_points=int(grid.forecast_points),
+            points=len(grid.yhat),
             served=ServedHeader(
-                levels=tuple(float(x) for x in served["levels"]),
-                weights={str(k): float(v) for k, v in served["weights"].items()},
-                horizon_steps={str(k): int(v) for k, v in served["horizon_steps"].items()},
-                z_steps=tuple(int(h) for h in served["z_steps"]),
-                z_rows=tuple(tuple(float(v) for v in row) for row in served["z_rows"]),
+                levels=tuple(float(x) for x in served.levels),
+                weights={str(k): float(v) for k, v in served.weights.items()},
+                horizon_steps={str(k): int(v) for k, v in served.horizon_steps.items()},
+                z_steps=tuple(int(h) for h in served.z_steps),
+                z_rows=tuple(tuple(float(v) for v in row) for row in served.z_rows),
                 history_change=history is not None,
                 future_change=future is not None,
             ),
             files=GridFiles(**files),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError) as exc:
         msg = f"{slug}: missing or malformed field ({exc!r})"
         raise ValueError(msg) from None
     return header, packed
 
 
-def payload_of(fc: SymbolForecast) -> dict[str, Any]:
-    """The grid payload `write_artifact` takes, given back from a read forecast (the reader's inverse):
-    a pair's grid is carried from one artifact into another without knowing the file format."""
+def grid_of(fc: SymbolForecast) -> PairGrid:
+    """The grid `write_artifact` takes, given back from a read forecast (the reader's inverse): a pair's grid
+    is carried from one artifact into another without knowing the file format. Its columns are copied out
+    of the mapped files (Prophet's to the 7 digits they are served to), so it outlives the artifact read."""
     g, d = fc.grid, fc.distribution
     if g is None or d is None:
         msg = f"{fc.slug}: a forecast made by hand has no grid header to write"
         raise ValueError(msg)
-    return {
-        "symbol": g.symbol,
-        "timeframe": g.timeframe,
-        "step_seconds": g.step_seconds,
-        "scale": g.scale,
-        "start": g.start,
-        "history_points": g.history_points,
-        "forecast_points": g.forecast_points,
-        **{key: list(getattr(fc, key)) for key in _SERIES_KEYS},
-        "actual": list(fc.actual),
-        "served": {
-            "levels": list(g.served.levels),
-            "weights": dict(g.served.weights),
-            "horizon_steps": dict(g.served.horizon_steps),
-            "sigma": list(d.sigma),
-            "history_change": None if d.history_change is None else list(d.history_change),
-            "future_change": None if d.future_change is None else list(d.future_change),
-            "z_steps": list(g.served.z_steps),
-            "z_rows": [list(row) for row in g.served.z_rows],
-            "quantiles": [list(column) for column in fc.quantiles],
-        },
-    }
+    return PairGrid(
+        symbol=g.symbol,
+        timeframe=g.timeframe,
+        step_seconds=g.step_seconds,
+        scale=g.scale,
+        start=g.start,
+        history_points=g.history_points,
+        forecast_points=g.forecast_points,
+        yhat=tuple(fc.yhat),
+        yhat_lower=tuple(fc.yhat_lower),
+        yhat_upper=tuple(fc.yhat_upper),
+        actual=tuple(fc.actual),
+        served=ServedGrid(
+            levels=tuple(g.served.levels),
+            weights=dict(g.served.weights),
+            horizon_steps=dict(g.served.horizon_steps),
+            sigma=tuple(d.sigma),
+            history_change=None if d.history_change is None else tuple(d.history_change),
+            future_change=None if d.future_change is None else tuple(d.future_change),
+            z_steps=tuple(g.served.z_steps),
+            z_rows=tuple(tuple(row) for row in g.served.z_rows),
+            quantiles=tuple(tuple(column) for column in fc.quantiles),
+        ),
+    )
 
 
 def forecast_of(

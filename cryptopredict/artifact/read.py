@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptopredict.alerts.states import Alerts, parse_alerts
-from cryptopredict.artifact.grids import DTYPES, SymbolForecast, forecast_of, payload_of, unpacked
+from cryptopredict.artifact.grids import DTYPES, PairGrid, SymbolForecast, forecast_of, grid_of, unpacked
 from cryptopredict.artifact.records import (
     READABLE_VERSIONS,
     SCHEMA_VERSION,
@@ -108,11 +108,10 @@ def _check(path: Path, actual: str, digest: object) -> None:
         raise ArtifactError(msg)
 
 
-def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """One pair of a verified artifact as a later run writes it again: its grid payload (`payload_of`,
-    an entry of `write_artifact`'s `symbol_payloads`) and its other files (charts; the fitted model and
-    backtest chart where this copy holds them) by name, each checked against the manifest's checksum
-    once more as it is read."""
+def carried_pair(artifact: Artifact, slug: str) -> tuple[PairGrid, dict[str, bytes]]:
+    """One pair of a verified artifact as a later run writes it again: its grid (`grid_of`, an entry of
+    `write_artifact`'s `grids`) and its other files (charts; the fitted model and backtest chart where
+    this copy holds them) by name, each checked against the manifest's checksum once more as it is read."""
     entry = artifact.manifest.symbols[slug]
     names = [entry.model_file, *entry.charts.values(), entry.backtest_chart]
     files = {
@@ -120,7 +119,7 @@ def carried_pair(artifact: Artifact, slug: str) -> tuple[dict[str, Any], dict[st
         for name in names
         if name and name not in artifact.absent_record_files
     }
-    return payload_of(artifact.forecasts[slug]), files
+    return grid_of(artifact.forecasts[slug]), files
 
 
 def _loads(raw: bytes, where: Path) -> Any:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptopredict.artifact.grids import columns_of, forecast_of, pack_payload
+from cryptopredict.artifact.grids import PairGrid, columns_of, forecast_of, pack_grid
 from cryptopredict.artifact.records import SCHEMA_VERSION, GridHeader, Manifest, from_json, to_json
 
 __all__ = [
@@ -76,23 +76,23 @@ def new_generation() -> str:
 def write_artifact(
     out_dir: str | os.PathLike[str],
     manifest: Manifest,
-    symbol_payloads: Mapping[str, Mapping[str, Any]],
+    grids: Mapping[str, PairGrid],
     extra_files: Mapping[str, bytes] | None = None,
     generation: str | None = None,
 ) -> Path:
     """Write a new generation into `out_dir` and commit it by replacing the manifest atomically.
 
-    `manifest` holds the run's records; its `symbols` must have an entry for each pair of
-    `symbol_payloads` (others are dropped), and its `generation`, `grids` and `files` are filled here.
-    `symbol_payloads` maps slug to the grid payload (the pipeline's dict: "symbol", "start", "yhat",
-    ..., "actual", "served"; `payload_of` gives it back from a read artifact), written as
-    `<slug>.series.bin` and `<slug>.served.bin` with its other fields in the manifest's `grids`.
+    `manifest` holds the run's records; its `symbols` must have an entry for each pair of `grids`
+    (others are dropped), and its `generation`, `grids` and `files` are filled here. `grids` maps slug
+    to the pair's grid (a `PairGrid` with its served distribution; `grid_of` gives it back from a read
+    artifact), written as `<slug>.series.bin` and `<slug>.served.bin` with its other fields in the
+    manifest's `grids`.
     `extra_files` are other files of the generation (fitted models, charts, reports), by file name.
     `generation` is the new generation's name (`new_generation()`, when files inside name it); by
     default a fresh one. Returns the path of the manifest.
     """
     out = Path(out_dir)
-    missing = [slug for slug in symbol_payloads if slug not in manifest.symbols]
+    missing = [slug for slug in grids if slug not in manifest.symbols]
     if missing:
         msg = f"no manifest entry for the grid of {missing[0]!r}"
         raise ValueError(msg)
@@ -105,7 +105,7 @@ def write_artifact(
     gen_dir.mkdir()
     try:
         files: dict[str, str] = {}
-        grids, generation_files = _generation_files(manifest, symbol_payloads, extra_files or {})
+        headers, generation_files = _generation_files(manifest, grids, extra_files or {})
         for name, data in generation_files.items():
             _write_file(gen_dir / name, data)
             files[name] = _sha256(data)
@@ -114,8 +114,8 @@ def write_artifact(
             manifest,
             schema_version=SCHEMA_VERSION,
             generation=generation,
-            symbols={slug: manifest.symbols[slug] for slug in symbol_payloads},
-            grids=grids,
+            symbols={slug: manifest.symbols[slug] for slug in grids},
+            grids=headers,
             files=files,
         )
         doc = to_json(full)
@@ -143,16 +143,16 @@ def write_artifact(
 
 
 def _generation_files(
-    manifest: Manifest, symbol_payloads: Mapping[str, Mapping[str, Any]], extra_files: Mapping[str, bytes]
+    manifest: Manifest, grids: Mapping[str, PairGrid], extra_files: Mapping[str, bytes]
 ) -> tuple[dict[str, GridHeader], dict[str, bytes]]:
     """The manifest's grids and the generation's files by name; a grid the reader would refuse is
     refused here, by the same checks, before anything ships."""
-    grids: dict[str, GridHeader] = {}
+    headers: dict[str, GridHeader] = {}
     files: dict[str, bytes] = {}
-    for slug, payload in symbol_payloads.items():
-        header, packed = pack_payload(slug, payload)
+    for slug, grid in grids.items():
+        header, packed = pack_grid(slug, grid)
         forecast_of(slug, header, columns_of(header, packed), manifest.symbols[slug])
-        grids[slug] = header
+        headers[slug] = header
         files[header.files.series.file] = packed["series"]
         files[header.files.served.file] = packed["served"]
     for name, data in extra_files.items():
@@ -161,14 +161,14 @@ def _generation_files(
             raise ValueError(msg)
         files[name] = bytes(data)
     named = [manifest.report, manifest.ledger, manifest.alerts]
-    for slug in symbol_payloads:
+    for slug in grids:
         e = manifest.symbols[slug]
         named += [e.model_file, e.backtest_chart, *e.charts.values()]
     missing = next((name for name in named if name and name not in files), None)
     if missing is not None:
         msg = f"the manifest names {missing!r}, a file this artifact does not hold"
         raise ValueError(msg)
-    return grids, files
+    return headers, files
 
 
 def _prune_generations(out: Path, keep: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, GateRecord, disordered_points
+from cryptopredict.artifact import Artifact, BacktestRecord, GateCheck, GateRecord, PairGrid, disordered_points
 from cryptopredict.training import calibration
 from cryptopredict.training.config import GateConfig
 
@@ -69,8 +69,8 @@ class Decision:
         return GateRecord(self.passed, self.refusal, dict(self.pairs), self.max_failed_share, tuple(self.checks))
 
 
-def _interval_holds(payload: Mapping[str, Any]) -> tuple[bool, str]:
-    rows = zip(payload["yhat_lower"], payload["yhat"], payload["yhat_upper"], strict=True)
+def _interval_holds(grid: PairGrid) -> tuple[bool, str]:
+    rows = zip(grid.yhat_lower, grid.yhat, grid.yhat_upper, strict=True)
     # Values are stored to ten significant digits; allow that rounding and nothing more. (The model
     # refuses a non-finite value before any check runs.)
     bad = [i for i, (lo, mid, hi) in enumerate(rows) if not lo - 1e-9 * abs(lo) <= mid <= hi + 1e-9 * abs(hi)]
@@ -79,12 +79,11 @@ def _interval_holds(payload: Mapping[str, Any]) -> tuple[bool, str]:
     return False, f"{len(bad)} grid point(s) where the prediction lies outside its interval (first at index {bad[0]})"
 
 
-def _quantiles_ordered(payload: Mapping[str, Any]) -> tuple[bool, str]:
+def _quantiles_ordered(grid: PairGrid) -> tuple[bool, str]:
     """The served quantiles are positive and never cross, at every grid point."""
-    served = payload.get("served")
-    if not served:
+    if grid.served is None:
         return False, "no served forecast in the grid"
-    columns = served["quantiles"]
+    columns = grid.served.quantiles
     bad = disordered_points(columns)
     if not bad:
         return True, f"{len(columns)} quantiles positive and in order at every grid point"
@@ -185,16 +184,16 @@ def horizon_checks(symbol: str, backtest: Mapping[str, Any], config: GateConfig)
 
 def check_symbol(
     symbol: str,
-    payload: Mapping[str, Any],
+    grid: PairGrid,
     backtest: Mapping[str, Any] | None,
     converged: bool,
     config: GateConfig,
 ) -> list[Check]:
-    """Every rule for one freshly trained symbol."""
+    """Every rule for one freshly trained symbol (`grid`: its grid, with its served forecast)."""
     checks = [
         Check(symbol, "converged", converged, "optimiser converged" if converged else "the optimiser did not converge"),
-        Check(symbol, "interval", *_interval_holds(payload)),
-        Check(symbol, "quantiles", *_quantiles_ordered(payload)),
+        Check(symbol, "interval", *_interval_holds(grid)),
+        Check(symbol, "quantiles", *_quantiles_ordered(grid)),
     ]
     if not backtest:
         checks.append(Check(symbol, "backtest", True, "not enough history to backtest; skill and coverage not checked"))

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cryptopredict.artifact import READABLE_VERSIONS, Artifact, Production, format_utc, json_bytes, read_artifact
+from cryptopredict.artifact import (
+    READABLE_VERSIONS,
+    Artifact,
+    PairGrid,
+    Production,
+    format_utc,
+    json_bytes,
+    read_artifact,
+)
 from cryptopredict.errors import ArtifactError, OlderSchemaError, TrainingError
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.timeframes import Timeframe
@@ -87,15 +94,18 @@ def _closes(v: ValidatedBars) -> list[tuple[datetime, float]]:
 def _published(
     symbol: str,
     v: ValidatedBars,
-    payload: Mapping[str, Any],
+    grid: PairGrid,
     timeframe: Timeframe,
     generation: str,
     model_version: str,
 ) -> list[Entry]:
     """This run's served forecast at its data end, for each scored horizon inside its grid."""
     origin = v.report.end.to_pydatetime()
-    history = payload["history_points"]
-    columns = payload["served"]["quantiles"]
+    if grid.served is None:
+        msg = f"{symbol}: a grid without its served forecast cannot be published"
+        raise TrainingError(msg)
+    history = grid.history_points
+    columns = grid.served.quantiles
     out = []
     for h in timeframe.horizons:
         i = history - 1 + h.steps
@@ -119,12 +129,12 @@ def _published(
 def update(
     current: Artifact | None,
     bars: Mapping[str, ValidatedBars],
-    payloads: Mapping[str, Mapping[str, Any]],
+    grids: Mapping[str, PairGrid],
     timeframe: Timeframe,
     generation: str,
     model_version: str,
 ) -> tuple[Ledger, int, int]:
-    """Production's ledger scored against these bars, plus this run's forecasts (`payloads`: the pairs
+    """Production's ledger scored against these bars, plus this run's forecasts (`grids`: the pairs
     served fresh, each with bars), bounded.
 
     Returns the new ledger, how many entries were scored by this run and how many it published.
@@ -133,8 +143,8 @@ def update(
     ledger, scored = ledger.score({s: _closes(v) for s, v in bars.items()}, generation)
     new = [
         e
-        for symbol, payload in payloads.items()
-        for e in _published(symbol, bars[symbol], payload, timeframe, generation, model_version)
+        for symbol, grid in grids.items()
+        for e in _published(symbol, bars[symbol], grid, timeframe, generation, model_version)
     ]
     before = len(ledger.entries)
     ledger = ledger.publish(new)

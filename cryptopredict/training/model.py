@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptopredict.artifact import format_utc
+from cryptopredict.artifact import PairGrid, format_utc
 from cryptopredict.errors import TrainingError
 from cryptopredict.timeframes import Timeframe
 from cryptopredict.training.charts import components_chart, forecast_chart
@@ -51,7 +51,7 @@ class FitResult:
     """What one symbol's fit hands to the artifact writer: plain data only."""
 
     slug: str
-    payload: dict[str, Any]  # the grid, as `cryptopredict.artifact` stores it
+    grid: PairGrid  # the grid, as `cryptopredict.artifact` stores it: Prophet's part (its `served` added later)
     model_json: str  # prophet.serialize.model_to_json
     fit_seconds: float
     predict_seconds: float
@@ -78,10 +78,10 @@ def regular_grid(first: pd.Timestamp, last: pd.Timestamp, step: timedelta, ahead
     return pd.date_range(first, periods=int((last - first) / step) + 1 + ahead, freq=step)
 
 
-def _round(values: np.ndarray) -> list[float]:
+def _round(values: np.ndarray) -> tuple[float, ...]:
     # Ten significant digits: far below any tolerance that matters (1e-10 relative), and it
     # keeps hourly artifacts a third of the size of full float repr.
-    return [float(f"{v:.10g}") for v in values.tolist()]
+    return tuple(float(f"{v:.10g}") for v in values.tolist())
 
 
 def fit_and_forecast(
@@ -132,17 +132,19 @@ def fit_and_forecast(
             raise TrainingError(msg)
     close = frame.set_index(frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None))["close"]
     actual = close.reindex(grid[:history_points])
-    payload = {
-        "symbol": symbol,
-        "timeframe": timeframe.name,
-        "step_seconds": timeframe.seconds,
-        "scale": config.scale,
-        "start": format_utc(first.tz_localize("UTC")),
-        "history_points": history_points,
-        "forecast_points": horizon_steps,
-        **{key: _round(values) for key, values in series.items()},
-        "actual": [None if math.isnan(v) else float(v) for v in actual.to_numpy(dtype=float)],
-    }
+    pair_grid = PairGrid(
+        symbol=symbol,
+        timeframe=timeframe.name,
+        step_seconds=timeframe.seconds,
+        scale=config.scale,
+        start=format_utc(first.tz_localize("UTC")),
+        history_points=history_points,
+        forecast_points=horizon_steps,
+        yhat=_round(series["yhat"]),
+        yhat_lower=_round(series["yhat_lower"]),
+        yhat_upper=_round(series["yhat_upper"]),
+        actual=tuple(None if math.isnan(v) else float(v) for v in actual.to_numpy(dtype=float)),
+    )
     log_scale = config.scale == "log"
     charts = {
         "prophet": forecast_chart(
@@ -153,7 +155,7 @@ def fit_and_forecast(
     }  # fmt: skip
     return FitResult(
         slug=slug,
-        payload=payload,
+        grid=pair_grid,
         model_json=model_to_json(model),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,

@@ -26,6 +26,7 @@ from cryptopredict.artifact import (
     Manifest,
     ModelSettings,
     PairEntry,
+    PairGrid,
     ValidationRecord,
     carried_pair,
     format_utc,
@@ -200,7 +201,7 @@ def _fit_all(
         results[job.symbol] = res
         ctx.log(
             f"[{len(results)}/{len(jobs)}] {job.symbol}: fitted {len(job.frame):,} rows in "
-            f"{res.fit_seconds:.1f} s, {res.payload['history_points'] + horizon:,} grid points "
+            f"{res.fit_seconds:.1f} s, {res.grid.history_points + horizon:,} grid points "
             f"predicted in {res.predict_seconds:.1f} s"
         )
     return {s: results[s] for s in bars if s in results}
@@ -303,7 +304,7 @@ class _Pair:
     """One freshly trained pair's part of the artifact: its manifest entry, grid, files and gate checks."""
 
     entry: PairEntry
-    payload: dict[str, Any]
+    grid: PairGrid  # with its served distribution
     files: dict[str, bytes]
     checks: list[gate.Check]
 
@@ -323,20 +324,21 @@ def _export_symbol(
     bt = backtests.summaries[symbol]
     bt_record = from_json(BacktestRecord, bt) if bt else None
     files = {f"{res.slug}.prophet.json": res.model_json.encode()}
-    res.payload["served"] = forecast.served_payload(
+    served_grid = forecast.served_grid(
         backtests.grids[symbol], res, backtests.weights[symbol], backtests.anchors[symbol], timeframe.horizons,
         config.served,
     )  # fmt: skip
+    grid = replace(res.grid, served=served_grid)
     charts = {
         **res.charts,
         "forecast": served_chart(
             symbol, timeframe.name, config.model_version,
-            pd.date_range(r.start.tz_convert("UTC").tz_localize(None), periods=len(res.payload["yhat"]),
+            pd.date_range(r.start.tz_convert("UTC").tz_localize(None), periods=len(grid.yhat),
                           freq=pd.Timedelta(seconds=timeframe.seconds)),
-            res.payload["history_points"],
-            np.array([np.nan if v is None else v for v in res.payload["actual"]], float),
+            grid.history_points,
+            np.array([np.nan if v is None else v for v in grid.actual], float),
             served.LEVELS,
-            np.array(res.payload["served"]["quantiles"], float).T,
+            np.array(served_grid.quantiles, float).T,
         ),
     }  # fmt: skip
     files.update({f"{res.slug}.{kind}.png": png for kind, png in charts.items()})
@@ -357,9 +359,9 @@ def _export_symbol(
         charts={kind: f"{res.slug}.{kind}.png" for kind in charts},
         backtest_chart=f"{res.slug}.backtest.png" if bt_record else None,
     )
-    checks = gate.check_symbol(symbol, res.payload, bt, res.converged, config.gate)
+    checks = gate.check_symbol(symbol, grid, bt, res.converged, config.gate)
     checks.append(gate.compare_with_production(symbol, bt_record, production, config.gate))
-    return _Pair(entry, res.payload, files, checks)
+    return _Pair(entry, grid, files, checks)
 
 
 def _carriable(production: Artifact | None, timeframe: Timeframe) -> dict[str, str]:
@@ -375,7 +377,7 @@ def _carry(production: Artifact, slug: str, why: str) -> _Pair:
     `carried` says which model trained what is served, when, why this run did not replace it, and for
     how many runs in a row it has been carried.
     """
-    payload, files = carried_pair(production, slug)
+    grid, files = carried_pair(production, slug)
     entry = production.manifest.symbols[slug]
     # Production's copy (the API image's) holds no files kept for the record: those stay in the image
     # that trained the pair, and this artifact names none it does not hold.
@@ -391,7 +393,7 @@ def _carry(production: Artifact, slug: str, why: str) -> _Pair:
         runs=(before.runs if before else 0) + 1,
         reason=why,
     )
-    return _Pair(replace(entry, carried=carried), payload, files, [])
+    return _Pair(replace(entry, carried=carried), grid, files, [])
 
 
 def _why(checks: list[gate.Check], symbol: str) -> str:
@@ -409,7 +411,7 @@ def _track_record(
     forecasts published in it; the ledger file and the fresh pairs' track-record charts."""
     version = ctx.config.model_version
     ledger, scored, published = lineage.update(
-        production, bars, {s: p.payload for s, p in served_fresh.items()}, ctx.timeframe, generation, version
+        production, bars, {s: p.grid for s, p in served_fresh.items()}, ctx.timeframe, generation, version
     )
     ctx.log(lineage.log_line(ledger, scored, published))
     files = {lineage.LEDGER_FILE: lineage.dump(ledger)}
@@ -420,10 +422,11 @@ def _track_record(
     return ledger, files
 
 
-def _alerts(ctx: _Run, payloads: Mapping[str, Mapping[str, Any]], production: Artifact | None, ledger: Ledger) -> bytes:
-    """The watch rules evaluated on the forecasts this artifact serves, carrying production's states."""
+def _alerts(ctx: _Run, grids: Mapping[str, PairGrid], production: Artifact | None, ledger: Ledger) -> bytes:
+    """The watch rules evaluated on the forecasts this artifact serves (`grids` by pair), carrying production's
+    states."""
     previous = production.alerts if production is not None else None
-    alerts = decide(ctx.config.alert_rules, payloads, ledger, previous)
+    alerts = decide(ctx.config.alert_rules, grids, ledger, previous)
     ctx.log(log_line(alerts, first_run=production is None))
     return json_bytes(alerts.to_json())
 
@@ -535,14 +538,14 @@ def run(config: TrainConfig, log: Log = _stderr) -> Path:
     ledger, files = _track_record(ctx, fresh, bars, production, generation)
     for pair in served_pairs.values():
         files.update(pair.files)
-    files[ALERTS_FILE] = _alerts(ctx, {s: p.payload for s, p in served_pairs.items()}, production, ledger)
+    files[ALERTS_FILE] = _alerts(ctx, {s: p.grid for s, p in served_pairs.items()}, production, ledger)
     entries = {slug_of[s]: p.entry for s, p in served_pairs.items()}
     manifest = replace(_manifest(ctx, timings, decision, production, entries, left_out), alerts=ALERTS_FILE)
     _log_verdicts(ctx, decision, entries, manifest.trained_at)
     manifest = replace(manifest, timings={**manifest.timings, "export": round(time.perf_counter() - t0, 3)})
     files["report.md"] = report.render_markdown(manifest, ledger).encode()
-    payloads = {slug_of[s]: p.payload for s, p in served_pairs.items()}
-    path = write_artifact(config.out, manifest, payloads, files, generation)
+    grids = {slug_of[s]: p.grid for s, p in served_pairs.items()}
+    path = write_artifact(config.out, manifest, grids, files, generation)
     log(
         f"wrote {path} (model {config.model_version}, {len(fresh)} pair(s) fresh, {len(carried)} carried, "
         f"{len(left_out)} left out) in {time.perf_counter() - t_start:.1f} s; gate passed; "

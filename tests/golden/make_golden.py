@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cryptopredict.artifact import payload_of, read_artifact, write_artifact  # noqa: E402
+from cryptopredict.artifact import grid_of, read_artifact, write_artifact  # noqa: E402
 from cryptopredict.training.config import BacktestConfig, TrainConfig  # noqa: E402
 from cryptopredict.training.pipeline import run  # noqa: E402
 from cryptopredict.training.sources.csv import CsvSource  # noqa: E402
@@ -39,7 +39,7 @@ def main() -> None:
         run(config, log=lambda _line: None)
         trained = read_artifact(tmp)
         m = trained.manifest
-        payloads = {slug: payload_of(fc) for slug, fc in trained.forecasts.items()}
+        grids = {slug: grid_of(fc) for slug, fc in trained.forecasts.items()}
         models = [e.model_file for e in m.symbols.values() if e.model_file]
         extra = {name: (trained.generation_dir / name).read_bytes() for name in models}
         # No charts or report; no track record (an artifact without a ledger is still read: `Artifact.ledger`
@@ -47,7 +47,7 @@ def main() -> None:
         entries = {slug: replace(e, charts={}, backtest_chart=None) for slug, e in m.symbols.items()}
         manifest = replace(m, symbols=entries, report=None, ledger=None, alerts=None)
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        write_artifact(GOLDEN, manifest, payloads, extra)
+        write_artifact(GOLDEN, manifest, grids, extra)
     print(f"wrote {GOLDEN}")
 
 
