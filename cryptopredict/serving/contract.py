@@ -40,8 +40,9 @@ __all__ = ["CONTRACT_VERSION", "OPERATIONS", "PROBLEM_TYPES", "Operation", "Para
 
 # The contract's semantic version, the document's info.version: the major number moves when an answer or a
 # parameter a client relies on changes or goes, the minor when one is added (1.1: explicit time, horizon,
-# columns, step, quantiles=all, probability curves, alerts at the anchor), the patch for words alone.
-CONTRACT_VERSION = "1.1.0"
+# columns, step, quantiles=all, probability curves, alerts at the anchor), the patch for words alone (1.1.1:
+# model=prophet says it is served to 7 significant digits).
+CONTRACT_VERSION = "1.1.1"
 
 
 @functools.cache
@@ -225,7 +226,7 @@ _MODEL = Param(
     "model",
     "Which forecast: `served` (the default: anchored at the last close, Prophet's predicted change "
     "weighted by the skill it showed out of sample, calibrated quantiles) or `prophet` (Prophet's own "
-    "forecast and 80% interval, as fitted, for comparison).",
+    "forecast and 80% interval, as fitted, to 7 significant digits, for comparison).",
     r"^(served|prophet)$",
     "one of: served, prophet",
     example="served",
