@@ -136,6 +136,14 @@ def _negative_volatility(path: Path) -> None:
     _resign(path, "BTC-USD.served.bin")
 
 
+def _unlisted_chart(path: Path) -> None:
+    """Name a chart the manifest has no checksum for (the digest made right): a request for it could not be
+    answered, so the artifact is refused at start."""
+    m = _manifest(path)
+    m["symbols"]["BTC-USD"]["charts"]["forecast"] = "BTC-USD.elsewhere.png"
+    rewrite_manifest(path, m)
+
+
 def _drop_grid(path: Path) -> None:
     _gen_file(path, "ETH-USD.series.bin").unlink()
 
@@ -158,6 +166,7 @@ def _missing(path: Path) -> None:
         (_edited_key, "symbols.BTC-USD.extra is not a field this code reads"),
         (_crossing_quantiles, "the served quantile table at 1 step(s) is not finite and ascending"),
         (_negative_volatility, "the served volatility must be positive and every change finite"),
+        (_unlisted_chart, "it names 'BTC-USD.elsewhere.png', a file it has no checksum for"),
         (_drop_grid, "incomplete artifact"),
     ],
 )
