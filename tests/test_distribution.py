@@ -67,6 +67,35 @@ def test_each_point_is_the_forecast_made_the_bar_before_or_from_the_last_close()
     assert (d.history_points, d.points) == (3, 5)
 
 
+def test_leads_between_the_tables_read_them_linearly_in_log_steps() -> None:
+    """Tables at 1, 4 and 16 steps and 20 forecast steps: at every lead each level's spread from the median is
+    its table read by `interpolate_log_steps` (between two tables, at one, past the last), whether the levels
+    at a point are read together (quantiles=all) or one level along the whole grid."""
+    d = Distribution(
+        levels=LEVELS,
+        log_close=[math.log(100), math.log(120)],
+        sigma=[0.1, 0.2],
+        history_change=None,
+        future_change=[0.01 * j for j in range(1, 21)],
+        forecast_points=20,
+        horizon_steps=(1, 8),
+        weights=(0.25, 0.75),
+        z_steps=(1, 4, 16),
+        z_rows=((-1.0, 0.1, 1.0), (-1.5, 0.0, 2.0), (-3.0, -0.2, 2.5)),
+    )
+    columns = list(zip(*d.z_rows, strict=True))
+    for j in range(1, 21):
+        median = interpolate_log_steps(j, d.z_steps, columns[1])
+        point = math.log(120) + weight_at(j, d.horizon_steps, d.weights) * 0.01 * j
+        expected = [point + 0.2 * math.sqrt(j) * (interpolate_log_steps(j, d.z_steps, c) - median) for c in columns]
+        assert [d.log_quantile(1 + j, k) for k in range(3)] == pytest.approx(expected, rel=1e-13, abs=1e-13), j
+    # Two steps is halfway from 1 to 4 in log steps: the 90% table 1.5 there, the median 0.05.
+    assert d.log_quantile(3, 2) - d.log_quantile(3, 1) == pytest.approx(0.2 * math.sqrt(2) * 1.45, rel=1e-12)
+    by_point = [[d.log_quantile(i, k) for k in range(3)] for i in range(d.points)]
+    by_level = [[d.log_quantile(i, k) for i in range(d.points)] for k in range(3)]
+    assert by_point == [list(row) for row in zip(*by_level, strict=True)]
+
+
 def test_changes_no_weight_reads_can_be_left_out() -> None:
     """Without Prophet's changes the medians are the previous close before the data end and the last after it."""
     d = _dist(history=False, future=False)
