@@ -111,7 +111,7 @@ class Distribution:
     _w1: float = field(init=False, repr=False, compare=False)
     # The last grid point's frame (`_frame`): what every level shares there, so a request that reads many
     # levels at one point (quantiles=all) computes it once. One tuple, replaced whole (safe across threads).
-    _last: list[tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+    _last: list[tuple[Any, ...] | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -122,7 +122,7 @@ class Distribution:
         one = [self._z(1, k) for k in range(len(self.levels))]
         put(self, "_one", tuple(z - one[self._median] for z in one))
         put(self, "_w1", self.weight_at(1))
-        put(self, "_last", [(-1,)])
+        put(self, "_last", [None])
 
     @property
     def history_points(self) -> int:
@@ -142,7 +142,7 @@ class Distribution:
     def log_quantile(self, i: int, k: int) -> float:
         """Level `k`'s log-price quantile at grid point `i`."""
         frame = self._last[0]
-        if frame[0] != i:
+        if frame is None or frame[0] != i:
             frame = self._frame(i)
             self._last[0] = frame
         _, point, scale, at, median = frame
@@ -157,11 +157,11 @@ class Distribution:
         n = self.history_points
         if i < n:
             if i == 0:
-                return (i, self.log_close[0], self.sigma[0] * 1.0, None, 0.0)
+                return (i, self.log_close[0], self.sigma[0], None, 0.0)
             point = self.log_close[i - 1]
             if self.history_change is not None:
                 point = point + self._w1 * self.history_change[i]
-            return (i, point, self.sigma[i - 1] * 1.0, None, 0.0)
+            return (i, point, self.sigma[i - 1], None, 0.0)
         j = i - n + 1
         point = self.log_close[n - 1]
         if self.future_change is not None:

@@ -91,6 +91,11 @@ def test_leads_between_the_tables_read_them_linearly_in_log_steps() -> None:
         assert [d.log_quantile(1 + j, k) for k in range(3)] == pytest.approx(expected, rel=1e-13, abs=1e-13), j
     # Two steps is halfway from 1 to 4 in log steps: the 90% table 1.5 there, the median 0.05.
     assert d.log_quantile(3, 2) - d.log_quantile(3, 1) == pytest.approx(0.2 * math.sqrt(2) * 1.45, rel=1e-12)
+    fresh = Distribution(**{f: getattr(d, f) for f in ("levels", "log_close", "sigma", "history_change",
+                                                        "future_change", "forecast_points", "horizon_steps",
+                                                        "weights", "z_steps", "z_rows")})  # fmt: skip
+    # Its first read, at history point 1: the close before and its volatility, the one-step table.
+    assert [fresh.log_quantile(1, k) for k in range(3)] == [math.log(100) + 0.1 * z for z in (-1.1, 0.0, 0.9)]
     by_point = [[d.log_quantile(i, k) for k in range(3)] for i in range(d.points)]
     by_level = [[d.log_quantile(i, k) for i in range(d.points)] for k in range(3)]
     assert by_point == [list(row) for row in zip(*by_level, strict=True)]
