@@ -140,3 +140,21 @@ def test_tables_of_another_width_are_refused() -> None:
     """A quantile table with fewer values than levels is a broken parameter set, not a shorter grid."""
     with pytest.raises(ValueError, match="zip"):
         Distribution(LEVELS, [0.0], [0.1], None, None, 1, (1,), (0.0,), (1, 2), ((-1.0, 0.0, 1.0), (-1.0, 1.0)))
+
+
+def test_the_levels_at_a_point_share_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What every level shares at a point (the median, the spread's scale, where the lead falls among the
+    tables) is computed once for all the levels read there in a row (quantiles=all), again at another point."""
+    calls: list[int] = []
+    frame = Distribution._frame
+
+    def counted(self: Distribution, i: int) -> tuple:
+        calls.append(i)
+        return frame(self, i)
+
+    monkeypatch.setattr(Distribution, "_frame", counted)
+    d = _dist()
+    values = [d.log_quantile(i, k) for i in (1, 4) for k in range(3)]
+    assert calls == [1, 4]
+    assert [d.log_quantile(1, k) for k in range(3)] == values[:3]
+    assert calls == [1, 4, 1]
