@@ -689,6 +689,10 @@ def test_the_structural_checks_say_what_they_found() -> None:
         gate.Check("BTC/USD", "quantiles", True, "3 quantiles positive and in order at every grid point"),
         gate.Check("BTC/USD", "backtest", True, "not enough history to backtest; skill and coverage not checked"),
     ]
+    # An interval of no width holds its prediction, at a price of 0 too (where the rounding allowance is 0).
+    (flat,) = [c for c in gate.check_symbol("X", _grid([0.0, 5.0], [0.0, 5.0], [0.0, 5.0]), None, True, CONFIG)
+               if c.name == "interval"]  # fmt: skip
+    assert flat.passed
     for outside in ([9.0 * (1 - 1e-8), 11.0], [11.0 * (1 + 1e-8), 11.0]):
         (interval,) = [c for c in gate.check_symbol("X", _grid(outside, [9.0, 10.0], [11.0, 12.0]), None, True,
                                                     CONFIG) if c.name == "interval"]  # fmt: skip
