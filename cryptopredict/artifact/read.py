@@ -162,9 +162,7 @@ def _manifest(manifest_path: Path, doc: Any) -> Manifest:
     if unsafe is not None:
         msg = f"corrupt artifact: unsafe file name {unsafe!r} in the manifest"
         raise ArtifactError(msg)
-    named = [manifest.report, *(n for e in manifest.symbols.values() for n in (*e.charts.values(), e.model_file))]
-    named += [e.backtest_chart for e in manifest.symbols.values()]
-    unlisted = next((name for name in named if name and name not in manifest.files), None)
+    unlisted = next((name for name in manifest.named_files if name not in manifest.files), None)
     if unlisted is not None:
         msg = f"corrupt artifact {manifest_path}: it names {unlisted!r}, a file it has no checksum for"
         raise ArtifactError(msg)

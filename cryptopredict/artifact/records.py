@@ -398,6 +398,16 @@ class Manifest:
         return parse_utc(self.trained_at)
 
     @property
+    def named_files(self) -> tuple[str, ...]:
+        """Every file the manifest names by its role: the report, the ledger and the alert states, and each
+        pair's fitted model, backtest chart and charts. Each must be among `files` (the writer and the reader
+        refuse a manifest naming one it has no checksum for)."""
+        names = [self.report, self.ledger, self.alerts]
+        for e in self.symbols.values():
+            names += [e.model_file, e.backtest_chart, *e.charts.values()]
+        return tuple(n for n in names if n)
+
+    @property
     def record_files(self) -> frozenset[str]:
         """The files kept for the record, which the API never reads: each pair's fitted Prophet model and
         backtest chart, and the training report. An artifact may lack them (the API's copy leaves them

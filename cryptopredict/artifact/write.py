@@ -103,6 +103,7 @@ def write_artifact(
         raise ValueError(msg)
     gen_dir = out / generation
     gen_dir.mkdir()
+    manifest = replace(manifest, symbols={slug: manifest.symbols[slug] for slug in grids})
     try:
         files: dict[str, str] = {}
         headers, generation_files = _generation_files(manifest, grids, extra_files or {})
@@ -114,7 +115,6 @@ def write_artifact(
             manifest,
             schema_version=SCHEMA_VERSION,
             generation=generation,
-            symbols={slug: manifest.symbols[slug] for slug in grids},
             grids=headers,
             files=files,
         )
@@ -160,11 +160,7 @@ def _generation_files(
             msg = f"invalid or clashing artifact file name {name!r}"
             raise ValueError(msg)
         files[name] = bytes(data)
-    named = [manifest.report, manifest.ledger, manifest.alerts]
-    for slug in grids:
-        e = manifest.symbols[slug]
-        named += [e.model_file, e.backtest_chart, *e.charts.values()]
-    missing = next((name for name in named if name and name not in files), None)
+    missing = next((name for name in manifest.named_files if name not in files), None)
     if missing is not None:
         msg = f"the manifest names {missing!r}, a file this artifact does not hold"
         raise ValueError(msg)
