@@ -111,47 +111,50 @@ class PairGrid:
     served: ServedGrid | None = None
 
 
-class Closes(Sequence[float | None]):
-    """The actual closes of the history bars over a packed column, where NaN stands for a missing bar."""
+class _View(Sequence[Any]):
+    """A packed column seen value by value through `_see` (the column itself is not copied)."""
 
     __slots__ = ("_column",)
 
     def __init__(self, column: Sequence[float]) -> None:
         self._column = column
 
+    @staticmethod
+    def _see(v: float) -> Any:
+        raise NotImplementedError
+
     def __len__(self) -> int:
         return len(self._column)
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return [None if v != v else v for v in self._column[i]]
-        v = self._column[i]
+            return [self._see(v) for v in self._column[i]]
+        return self._see(self._column[i])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._see, self._column)
+
+
+class Closes(_View):
+    """The actual closes of the history bars over a packed column, where NaN stands for a missing bar (None)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _see(v: float) -> float | None:
         return None if v != v else v  # NaN is the one value not equal to itself
 
-    def __iter__(self) -> Iterator[float | None]:
-        return (None if v != v else v for v in self._column)
 
-
-class Float32Digits(Sequence[float]):
+class Float32Digits(_View):
     """A packed float32 column seen as the numbers it stands for: each value to 7 significant digits
     (float32 holds 7; the float64 it widens to would print digits nobody stored, 81928.8671875 for
     81928.87)."""
 
-    __slots__ = ("_column",)
+    __slots__ = ()
 
-    def __init__(self, column: Sequence[float]) -> None:
-        self._column = column
-
-    def __len__(self) -> int:
-        return len(self._column)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [float(f"{v:.7g}") for v in self._column[i]]
-        return float(f"{self._column[i]:.7g}")
-
-    def __iter__(self) -> Iterator[float]:
-        return (float(f"{v:.7g}") for v in self._column)
+    @staticmethod
+    def _see(v: float) -> float:
+        return float(f"{v:.7g}")
 
 
 @dataclass(frozen=True, slots=True)
