@@ -275,3 +275,35 @@ def as_schema_5(path: Path) -> None:
             doc["files"][spec["file"]] = hashlib.sha256(values.tobytes()).hexdigest()
     doc["schema_version"] = 5
     rewrite_manifest(path, {k: v for k, v in doc.items() if k != "digest"})
+
+
+def quantile_grid(
+    quantiles: list[list[float]] | tuple[tuple[float, ...], ...],
+    yhat: list[float] | tuple[float, ...],
+    lower: list[float] | tuple[float, ...],
+    upper: list[float] | tuple[float, ...],
+    history_points: int = 1,
+    levels: tuple[float, ...] = (0.1, 0.5, 0.9),
+    symbol: str = "BTC/USD",
+    start: str = "2025-01-01T00:00:00Z",
+    close: float = 100.0,
+):
+    """A daily `PairGrid` with Prophet's series and the served quantiles given (one column a level), `close` at
+    each history point, and the served distribution's parameters, which the gate and the alerts do not
+    read, left empty."""
+    from cryptopredict.artifact import PairGrid, ServedGrid
+
+    return PairGrid(
+        symbol=symbol,
+        timeframe="1Day",
+        step_seconds=86400,
+        scale="log",
+        start=start,
+        history_points=history_points,
+        forecast_points=len(yhat) - history_points,
+        yhat=tuple(yhat),
+        yhat_lower=tuple(lower),
+        yhat_upper=tuple(upper),
+        actual=(close,) * history_points,
+        served=ServedGrid(levels, {}, {}, (), None, None, (), (), tuple(tuple(c) for c in quantiles)),
+    )

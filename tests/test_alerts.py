@@ -18,11 +18,11 @@ import pytest
 
 from cryptopredict.alerts import AlertRuleError, Alerts, evaluate, load_rules, parse_rules
 from cryptopredict.alerts.deliver import deliver, summary
-from cryptopredict.artifact import PairGrid, ServedGrid, read_artifact
+from cryptopredict.artifact import PairGrid, read_artifact
 from cryptopredict.ledger import Entry, Ledger
 from cryptopredict.serving import create_app
 from cryptopredict.serving.anchor import artifact_anchor
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, quantile_grid, run_cli
 from tests.webhook_receiver import Answer, Receiver
 
 PAIRS = ("BTC/USD", "ETH/USD")
@@ -506,30 +506,8 @@ def _grid(at_7d: tuple[float, float, float]) -> PairGrid:
     columns = [[100.0] * 20 for _ in LEVELS]
     for col, v in zip(columns, at_7d, strict=True):
         col[9 + 7] = v
-    return PairGrid(
-        symbol="BTC/USD",
-        timeframe="1Day",
-        step_seconds=86400,
-        scale="log",
-        start="2024-01-01T00:00:00Z",
-        history_points=10,
-        forecast_points=10,
-        yhat=(100.0,) * 20,
-        yhat_lower=(100.0,) * 20,
-        yhat_upper=(100.0,) * 20,
-        actual=(100.0,) * 10,
-        served=ServedGrid(
-            levels=LEVELS,
-            weights={},
-            horizon_steps={},
-            sigma=(),
-            history_change=None,
-            future_change=None,
-            z_steps=(),
-            z_rows=(),
-            quantiles=tuple(tuple(col) for col in columns),
-        ),
-    )
+    flat = [100.0] * 20
+    return quantile_grid(columns, flat, flat, flat, history_points=10, levels=LEVELS, start="2024-01-01T00:00:00Z")
 
 
 def _two_rules(folder: Path) -> Path:

@@ -14,7 +14,6 @@ from cryptopredict.artifact import (
     BacktestRecord,
     Manifest,
     PairGrid,
-    ServedGrid,
     from_json,
     read_artifact,
     to_json,
@@ -24,7 +23,7 @@ from cryptopredict.errors import ArtifactError
 from cryptopredict.training import gate
 from cryptopredict.training.config import GateConfig
 from cryptopredict.training.model import optimiser_converged
-from tests.helpers import DATA, manifest_doc, pair_entry, rewrite_manifest, run_cli
+from tests.helpers import DATA, manifest_doc, pair_entry, quantile_grid, rewrite_manifest, run_cli
 
 CONFIG = GateConfig(max_mape_ratio=1.02, coverage_alpha=0.01, min_independent=20, max_vs_production=1.1)
 LEVELS = [0.1, 0.5, 0.9]
@@ -36,30 +35,7 @@ def _grid(
     """A daily grid of one history point with Prophet's series and the served quantiles (`served`) given; the
     served distribution's parameters, which the gate does not read, left empty."""
     quantiles = served if served is not None else [[9.0, 10.0], [10.0, 11.0], [11.0, 12.0]]
-    return PairGrid(
-        symbol="BTC/USD",
-        timeframe="1Day",
-        step_seconds=86400,
-        scale="log",
-        start="2025-01-01T00:00:00Z",
-        history_points=1,
-        forecast_points=len(yhat) - 1,
-        yhat=tuple(yhat),
-        yhat_lower=tuple(lower),
-        yhat_upper=tuple(upper),
-        actual=(1.0,),
-        served=ServedGrid(
-            levels=tuple(LEVELS),
-            weights={},
-            horizon_steps={},
-            sigma=(),
-            history_change=None,
-            future_change=None,
-            z_steps=(),
-            z_rows=(),
-            quantiles=tuple(tuple(column) for column in quantiles),
-        ),
-    )
+    return quantile_grid(quantiles, yhat, lower, upper, levels=tuple(LEVELS), close=1.0)
 
 
 def _entry(

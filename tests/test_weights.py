@@ -6,28 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptopredict.artifact import PairGrid, ServedGrid
 from cryptopredict.timeframes import TIMEFRAMES
 from cryptopredict.training import backtest, gate
 from cryptopredict.training.config import BacktestConfig, GateConfig, ServedConfig
+from tests.helpers import quantile_grid
 from tests.test_backtest import _fake_refits
 
 GATE = GateConfig()
 # A sound one-point grid: only the backtest's checks are under test here.
-GRID = PairGrid(
-    symbol="X/USD",
-    timeframe="1Day",
-    step_seconds=86400,
-    scale="log",
-    start="2025-01-01T00:00:00Z",
-    history_points=1,
-    forecast_points=0,
-    yhat=(1.0,),
-    yhat_lower=(0.9,),
-    yhat_upper=(1.1,),
-    actual=(1.0,),
-    served=ServedGrid((0.1, 0.5, 0.9), {}, {}, (), None, None, (), (), ((0.9,), (1.0,), (1.1,))),
-)
+GRID = quantile_grid(((0.9,), (1.0,), (1.1,)), [1.0], [0.9], [1.1], symbol="X/USD", close=1.0)
 ONE_BAR = {"1Day": pd.Timedelta(days=1), "1Hour": pd.Timedelta(hours=1)}
 
 
