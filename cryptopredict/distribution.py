@@ -28,20 +28,10 @@ from typing import Any
 __all__ = ["Column", "Distribution", "LogCloses", "interpolate_log_steps", "weight_at"]
 
 
-def _interp(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
-    """numpy.interp's rule at one point: linear between the knots `xp` (ascending), flat outside them."""
-    if x <= xp[0]:
-        return fp[0]
-    if x >= xp[-1]:
-        return fp[-1]
-    j = bisect.bisect_right(xp, x) - 1
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    return slope * (x - xp[j]) + fp[j]
-
-
 def _position(x: float, xp: Sequence[float]) -> tuple[int, float, float]:
-    """Where `x` falls among the knots `xp`, for `_interp_at`: (-1 before the first, len(xp) after the last,
-    else the knot at or before it), its distance from that knot and the gap to the next one."""
+    """Where `x` falls among the knots `xp` (ascending), for `_interp_at`: (-1 before the first, len(xp) after
+    the last, else the knot at or before it), its distance from that knot and the gap to the next one. Found
+    once, it serves every column of values at those knots (each level's quantile table)."""
     if x <= xp[0]:
         return (-1, 0.0, 1.0)
     if x >= xp[-1]:
@@ -51,7 +41,7 @@ def _position(x: float, xp: Sequence[float]) -> tuple[int, float, float]:
 
 
 def _interp_at(at: tuple[int, float, float], fp: Sequence[float]) -> float:
-    """`_interp` at a `_position`: the same arithmetic, so the same float, for any values `fp` at those knots."""
+    """numpy.interp's rule at a `_position`: linear between the knots, flat outside them."""
     j, offset, gap = at
     if j < 0:
         return fp[0]
@@ -68,7 +58,12 @@ def interpolate_log_steps(steps: float, at: Sequence[float], values: Sequence[fl
 
 def _at_log_steps(steps: float, logs: Sequence[float], values: Sequence[float]) -> float:
     """`interpolate_log_steps` with the knots' logs given (a Distribution takes them once, not at every point)."""
-    return _interp(math.log(max(steps, 1.0)), logs, values)
+    return _interp_at(_lead(steps, logs), values)
+
+
+def _lead(steps: float, logs: Sequence[float]) -> tuple[int, float, float]:
+    """Where a lead of `steps` falls among knots at the steps whose logs are `logs` (below one step, at one)."""
+    return _position(math.log(max(steps, 1.0)), logs)
 
 
 def weight_at(steps: int, horizon_steps: Sequence[int], weights: Sequence[float]) -> float:
@@ -166,7 +161,7 @@ class Distribution:
         point = self.log_close[n - 1]
         if self.future_change is not None:
             point = point + self.weight_at(j) * self.future_change[j - 1]
-        at = _position(math.log(max(j, 1.0)), self._z_logs)
+        at = _lead(j, self._z_logs)
         return (i, point, self.sigma[n - 1] * math.sqrt(j), at, _interp_at(at, self._z_columns[self._median]))
 
     def price(self, i: int, k: int) -> float:
